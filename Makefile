@@ -1,0 +1,31 @@
+# MATE: `make demo` runs the main job on the embedded synthetic data; `make test` runs the test suite.
+# Both create .venv and install the pinned requirements the first time (and when they change).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO_DATA ?= data/synthetic
+DEMO_LISTS ?= data/manifests/demo
+DEMO_EXP ?= demo_fast_fold0
+
+.PHONY: demo test install clean-demo
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+test: install
+	MPLBACKEND=Agg $(PY) -m pytest -q
+
+demo: install
+	$(PY) makelist.py --synthetic $(DEMO_DATA) --n_train 200 --n_test 60 --seed 0 --overwrite
+	$(PY) StratifiedKFold.py --rgb_list $(DEMO_DATA)/train.txt --test_list $(DEMO_DATA)/test.txt \
+		--k 5 --out_dir $(DEMO_LISTS) --seed 0
+	$(PY) StratifiedKFold_verify.py --rgb_list $(DEMO_DATA)/train.txt --test_list $(DEMO_DATA)/test.txt \
+		--folds_dir $(DEMO_LISTS) --k 5
+
+clean-demo:
+	rm -rf $(DEMO_DATA) $(DEMO_LISTS) runs/$(DEMO_EXP)

@@ -1,0 +1,1 @@
+"""MATE's shared package: every top-level script is a thin CLI over these modules."""

@@ -1,0 +1,97 @@
+"""Building manifests from a feature folder: official UCF-Crime splits or a stratified split."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from sklearn.model_selection import train_test_split
+
+from scripts.errors import MateError
+from scripts.manifest import VideoEntry, infer_class, infer_label
+
+
+def scan_features(features_dir: str | Path) -> dict[str, Path]:
+    """Every `.npy` under `features_dir` by video name (file stem); a name found twice is an error."""
+    root = Path(features_dir)
+    if not root.is_dir():
+        raise MateError(f"{root}: features folder not found")
+    found: dict[str, Path] = {}
+    for path in sorted(root.rglob("*.npy")):
+        if path.name.startswith("."):
+            continue  # temp files of an interrupted atomic write
+        if path.stem in found:
+            raise MateError(f"{root}: video '{path.stem}' has two feature files: {found[path.stem]} and {path}")
+        found[path.stem] = path
+    if not found:
+        raise MateError(f"{root}: no .npy feature files found")
+    return found
+
+
+def entry_for(path: Path, root: Path) -> VideoEntry:
+    rel = path.relative_to(root)
+    label = infer_label(rel)
+    return VideoEntry(path=path, label=label, cls=infer_class(rel, label))
+
+
+def read_split(path: str | Path) -> list[str]:
+    """Video names of an official split file (`Abuse/Abuse001_x264.mp4` per line) -> `Abuse001_x264`."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise MateError(f"{path}: split file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MateError(f"{path}: cannot read split file ({exc})") from None
+    names = [Path(line.strip()).stem for line in lines if line.strip() and not line.startswith("#")]
+    if not names:
+        raise MateError(f"{path}: split file lists no videos")
+    return names
+
+
+@dataclass
+class SplitResult:
+    train: list[VideoEntry]
+    test: list[VideoEntry]
+    missing: dict[str, list[str]] = field(default_factory=dict)  # split file -> names without features
+    unused: list[str] = field(default_factory=list)  # feature files in no split
+
+
+def split_official(features_dir: str | Path, train_split: str | Path, test_split: str | Path) -> SplitResult:
+    """Map each video of the official split files to its feature file; report the missing ones."""
+    root = Path(features_dir)
+    found = scan_features(root)
+    result = SplitResult(train=[], test=[])
+    for split_file, target in ((train_split, result.train), (test_split, result.test)):
+        for name in read_split(split_file):
+            if name in found:
+                target.append(entry_for(found[name], root))
+            else:
+                result.missing.setdefault(str(split_file), []).append(name)
+    listed = {e.name for e in result.train + result.test}
+    both = listed & set(read_split(train_split)) & set(read_split(test_split))
+    if both:
+        raise MateError(f"{train_split}: {len(both)} videos are also in {test_split}, e.g. {sorted(both)[:3]}")
+    result.unused = sorted(set(found) - listed)
+    return result
+
+
+def split_stratified(features_dir: str | Path, *, test_ratio: float = 0.2, seed: int = 0) -> SplitResult:
+    """A stratified train/test split of every feature file, by class (by label if a class is tiny)."""
+    if not 0.0 < test_ratio < 1.0:
+        raise MateError(f"--test_ratio: must lie in (0, 1), got {test_ratio}")
+    root = Path(features_dir)
+    entries = [entry_for(p, root) for p in scan_features(root).values()]
+    strata = [e.cls for e in entries]
+    counts = {c: strata.count(c) for c in set(strata)}
+    if min(counts.values()) < 2:
+        strata = [str(e.label) for e in entries]  # a class with one video cannot be split by class
+    labels = {e.label for e in entries}
+    if len(labels) < 2:
+        raise MateError(f"{root}: every feature file is {'normal' if labels == {0} else 'anomalous'}; "
+                        "a split needs both")
+    try:
+        train, test = train_test_split(entries, test_size=test_ratio, random_state=seed, stratify=strata)
+    except ValueError as exc:
+        raise MateError(f"{root}: cannot split {len(entries)} videos with --test_ratio {test_ratio} ({exc})") from None
+    order = {e.path: i for i, e in enumerate(entries)}
+    return SplitResult(train=sorted(train, key=lambda e: order[e.path]),
+                       test=sorted(test, key=lambda e: order[e.path]))

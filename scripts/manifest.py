@@ -1,0 +1,172 @@
+"""Manifests: the text lists of videos every script reads and writes (DESIGN §2).
+
+One video per line, `<feature_path> [<label> [<class>]]`, `#` comments and blank lines ignored. A
+path-only line (the published lists, `X3D_Videos/Abuse/Abuse001_x264.npy`) gets its label from the
+name (`Normal` -> 0, else 1) and its class from the parent folder or the name's leading letters.
+Relative paths resolve against the current folder, then the manifest's folder. Manifests written
+here store paths relative to their own folder, so a data folder can be moved as a whole.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from scripts.errors import MateError
+from scripts.fileio import write_text
+
+# UCF-Crime's 13 anomaly categories, in the dataset's own spelling, and the normal class.
+UCF_CLASSES: tuple[str, ...] = (
+    "Abuse", "Arrest", "Arson", "Assault", "Burglary", "Explosion", "Fighting",
+    "RoadAccidents", "Robbery", "Shooting", "Shoplifting", "Stealing", "Vandalism",
+)
+NORMAL_CLASS = "Normal"
+_CLASS_BY_LOWER = {c.lower(): c for c in UCF_CLASSES + (NORMAL_CLASS,)}
+
+
+@dataclass(frozen=True)
+class VideoEntry:
+    """One manifest line: the feature file, its video-level label (0 normal, 1 anomalous), class."""
+
+    path: Path
+    label: int
+    cls: str
+
+    @property
+    def name(self) -> str:
+        """The video's name: the feature file name without extension (`Abuse001_x264`)."""
+        return self.path.stem
+
+
+def infer_label(path: str | os.PathLike) -> int:
+    """The published lists' rule: a name containing `Normal` is normal (0), anything else anomalous."""
+    return 0 if "normal" in Path(path).name.lower() else 1
+
+
+def infer_class(path: str | os.PathLike, label: int) -> str:
+    """Normal for label 0; else a UCF-Crime class from the parent folder, else the name's letters."""
+    if label == 0:
+        return NORMAL_CLASS
+    p = Path(path)
+    folder = _CLASS_BY_LOWER.get(p.parent.name.lower())
+    if folder is not None and folder != NORMAL_CLASS:
+        return folder
+    letters = re.match(r"[A-Za-z]+", p.stem)
+    if letters is None:
+        return "Anomaly"
+    return _CLASS_BY_LOWER.get(letters.group(0).lower(), letters.group(0))
+
+
+def parse_line(text: str, *, source: str = "<line>") -> tuple[str, int, str] | None:
+    """Parse one manifest line into (path, label, class); None for a blank or comment line."""
+    text = text.strip()
+    if not text or text.startswith("#"):  # whole-line comments only: XD-Violence names contain '#'
+        return None
+    fields = text.split()
+    if len(fields) > 3:
+        raise MateError(f"{source}: expected '<path> [<label> [<class>]]', got {len(fields)} fields")
+    path = fields[0]
+    if len(fields) >= 2:
+        if fields[1] not in ("0", "1"):
+            raise MateError(f"{source}: label '{fields[1]}' is not 0 or 1")
+        label = int(fields[1])
+    else:
+        label = infer_label(path)
+    if len(fields) == 3:
+        cls = _CLASS_BY_LOWER.get(fields[2].lower(), fields[2])
+        if label == 1 and cls == NORMAL_CLASS:
+            raise MateError(f"{source}: label 1 (anomalous) contradicts class 'Normal'")
+        if label == 0 and cls != NORMAL_CLASS:
+            raise MateError(f"{source}: label 0 (normal) contradicts class '{cls}'")
+    else:
+        cls = infer_class(path, label)
+    return path, label, cls
+
+
+def resolve_path(raw: str, manifest: Path, *, check_exists: bool = True) -> Path:
+    """Resolve a listed path: absolute as is; relative against the current folder, then the manifest's."""
+    p = Path(raw).expanduser()
+    if p.is_absolute():
+        candidates = [p]
+    else:
+        candidates = [Path.cwd() / p, manifest.parent / p]
+    if not check_exists:
+        return candidates[-1] if not candidates[0].exists() else candidates[0]
+    for c in candidates:
+        if c.exists():
+            return Path(os.path.normpath(c))
+    tried = " or ".join(str(c) for c in candidates)
+    raise MateError(f"{manifest}: feature file '{raw}' not found (looked for {tried})")
+
+
+def read_manifest(path: str | os.PathLike, *, check_exists: bool = True,
+                  require_both_labels: bool = False) -> list[VideoEntry]:
+    """Read a manifest into entries, validating every line (errors name the file and line)."""
+    manifest = Path(path)
+    if not manifest.is_file():
+        raise MateError(f"{manifest}: manifest not found")
+    try:
+        lines = manifest.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MateError(f"{manifest}: cannot read manifest ({exc})") from None
+    entries: list[VideoEntry] = []
+    seen: dict[Path, int] = {}
+    for lineno, line in enumerate(lines, start=1):
+        parsed = parse_line(line, source=f"{manifest}:{lineno}")
+        if parsed is None:
+            continue
+        raw, label, cls = parsed
+        resolved = resolve_path(raw, manifest, check_exists=check_exists)
+        if resolved in seen:
+            raise MateError(f"{manifest}:{lineno}: '{raw}' is listed twice (first on line {seen[resolved]})")
+        seen[resolved] = lineno
+        entries.append(VideoEntry(path=resolved, label=label, cls=cls))
+    if not entries:
+        raise MateError(f"{manifest}: manifest lists no videos")
+    if require_both_labels:
+        check_both_labels(entries, source=str(manifest))
+    return entries
+
+
+def check_both_labels(entries: Sequence[VideoEntry], *, source: str) -> None:
+    """Training and AUCs need both classes; one class only is a user fault."""
+    labels = {e.label for e in entries}
+    if labels != {0, 1}:
+        only = "normal" if labels == {0} else "anomalous"
+        raise MateError(f"{source}: all {len(entries)} videos are {only}; both labels 0 and 1 are needed")
+
+
+def format_entry(entry: VideoEntry, relative_to: Path) -> str:
+    rel = os.path.relpath(entry.path.resolve(), relative_to.resolve())
+    return f"{Path(rel).as_posix()} {entry.label} {entry.cls}"
+
+
+def write_manifest(path: str | os.PathLike, entries: Iterable[VideoEntry], *, header: str = "") -> Path:
+    """Write `path label class` lines, paths relative to the manifest's folder, atomically."""
+    path = Path(path)
+    lines = [f"# {h}" for h in header.splitlines()] if header else []
+    lines += [format_entry(e, path.parent) for e in entries]
+    return write_text(path, "\n".join(lines) + "\n")
+
+
+def class_counts(entries: Iterable[VideoEntry]) -> Counter:
+    return Counter(e.cls for e in entries)
+
+
+def format_count_table(columns: dict[str, Sequence[VideoEntry]]) -> str:
+    """A per-class count table, one column per named list (e.g. train / test), with totals."""
+    counts = {name: class_counts(es) for name, es in columns.items()}
+    known = [c for c in UCF_CLASSES + (NORMAL_CLASS,) if any(c in cnt for cnt in counts.values())]
+    other = sorted({c for cnt in counts.values() for c in cnt} - set(known))
+    classes = known + other
+    width = max([len("class"), len("total")] + [len(c) for c in classes])
+    head = f"{'class':<{width}}" + "".join(f"{n:>8}" for n in columns)
+    rows = [head, "-" * len(head)]
+    for c in classes:
+        rows.append(f"{c:<{width}}" + "".join(f"{counts[n].get(c, 0):>8}" for n in columns))
+    rows.append("-" * len(head))
+    rows.append(f"{'total':<{width}}" + "".join(f"{len(es):>8}" for es in columns.values()))
+    return "\n".join(rows)

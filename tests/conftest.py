@@ -1,0 +1,30 @@
+"""Shared pytest set-up: the repository root on sys.path, seeded RNGs, a headless matplotlib."""
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MPLBACKEND", "Agg")
+SHARED_DATA = ROOT / "tests" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    np.random.seed(0)
+    try:
+        import torch
+        torch.manual_seed(0)
+    except ImportError:
+        pass
+    yield
+
+
+def run_script(script: str, *args: str, cwd: Path | None = None):
+    """Run a top-level script in a subprocess, as a user would; returns the CompletedProcess."""
+    import subprocess
+    return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd or ROOT,
+                          capture_output=True, text=True, timeout=600)
