@@ -161,6 +161,11 @@ class FeatureDataset(Dataset):
         return tuple(x.shape)  # type: ignore[return-value]
 
     @property
+    def is_stacked(self) -> bool:
+        """True when all items share a shape and batches are slices of one tensor."""
+        return self._stack is not None
+
+    @property
     def is_sequence(self) -> bool:
         return self.sequence[0]
 

@@ -131,3 +131,100 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = Non
 def options_to_dict(args: argparse.Namespace) -> dict[str, Any]:
     """Resolved options as JSON-ready plain data (paths become strings)."""
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items())}
+
+
+def get_model_parser(add_help: bool = False) -> argparse.ArgumentParser:
+    """The model's options (DESIGN §3); each ablation switch is also a config key."""
+    parser = argparse.ArgumentParser(add_help=add_help)
+    group = parser.add_argument_group("model")
+    group.add_argument("--model_variant", choices=("fast", "base", "mil"), default="fast",
+                       help="fast: dim 8, about 8.5k parameters; base: dim 32, about 40k; mil: the classic "
+                            "MIL ranking MLP on snippets, the in-repo baseline (default: fast)")
+    group.add_argument("--dim", type=int, default=None,
+                       help="hidden size; overrides the variant's (default: the variant's, 8 or 32)")
+    group.add_argument("--num_blocks", type=int, default=None,
+                       help="number of TCC + attention + feed-forward blocks (default: the variant's, 1)")
+    group.add_argument("--motion_window", type=int, default=2,
+                       help="the MotionMap compares each token with the mean of this many preceding time "
+                            "steps (default: 2)")
+    group.add_argument("--tcc_mode", choices=("plain", "multiscale", "gating", "multiscale_gating"),
+                       default=None,
+                       help="temporal context of the TCC: plain (temporal mean), multiscale (also windows "
+                            "of 2 and 4 steps), gating (motion-gated residual), or both (default: the "
+                            "variant's)")
+    group.add_argument("--num_queries", type=int, default=8,
+                       help="learned queries of the motion-aware temporal pooling; the embedding has "
+                            "num_queries x dim values (default: 8)")
+    group.add_argument("--spatial_window", type=int, default=0,
+                       help="spatial attention within w x w windows of a frame; 0 = the whole frame "
+                            "(default: 0)")
+    group.add_argument("--dropout", type=float, default=None,
+                       help="dropout in the model (default: the variant's)")
+    ablate = parser.add_argument_group("ablations (each removes one component)")
+    ablate.add_argument("--no_motion_map", action="store_true",
+                        help="run every part unconditioned: the MotionMap is not used (default: off)")
+    ablate.add_argument("--no_attention", action="store_true",
+                        help="remove the motion-conditioned attention (default: off)")
+    ablate.add_argument("--no_tcc", action="store_true",
+                        help="remove the temporal-conditioned convolution (default: off)")
+    ablate.add_argument("--no_motion_pooling", action="store_true",
+                        help="replace the motion-aware temporal pooling by plain mean/max pooling (default: off)")
+    return parser
+
+
+def get_loss_parser(add_help: bool = False) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=add_help)
+    group = parser.add_argument_group("loss")
+    group.add_argument("--lambda_triplet", type=float, default=0.1,
+                       help="weight of the batch-hard triplet loss on L2-normalised embeddings (default: 0.1)")
+    group.add_argument("--triplet_margin", type=float, default=0.5,
+                       help="triplet margin; unit-vector distances lie in [0, 2] (default: 0.5)")
+    group.add_argument("--no_triplet", action="store_true",
+                       help="ablation: drop the triplet loss (sets its weight to 0) (default: off)")
+    group.add_argument("--lambda_topk", type=float, default=0.0,
+                       help="weight of top-k MIL BCE on snippet logits; for sequence features, where "
+                            "snippet scores matter (default: 0)")
+    group.add_argument("--topk_ratio", type=float, default=0.125,
+                       help="top-k MIL uses k = max(1, round(ratio x T)) snippets (default: 0.125)")
+    group.add_argument("--lambda_sparsity", type=float, default=0.0,
+                       help="weight of the sparsity term (mean snippet probability of anomalous videos) "
+                            "(default: 0)")
+    group.add_argument("--lambda_smooth", type=float, default=0.0,
+                       help="weight of the smoothness term (squared change of consecutive snippet "
+                            "probabilities) (default: 0)")
+    return parser
+
+
+def get_train_parser(add_help: bool = False) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=add_help)
+    group = parser.add_argument_group("training")
+    group.add_argument("--train_list", type=Path, default=None, help="training manifest (required)")
+    group.add_argument("--val_list", type=Path, default=None,
+                       help="validation manifest; the best epoch is chosen on it, never on the test set "
+                            "(required)")
+    group.add_argument("--exp_name", type=str, default="mate",
+                       help="run folder name: everything is written to <runs_dir>/<exp_name>/ (default: mate)")
+    group.add_argument("--runs_dir", type=Path, default=Path("runs"), help="parent of run folders (default: runs)")
+    group.add_argument("--batch_size", type=int, default=16,
+                       help="videos per batch, half normal and half anomalous; keep it equal across "
+                            "compared experiments (default: 16)")
+    group.add_argument("--lr", type=float, default=0.002, help="AdamW peak learning rate (default: 0.002)")
+    group.add_argument("--weight_decay", type=float, default=0.002, help="AdamW weight decay (default: 0.002)")
+    group.add_argument("--max_epoch", type=int, default=150, help="training epochs (default: 150)")
+    group.add_argument("--warmup_epochs", type=float, default=5.0,
+                       help="linear warm-up length in epochs, then cosine decay to lr/100 (default: 5)")
+    group.add_argument("--grad_clip", type=float, default=1.0,
+                       help="clip the gradient norm to this value; 0 = off (default: 1.0)")
+    group.add_argument("--eval_batch_size", type=int, default=32,
+                       help="videos per batch when scoring (map features) (default: 32)")
+    group.add_argument("--resume", action="store_true",
+                       help="continue the run from <run>/checkpoint_last.pth, with optimiser, scheduler and "
+                            "RNG state (default: off)")
+    group.add_argument("--overwrite", action="store_true",
+                       help="start the run again even if its folder already holds checkpoints (default: "
+                            "refuse)")
+    group.add_argument("--stop_epoch", type=int, default=None,
+                       help="stop after this epoch as if interrupted (e.g. to fit a time-limited job); "
+                            "continue later with --resume (default: run to --max_epoch)")
+    group.add_argument("--no_progress", action="store_true", help="no tqdm progress bars (default: off)")
+    return parser

@@ -1,0 +1,53 @@
+"""Scoring a loaded dataset with a model: video probabilities, snippet probabilities, embeddings."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from scripts.dataset import FeatureDataset
+
+
+@dataclass
+class Scores:
+    """Per video, in dataset order: probability of anomaly, snippet probabilities, embedding."""
+
+    video: np.ndarray  # [N]
+    snippets: list[np.ndarray]  # N arrays [T_i]
+    embeddings: np.ndarray  # [N, E]
+    motion: list[np.ndarray]  # N arrays [T_i]: the MotionMap averaged over space
+
+
+def _batches(ds: FeatureDataset, batch_size: int):
+    if ds.is_stacked:
+        for start in range(0, len(ds), batch_size):
+            yield list(range(start, min(start + batch_size, len(ds))))
+    else:  # sequences of different lengths: one video at a time, never padded
+        for i in range(len(ds)):
+            yield [i]
+
+
+@torch.no_grad()
+def score_dataset(model: torch.nn.Module, ds: FeatureDataset, *, device: torch.device | str = "cpu",
+                  batch_size: int = 32, motion_off: bool = False, progress: bool = False) -> Scores:
+    """Score every video of `ds` (eval mode); `motion_off` feeds an all-zero MotionMap."""
+    model.eval()
+    video, snippets, embeddings, motion = [], [], [], []
+    total = len(ds) if not ds.is_stacked else -(-len(ds) // batch_size)
+    for idx in tqdm(_batches(ds, batch_size), total=total, desc="scoring", unit="batch",
+                    disable=not progress, leave=False):
+        x, _ = ds.batch(idx)
+        x = x.to(device, non_blocking=True)  # [B, C, T, H, W]
+        override = None
+        if motion_off:
+            B, C, T, H, W = x.shape
+            override = x.new_zeros(B, T, H, W)
+        out = model(x, motion=override)
+        video.append(torch.sigmoid(out.video_logit).float().cpu())
+        snippets.extend(torch.sigmoid(out.snippet_logits).float().cpu().numpy())
+        embeddings.append(out.embedding.float().cpu())
+        motion.extend(out.motion.float().mean(dim=(2, 3)).cpu().numpy())
+    return Scores(video=torch.cat(video).numpy(), snippets=snippets,
+                  embeddings=torch.cat(embeddings).numpy(), motion=motion)
