@@ -1,0 +1,121 @@
+"""test.py's work: score a test manifest with a checkpoint and write predictions and metrics (DESIGN §6-7)."""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scripts.checkpoint import load_checkpoint, model_from_checkpoint
+from scripts.dataset import FeatureDataset, read_manifest
+from scripts.errors import MateError
+from scripts.fileio import save_npy, write_json, write_text
+from scripts.framegt import align, read_annotations
+from scripts.metrics import frame_ap, frame_auc, plot_roc_pr, summarize
+from scripts.scoring import Scores, score_dataset
+from scripts.training import resolve_device
+
+
+def fold_tag(fold: str | None, test_list: Path, checkpoint: Path) -> str | None:
+    """X of preds_fold{X}.npy: --fold, else `fold<N>` in the manifest's name, else in the run's name."""
+    if fold is not None:
+        return str(fold)
+    for text in (test_list.stem, checkpoint.parent.name):
+        match = re.search(r"fold_?(\d+)", text)
+        if match:
+            return match.group(1)
+    return None
+
+
+def check_features(ds: FeatureDataset, ckpt: dict[str, Any], test_list: Path, checkpoint: Path) -> None:
+    """The test features must have the channels and space the model was trained on."""
+    C, _, H, W = ckpt["feature"]["shape"]
+    tC, _, tH, tW = ds.feature_shape
+    if (tC, tH, tW) != (C, H, W) or ds.is_sequence != ckpt["feature"]["sequence"]:
+        kind = lambda seq: "sequence" if seq else "map"  # noqa: E731
+        raise MateError(f"{test_list}: {kind(ds.is_sequence)} features [C={tC}, H={tH}, W={tW}] of "
+                        f"{ds.entries[0].path.name} differ from the {kind(ckpt['feature']['sequence'])} "
+                        f"features [C={C}, H={H}, W={W}] the checkpoint {checkpoint} was trained on")
+
+
+def frame_metrics(ds: FeatureDataset, scores: Scores, gt_file: Path, frames_per_snippet: int) -> dict[str, Any]:
+    """Frame-level ROC-AUC and AP over all frames concatenated, on anomalous videos only, per class."""
+    if not ds.is_sequence:
+        raise MateError(f"{gt_file}: frame-level metrics need sequence features [T, D]; these are maps")
+    gt = align([e.name for e in ds.entries], [e.cls for e in ds.entries], scores.snippets,
+               [e.path for e in ds.entries], read_annotations(gt_file),
+               frames_per_snippet=frames_per_snippet, source=gt_file.name)
+    if not gt.labels:
+        raise MateError(f"{gt_file}: no test video could be matched to its annotation")
+    result: dict[str, Any] = {"roc_auc": frame_auc(gt.labels, gt.scores), "pr_auc": frame_ap(gt.labels, gt.scores)}
+    anomalous = [i for i, lab in enumerate(gt.labels) if lab.any()]
+    result["roc_auc_anomalous_videos"] = frame_auc([gt.labels[i] for i in anomalous], [gt.scores[i] for i in anomalous])
+    normal = [i for i, c in enumerate(gt.classes) if c == "Normal"]
+    result["per_class_roc_auc"] = {
+        cls: frame_auc([gt.labels[i] for i in idx + normal], [gt.scores[i] for i in idx + normal])
+        for cls in sorted(set(gt.classes) - {"Normal"})
+        for idx in [[i for i, c in enumerate(gt.classes) if c == cls]]}
+    result.update(n_videos=len(gt.labels), n_frames=int(sum(len(lab) for lab in gt.labels)),
+                  problems=gt.problems, unlisted=gt.unlisted)
+    return result
+
+
+def predictions_csv(ds: FeatureDataset, video_scores: np.ndarray) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["video", "label", "class", "score"])
+    for entry, score in zip(ds.entries, video_scores):
+        writer.writerow([entry.name, entry.label, entry.cls, f"{float(score):.6f}"])
+    return buf.getvalue()
+
+
+def run_test(args: argparse.Namespace) -> dict[str, Any]:
+    """Score `args.test_list` with `args.checkpoint`; write the outputs; return test_metrics."""
+    ckpt = load_checkpoint(args.checkpoint)
+    model, _ = model_from_checkpoint(ckpt, source=args.checkpoint)
+    device = resolve_device(args.device)
+    entries = read_manifest(args.test_list, require_both_labels=True)
+    ds = FeatureDataset(entries, num_segments=None, crop_mode=ckpt["feature"]["crop_mode"],
+                        progress=not args.no_progress)
+    check_features(ds, ckpt, args.test_list, args.checkpoint)
+    scores = score_dataset(model.to(device), ds, device=device, batch_size=args.batch_size,
+                           progress=not args.no_progress)
+    labels = ds.labels.numpy().astype(int)
+    metrics = summarize(labels, scores.video, [e.cls for e in entries], n_boot=args.n_boot, seed=args.seed)
+    metrics.update(best_epoch=ckpt["epoch"], val_roc_auc=ckpt["metrics"]["val_roc_auc"],
+                   val_pr_auc=ckpt["metrics"]["val_pr_auc"], checkpoint=str(args.checkpoint),
+                   test_list=str(args.test_list))
+    if args.gt is not None:
+        metrics["frame"] = frame_metrics(ds, scores, args.gt, ckpt["feature"].get("frames_per_snippet", 16))
+    out_dir = Path(args.out_dir) if args.out_dir else Path(args.checkpoint).parent
+    tag = fold_tag(args.fold, Path(args.test_list), Path(args.checkpoint))
+    preds = out_dir / (f"preds_fold{tag}.npy" if tag is not None else "preds.npy")
+    write_text(out_dir / "predictions.csv", predictions_csv(ds, scores.video))
+    save_npy(preds, scores.video.astype(np.float32))
+    write_json(out_dir / "test_metrics.json", metrics)
+    plot_roc_pr(labels, scores.video, out_dir / "plots", title=f"{out_dir.name}: {Path(args.test_list).name}")
+    metrics["written"] = [str(out_dir / "predictions.csv"), str(preds), str(out_dir / "test_metrics.json"),
+                          str(out_dir / "plots" / "roc_curve.png"), str(out_dir / "plots" / "pr_curve.png")]
+    return metrics
+
+
+def format_report(metrics: dict[str, Any]) -> str:
+    """The short table test.py prints."""
+    lo, hi = metrics["roc_auc_ci"]
+    plo, phi = metrics["pr_auc_ci"]
+    lines = [f"{'videos':<22}{metrics['n_videos']} ({metrics['n_normal']} normal, {metrics['n_anomalous']} anomalous)",
+             f"{'ROC-AUC':<22}{metrics['roc_auc']:.4f}  [95% CI {lo:.4f}-{hi:.4f}]",
+             f"{'PR-AUC':<22}{metrics['pr_auc']:.4f}  [95% CI {plo:.4f}-{phi:.4f}]",
+             f"{'val ROC-AUC (ckpt)':<22}{metrics['val_roc_auc']:.4f}  (epoch {metrics['best_epoch']})"]
+    per_class = {k: v for k, v in metrics.get("per_class_roc_auc", {}).items() if v == v}
+    if per_class:
+        lines.append("per-class ROC-AUC     " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(per_class.items())))
+    frame = metrics.get("frame")
+    if frame:
+        lines.append(f"{'frame ROC-AUC':<22}{frame['roc_auc']:.4f}  (AP {frame['pr_auc']:.4f}; anomalous videos "
+                     f"only {frame['roc_auc_anomalous_videos']:.4f}; {frame['n_videos']} videos, {frame['n_frames']} frames)")
+    return "\n".join(lines)

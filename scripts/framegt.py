@@ -1,0 +1,167 @@
+"""Frame-level ground truth and snippet-to-frame scores (DESIGN §2, the RTFM/MGFN/UR-DMU protocol).
+
+Annotation lines, both forms accepted (fields separated by any whitespace):
+    Arson011_x264.mp4  Arson  150  420  680  1267                (UCF-Crime's own file)
+    Arson/Arson022_x264.mp4 8640 Arson 3500 4000 -1 -1           (with path and frame count)
+Each [start, end] pair names the first and the last anomalous frame (inclusive); -1 = no interval.
+An end at or past the last frame is clipped to it: the official intervals of 7 test videos end at
+frame N or N + 2 of an N-frame video (e.g. Shooting015_x264, 1,713 frames, ends at 1715).
+
+The frame-count rule (the known off-by-16 of peers' files): a video of N frames is scored on exactly N
+frames. Its T snippets cover frames [16i, 16i + 16) (16 = frames per snippet, from the sidecar or
+--frames_per_snippet); frame f takes the score of snippet min(f // 16, T - 1), so the frames of a
+last, partial snippet take that snippet's score whether the extractor kept it (T = ceil(N / 16)) or
+dropped it (T = floor(N / 16)); when N is a multiple of 16 both are N / 16, never N / 16 + 1.
+N comes from the feature's sidecar JSON (`num_frames`), else the annotation's frame count, else
+T x 16. Any other T is a disagreement between annotation and features and is reported.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from scripts.errors import MateError
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One annotated video: its name (no extension), class, anomalous frame intervals, frame count."""
+
+    name: str
+    cls: str
+    intervals: tuple[tuple[int, int], ...]
+    num_frames: int | None = None
+
+
+def _int(value: str, source: str) -> int:
+    try:
+        return int(float(value))
+    except ValueError:
+        raise MateError(f"{source}: '{value}' is not a frame number") from None
+
+
+def parse_annotation_line(line: str, source: str) -> Annotation | None:
+    fields = line.split()
+    if not fields or fields[0].startswith("#"):
+        return None
+    name = Path(fields[0]).stem
+    num_frames = None
+    rest = fields[1:]
+    if rest and rest[0].lstrip("-").isdigit():  # the form with a frame count after the path
+        num_frames = _int(rest[0], source)
+        rest = rest[1:]
+    if len(rest) < 3 or (len(rest) - 1) % 2:
+        raise MateError(f"{source}: expected '<video> [<frames>] <class> <start> <end> [<start> <end> ...]'")
+    cls, numbers = rest[0], [_int(v, source) for v in rest[1:]]
+    intervals = []
+    for start, end in zip(numbers[::2], numbers[1::2]):
+        if start < 0 and end < 0:
+            continue
+        if start < 0 or end < start:
+            raise MateError(f"{source}: interval [{start}, {end}] is not a valid frame range")
+        if num_frames is not None and start >= num_frames:
+            raise MateError(f"{source}: interval start {start} lies beyond the video's {num_frames} frames")
+        intervals.append((start, end))
+    if cls.lower().startswith("normal"):
+        cls = "Normal"
+    return Annotation(name=name, cls=cls, intervals=tuple(intervals), num_frames=num_frames)
+
+
+def read_annotations(path: str | Path) -> dict[str, Annotation]:
+    """All annotations of a file by video name; a name annotated twice is an error."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise MateError(f"{path}: annotation file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MateError(f"{path}: cannot read annotation file ({exc})") from None
+    found: dict[str, Annotation] = {}
+    for lineno, line in enumerate(lines, start=1):
+        ann = parse_annotation_line(line, f"{path}:{lineno}")
+        if ann is None:
+            continue
+        if ann.name in found:
+            raise MateError(f"{path}:{lineno}: video '{ann.name}' is annotated twice")
+        found[ann.name] = ann
+    if not found:
+        raise MateError(f"{path}: annotation file lists no videos")
+    return found
+
+
+def read_sidecar(feature_path: str | Path) -> dict | None:
+    """The extractor's `<name>.json` beside a feature file, or None."""
+    path = Path(feature_path).with_suffix(".json")
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MateError(f"{path}: unreadable sidecar JSON ({exc})") from None
+
+
+def frame_labels(ann: Annotation, num_frames: int) -> np.ndarray:
+    """0/1 per frame, 1 on every annotated interval (inclusive ends, clipped to the video)."""
+    labels = np.zeros(num_frames, dtype=np.int8)
+    for start, end in ann.intervals:
+        labels[start:min(end, num_frames - 1) + 1] = 1
+    return labels
+
+
+def snippet_to_frames(snippet_scores: np.ndarray, num_frames: int, frames_per_snippet: int) -> np.ndarray:
+    """Frame f takes the score of snippet min(f // frames_per_snippet, T - 1); exactly num_frames values."""
+    T = len(snippet_scores)
+    index = np.minimum(np.arange(num_frames) // frames_per_snippet, T - 1)
+    return np.asarray(snippet_scores)[index]
+
+
+def snippet_count_agrees(T: int, num_frames: int, frames_per_snippet: int) -> bool:
+    """T must be floor or ceil of num_frames / frames_per_snippet (a dropped or a padded last snippet)."""
+    return T in (num_frames // frames_per_snippet, math.ceil(num_frames / frames_per_snippet))
+
+
+@dataclass
+class FrameGroundTruth:
+    """Per-video frame labels and frame scores aligned by the rule above, plus what did not fit."""
+
+    labels: list[np.ndarray] = field(default_factory=list)
+    scores: list[np.ndarray] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # manifest videos that could not be evaluated
+    unlisted: list[str] = field(default_factory=list)  # annotated videos absent from the manifest
+
+
+def align(names: Sequence[str], classes: Sequence[str], snippet_scores: Sequence[np.ndarray],
+          feature_paths: Sequence[Path], annotations: dict[str, Annotation], *,
+          frames_per_snippet: int = 16, source: str = "annotation") -> FrameGroundTruth:
+    """Build frame labels and frame scores for every scored video that has an annotation."""
+    gt = FrameGroundTruth()
+    for name, cls, scores, path in zip(names, classes, snippet_scores, feature_paths):
+        ann = annotations.get(name)
+        if ann is None:
+            gt.problems.append(f"{name}: not in {source}")
+            continue
+        sidecar = read_sidecar(path) or {}
+        span = int(sidecar.get("stride") or sidecar.get("frames_per_clip") or frames_per_snippet)
+        n = sidecar.get("num_frames") or ann.num_frames or len(scores) * span
+        if ann.num_frames and sidecar.get("num_frames") and ann.num_frames != sidecar["num_frames"]:
+            gt.problems.append(f"{name}: {source} says {ann.num_frames} frames, the sidecar {sidecar['num_frames']}")
+            continue
+        if not snippet_count_agrees(len(scores), int(n), span):
+            gt.problems.append(f"{name}: {len(scores)} snippets of {span} frames cannot cover {n} frames")
+            continue
+        if ann.intervals and max(start for start, _ in ann.intervals) >= n:
+            gt.problems.append(f"{name}: an annotated interval starts beyond its {n} frames")
+            continue
+        gt.labels.append(frame_labels(ann, int(n)))
+        gt.scores.append(snippet_to_frames(scores, int(n), span))
+        gt.classes.append(cls)
+        gt.names.append(name)
+    gt.unlisted = sorted(set(annotations) - set(names))
+    return gt
