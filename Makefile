@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 DEMO_DATA ?= data/synthetic
 DEMO_LISTS ?= data/manifests/demo
 DEMO_EXP ?= demo_fast_fold0
+DEMO_EPOCHS ?= 30
 
 .PHONY: demo test install clean-demo
 
@@ -26,6 +27,9 @@ demo: install
 		--k 5 --out_dir $(DEMO_LISTS) --seed 0
 	$(PY) StratifiedKFold_verify.py --rgb_list $(DEMO_DATA)/train.txt --test_list $(DEMO_DATA)/test.txt \
 		--folds_dir $(DEMO_LISTS) --k 5
+	$(PY) main.py --config configs/fast.json --train_list $(DEMO_LISTS)/fold0_train.txt \
+		--val_list $(DEMO_LISTS)/fold0_val.txt --exp_name $(DEMO_EXP) --max_epoch $(DEMO_EPOCHS) --overwrite
+	$(PY) test.py --test_list $(DEMO_LISTS)/fold0_test.txt --checkpoint runs/$(DEMO_EXP)/checkpoint_best.pth
 
 clean-demo:
 	rm -rf $(DEMO_DATA) $(DEMO_LISTS) runs/$(DEMO_EXP)

@@ -1,0 +1,188 @@
+"""main.py / test.py end to end on the synthetic data: learning, run folder, resume, checkpoints, errors."""
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+import main as main_script
+from scripts.checkpoint import load_checkpoint, model_from_checkpoint
+from scripts.dataset import FeatureDataset, read_manifest
+from scripts.scoring import score_dataset
+from scripts.synthetic import make_synthetic
+from scripts.training import build_scheduler
+from tests.conftest import run_script
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    """160 training and 80 validation/test videos of the map layout (seed 0)."""
+    root = tmp_path_factory.mktemp("synth")
+    make_synthetic(root, n_train=160, n_test=80, seed=0, progress=False)
+    return root
+
+
+def train_args(synth: Path, runs: Path, name: str, *extra: str) -> list[str]:
+    return ["--train_list", str(synth / "train.txt"), "--val_list", str(synth / "test.txt"),
+            "--runs_dir", str(runs), "--exp_name", name, "--model_variant", "fast", "--batch_size", "16",
+            "--lr", "0.005", "--warmup_epochs", "1", "--no_progress", *extra]
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def trained(synth, tmp_path_factory):
+    """One fast run of 12 epochs, shared by the tests that read its outputs."""
+    runs = tmp_path_factory.mktemp("runs")
+    main_script.main(train_args(synth, runs, "fast", "--max_epoch", "12"))
+    return runs / "fast"
+
+
+def test_training_learns_the_synthetic_set(trained):
+    rows = read_csv(trained / "metrics.csv")
+    assert [int(r["epoch"]) for r in rows] == list(range(1, 13))
+    losses = [float(r["loss"]) for r in rows]
+    assert losses[-1] < 0.7 * losses[0]  # training lowers the loss
+    best = max(float(r["val_roc_auc"]) for r in rows)
+    assert best >= 0.90  # the stated AUC on the synthetic set
+    assert {"loss_bce", "loss_triplet", "lr", "val_pr_auc", "seconds"} <= set(rows[0])
+
+
+def test_run_folder_is_complete(trained):
+    for name in ("config.json", "train.log", "metrics.csv", "checkpoint_best.pth", "checkpoint_last.pth",
+                 "plots/loss.png", "plots/auc.png"):
+        assert (trained / name).is_file(), name
+    config = json.loads((trained / "config.json").read_text())
+    assert config["options"]["max_epoch"] == 12 and config["model_config"]["dim"] == 8
+    assert "torch" in config["versions"] and "git_commit" in config
+    assert (trained / "plots/loss.png").read_bytes()[:4] == b"\x89PNG"
+    best = load_checkpoint(trained / "checkpoint_best.pth")
+    rows = read_csv(trained / "metrics.csv")
+    best_row = max(rows, key=lambda r: float(r["val_roc_auc"]))  # chosen on validation, first of ties
+    assert best["epoch"] == int(best_row["epoch"])
+    assert "optimizer" not in best and "optimizer" in load_checkpoint(trained / "checkpoint_last.pth")
+
+
+def test_checkpoint_round_trip_and_test_script(trained, synth, tmp_path):
+    out = tmp_path / "eval"
+    proc = run_script("test.py", "--test_list", synth / "test.txt", "--checkpoint", trained / "checkpoint_best.pth",
+                      "--out_dir", out, "--fold", "0", "--no_progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "ROC-AUC" in proc.stdout and "PR-AUC" in proc.stdout
+    preds = np.load(out / "preds_fold0.npy")
+    # the model rebuilt from the checkpoint alone gives the same scores in this process
+    model, _ = model_from_checkpoint(load_checkpoint(trained / "checkpoint_best.pth"))
+    ds = FeatureDataset(read_manifest(synth / "test.txt"), progress=False)
+    np.testing.assert_allclose(score_dataset(model, ds).video, preds, rtol=1e-5, atol=1e-6)
+    # metrics equal scikit-learn's on predictions.csv, in manifest order
+    rows = read_csv(out / "predictions.csv")
+    assert [r["video"] for r in rows] == [e.name for e in ds.entries]
+    y, s = np.array([int(r["label"]) for r in rows]), np.array([float(r["score"]) for r in rows])
+    metrics = json.loads((out / "test_metrics.json").read_text())
+    assert metrics["roc_auc"] == pytest.approx(roc_auc_score(y, s), abs=1e-6)
+    assert metrics["pr_auc"] == pytest.approx(average_precision_score(y, s), abs=1e-6)
+    lo, hi = metrics["roc_auc_ci"]
+    assert lo <= metrics["roc_auc"] <= hi
+    assert set(metrics["per_class_roc_auc"]) <= {e.cls for e in ds.entries} - {"Normal"}
+    assert (out / "plots" / "roc_curve.png").is_file() and (out / "plots" / "pr_curve.png").is_file()
+
+
+def test_resume_equals_unbroken_run(synth, tmp_path):
+    runs = tmp_path / "runs"
+    main_script.main(train_args(synth, runs, "whole", "--max_epoch", "4", "--seed", "3"))
+    main_script.main(train_args(synth, runs, "broken", "--max_epoch", "4", "--seed", "3", "--stop_epoch", "2"))
+    assert len(read_csv(runs / "broken" / "metrics.csv")) == 2
+    main_script.main(train_args(synth, runs, "broken", "--max_epoch", "4", "--seed", "3", "--resume"))
+    whole, broken = read_csv(runs / "whole" / "metrics.csv"), read_csv(runs / "broken" / "metrics.csv")
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert drop(whole) == drop(broken)
+    a = load_checkpoint(runs / "whole" / "checkpoint_last.pth")["model"]
+    b = load_checkpoint(runs / "broken" / "checkpoint_last.pth")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_existing_run_is_not_overwritten(synth, tmp_path):
+    runs = tmp_path / "runs"
+    args = train_args(synth, runs, "once", "--max_epoch", "1")
+    assert run_script("main.py", *args).returncode == 0
+    before = (runs / "once" / "checkpoint_last.pth").read_bytes()
+    proc = run_script("main.py", *args)
+    assert proc.returncode == 2 and "--resume" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert (runs / "once" / "checkpoint_last.pth").read_bytes() == before
+    assert run_script("main.py", *args, "--overwrite").returncode == 0
+
+
+def test_scheduler_warms_up_then_decays():
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=0.01)
+    sched = build_scheduler(opt, steps_per_epoch=10, max_epoch=10, warmup_epochs=2)
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(1e-4) and max(lrs) == pytest.approx(0.01)
+    assert lrs.index(max(lrs)) == 20 and lrs[-1] < 2e-4
+    assert all(a <= b for a, b in zip(lrs[:20], lrs[1:21])) and all(a >= b for a, b in zip(lrs[20:], lrs[21:]))
+
+
+def write_manifest_of(tmp_path: Path, arrays: dict[str, np.ndarray], labels: dict[str, int]) -> Path:
+    lines = []
+    for name, arr in arrays.items():
+        np.save(tmp_path / f"{name}.npy", arr)
+        lines.append(f"{name}.npy {labels[name]}")
+    path = tmp_path / f"list_{len(list(tmp_path.glob('list_*')))}.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def one_line_error(proc, *needles):
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_bad_inputs_give_one_line(synth, trained, tmp_path):
+    rng = np.random.default_rng(0)
+    good = {f"Normal_Videos_{i}": rng.random((192, 16, 10, 10), dtype=np.float32) for i in range(2)}
+    good.update({f"Abuse00{i}_x264": rng.random((192, 16, 10, 10), dtype=np.float32) for i in range(2)})
+    labels = {k: int("Normal" not in k) for k in good}
+    nan = dict(good)
+    nan["Abuse000_x264"] = nan["Abuse000_x264"].copy()
+    nan["Abuse000_x264"][0, 0, 0, 0] = np.nan
+    nan_list = write_manifest_of(tmp_path, nan, labels)
+    one_line_error(run_script("main.py", *train_args(synth, tmp_path / "r", "nan", "--max_epoch", "1")[:2],
+                              "--val_list", nan_list, "--runs_dir", tmp_path / "r", "--no_progress"),
+                   "Abuse000_x264.npy", "NaN")
+    (tmp_path / "n").mkdir()
+    normal_only = write_manifest_of(tmp_path / "n", {k: v for k, v in good.items() if "Normal" in k}, labels)
+    one_line_error(run_script("test.py", "--test_list", normal_only, "--checkpoint", trained / "checkpoint_best.pth",
+                              "--out_dir", tmp_path / "o"), "all 2 videos are normal")
+    (tmp_path / "s").mkdir()
+    small = write_manifest_of(tmp_path / "s", {k: v[:96] for k, v in good.items()}, labels)
+    one_line_error(run_script("test.py", "--test_list", small, "--checkpoint", trained / "checkpoint_best.pth",
+                              "--out_dir", tmp_path / "o"), "C=96", "C=192", "checkpoint_best.pth")
+    assert not (tmp_path / "o").exists()  # nothing written on a fault
+    one_line_error(run_script("test.py", "--test_list", small, "--checkpoint", tmp_path / "nope.pth"),
+                   "nope.pth", "checkpoint not found")
+    one_line_error(run_script("main.py", "--config", "configs/fast.json", "--no_progress"), "--train_list")
+
+
+@pytest.mark.parametrize("script", ["main.py", "train.py", "test.py"])
+def test_help_lists_flags(script):
+    proc = run_script(script, "--help")
+    assert proc.returncode == 0
+    flags = {"main.py": ["--train_list", "--val_list", "--batch_size", "--lr", "--max_epoch", "--exp_name",
+                         "--model_variant", "--no_motion_map", "--no_attention", "--tcc_mode", "--no_tcc",
+                         "--no_motion_pooling", "--no_triplet", "--resume", "--config", "--seed", "--device",
+                         "--cache_dtype", "--num_segments", "--crop_mode"],
+             "test.py": ["--test_list", "--checkpoint", "--fold", "--out_dir", "--gt", "--device"]}
+    for flag in flags.get(script, flags["main.py"]):
+        assert flag in proc.stdout, flag
