@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from scripts.checkpoint import load_checkpoint, model_from_checkpoint
 from scripts.dataset import FeatureDataset, read_manifest
@@ -73,17 +74,23 @@ def predictions_csv(ds: FeatureDataset, video_scores: np.ndarray) -> str:
     return buf.getvalue()
 
 
+def load_for_scoring(checkpoint: Path, manifest: Path, *, device: torch.device, progress: bool = True,
+                     require_both_labels: bool = True) -> tuple[torch.nn.Module, dict[str, Any], FeatureDataset]:
+    """The model rebuilt from a checkpoint (on `device`) and a manifest's features checked against it."""
+    ckpt = load_checkpoint(checkpoint)
+    model, _ = model_from_checkpoint(ckpt, source=checkpoint)
+    entries = read_manifest(manifest, require_both_labels=require_both_labels)
+    ds = FeatureDataset(entries, num_segments=None, crop_mode=ckpt["feature"]["crop_mode"], progress=progress)
+    check_features(ds, ckpt, manifest, checkpoint)
+    return model.to(device), ckpt, ds
+
+
 def run_test(args: argparse.Namespace) -> dict[str, Any]:
     """Score `args.test_list` with `args.checkpoint`; write the outputs; return test_metrics."""
-    ckpt = load_checkpoint(args.checkpoint)
-    model, _ = model_from_checkpoint(ckpt, source=args.checkpoint)
     device = resolve_device(args.device)
-    entries = read_manifest(args.test_list, require_both_labels=True)
-    ds = FeatureDataset(entries, num_segments=None, crop_mode=ckpt["feature"]["crop_mode"],
-                        progress=not args.no_progress)
-    check_features(ds, ckpt, args.test_list, args.checkpoint)
-    scores = score_dataset(model.to(device), ds, device=device, batch_size=args.batch_size,
-                           progress=not args.no_progress)
+    model, ckpt, ds = load_for_scoring(args.checkpoint, args.test_list, device=device, progress=not args.no_progress)
+    entries = ds.entries
+    scores = score_dataset(model, ds, device=device, batch_size=args.batch_size, progress=not args.no_progress)
     labels = ds.labels.numpy().astype(int)
     metrics = summarize(labels, scores.video, [e.cls for e in entries], n_boot=args.n_boot, seed=args.seed)
     metrics.update(best_epoch=ckpt["epoch"], val_roc_auc=ckpt["metrics"]["val_roc_auc"],

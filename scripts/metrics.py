@@ -24,7 +24,7 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
-from scripts.fileio import atomic_write
+from scripts.plots import new_figure, save_figure
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 NAN = float("nan")
@@ -314,9 +314,6 @@ def plot_roc_pr(labels, scores, out_dir: str | os.PathLike, title: str = "") -> 
     """Write `roc_curve.png` and `pr_curve.png` into `out_dir` (atomically); returns their paths.
 
     Uses matplotlib's object API on an Agg canvas, so no pyplot state or display is touched."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     y, s = _as_arrays(labels, scores)
     if not _both_classes(y):
         raise ValueError("ROC and PR curves need both normal and anomalous videos")
@@ -331,13 +328,11 @@ def plot_roc_pr(labels, scores, out_dir: str | os.PathLike, title: str = "") -> 
     ]
     paths = []
     for name, xs, ys, label, xlabel, ylabel, chance, loc in curves:
-        fig = Figure(figsize=(4.5, 4.5), dpi=120)
-        FigureCanvasAgg(fig)
+        fig = new_figure(4.5, 4.5, dpi=120)
         ax = fig.add_subplot()
         ax.plot(xs, ys, drawstyle="steps-post", label=label)
         ax.plot(chance[::2], chance[1::2], linestyle="--", color="grey", linewidth=0.8, label="chance")
         ax.set(xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1.02), title=title)
         ax.legend(loc=loc)
-        fig.tight_layout()
-        paths.append(atomic_write(out_dir / name, lambda tmp, fig=fig: fig.savefig(tmp, format="png")))
+        paths.append(save_figure(fig, out_dir / name))
     return paths

@@ -228,3 +228,37 @@ def get_train_parser(add_help: bool = False) -> argparse.ArgumentParser:
                             "continue later with --resume (default: run to --max_epoch)")
     group.add_argument("--no_progress", action="store_true", help="no tqdm progress bars (default: off)")
     return parser
+
+
+def get_analysis_parser(add_help: bool = False) -> argparse.ArgumentParser:
+    """Flags shared by the diagnostics (test1.py, test2.py, motion_map_analyze.py)."""
+    parser = argparse.ArgumentParser(add_help=add_help)
+    group = parser.add_argument_group("inputs and outputs")
+    group.add_argument("--test_list", type=Path, default=None, help="manifest of the videos to analyse (required)")
+    group.add_argument("--checkpoint", type=Path, default=None,
+                       help="checkpoint of a trained model (default: <runs_dir>/<exp_name>/checkpoint_best.pth "
+                            "when --exp_name is given)")
+    group.add_argument("--exp_name", type=str, default=None,
+                       help="run whose checkpoint_best.pth is used and whose plots/ folder receives the outputs "
+                            "(default: none)")
+    group.add_argument("--runs_dir", type=Path, default=Path("runs"), help="parent of run folders (default: runs)")
+    group.add_argument("--out_dir", type=Path, default=None,
+                       help="where PNGs and CSV/JSON go (default: the run's plots/ folder)")
+    group.add_argument("--batch_size", type=int, default=32, help="videos per batch when scoring maps (default: 32)")
+    group.add_argument("--no_progress", action="store_true", help="no progress bars (default: off)")
+    return parser
+
+
+def resolve_analysis_paths(args: argparse.Namespace, *, default_exp: str | None = None,
+                           need_checkpoint: bool = False) -> tuple[Path | None, Path]:
+    """(checkpoint or None, output folder) from --checkpoint / --exp_name / --out_dir."""
+    checkpoint = args.checkpoint
+    if checkpoint is None and args.exp_name is not None:
+        checkpoint = Path(args.runs_dir) / args.exp_name / "checkpoint_best.pth"
+    if checkpoint is None and need_checkpoint:
+        raise MateError("--checkpoint or --exp_name is required")
+    if args.out_dir is not None:
+        return checkpoint, Path(args.out_dir)
+    if checkpoint is not None:
+        return checkpoint, Path(checkpoint).parent / "plots"
+    return checkpoint, Path(args.runs_dir) / (args.exp_name or default_exp or "analysis") / "plots"

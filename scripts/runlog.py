@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 from tqdm import tqdm
 
-from scripts.fileio import atomic_write, write_json, write_text
+from scripts.fileio import write_json, write_text
+from scripts.plots import new_figure, save_figure
 
 LIBRARIES = ("torch", "numpy", "scikit-learn", "scipy", "matplotlib", "pytorchvideo", "opencv-python-headless")
 
@@ -79,10 +80,6 @@ class RunFolder:
 
     def plot_curves(self, history: Sequence[dict[str, Any]]) -> list[Path]:
         """plots/loss.png (every loss term) and plots/auc.png (validation ROC-AUC and PR-AUC)."""
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         if not history:
             return []
         epochs = [row["epoch"] for row in history]
@@ -90,16 +87,15 @@ class RunFolder:
         loss_keys = [k for k in history[0] if k == "loss" or k.startswith("loss_")]
         for name, keys, ylabel in (("loss.png", loss_keys, "training loss"),
                                    ("auc.png", ["val_roc_auc", "val_pr_auc"], "validation")):
-            fig, ax = plt.subplots(figsize=(6, 4))
+            fig = new_figure()
+            ax = fig.add_subplot()
             for key in keys:
                 ax.plot(epochs, [row.get(key, float("nan")) for row in history], label=key)
             ax.set_xlabel("epoch")
             ax.set_ylabel(ylabel)
             ax.grid(alpha=0.3)
             ax.legend()
-            fig.tight_layout()
-            written.append(atomic_write(self.plots / name, lambda tmp: fig.savefig(tmp, format="png", dpi=100)))
-            plt.close(fig)
+            written.append(save_figure(fig, self.plots / name))
         return written
 
 
