@@ -1,4 +1,4 @@
-"""Make train/test manifests from a feature folder, or write the embedded synthetic data set.
+r"""Make train/test manifests from a feature folder, or write the embedded synthetic data set.
 
     # the official UCF-Crime split (lines like Abuse/Abuse001_x264.mp4) mapped onto your features
     python makelist.py --features_dir data/ucf_x3d --train_split Anomaly_Train.txt \

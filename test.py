@@ -1,4 +1,4 @@
-"""Score a test manifest with a trained checkpoint: per-video scores, ROC-AUC, PR-AUC (DESIGN §6-7).
+r"""Score a test manifest with a trained checkpoint: per-video scores, ROC-AUC, PR-AUC (DESIGN §6-7).
 
     python test.py --test_list data/manifests/fold0_test.txt --checkpoint runs/motion_cond_fast/checkpoint_best.pth
     python test.py --test_list test.txt --checkpoint runs/seq/checkpoint_best.pth \

@@ -1,4 +1,4 @@
-"""Motion ON vs OFF: paired ROC curves and a test of the AUC difference on the same test videos.
+r"""Motion ON vs OFF: paired ROC curves and a test of the AUC difference on the same test videos.
 
     # two models trained on the same fold: the full one and the --no_motion_map ablation
     python test2.py --test_list data/manifests/fold0_test.txt \

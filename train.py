@@ -1,4 +1,4 @@
-"""The training loop; `python train.py ...` behaves exactly as `python main.py ...` (same flags).
+r"""The training loop; `python train.py ...` behaves exactly as `python main.py ...` (same flags).
 
     python train.py --train_list data/manifests/fold0_train.txt --val_list data/manifests/fold0_val.txt \
         --exp_name fast_fold0 --model_variant fast

@@ -1,0 +1,175 @@
+r"""Raw videos -> one .npy of X3D features per video, plus a `<name>.json` sidecar (DESIGN §2).
+
+    # UCF-Crime, the shared features' format: X3D-L maps [192, 16, 10, 10], max-pooled over each video
+    python feature_extractor.py --video_root data/UCF_Crimes/Videos --out_dir data/ucf_x3d \
+        --checkpoint checkpoints/X3D_L.pyth
+    # one vector per clip for frame-level scores: [n_clips, 2048]
+    python feature_extractor.py --video_root data/UCF_Crimes/Videos --out_dir data/ucf_x3d_seq \
+        --checkpoint checkpoints/X3D_L.pyth --layout sequence
+    # one file; a smoke run without weights
+    python feature_extractor.py --video tests/data/vtest_clip.avi --out_dir /tmp/feat \
+        --backbone x3d_xs --random_weights
+    # 4 GPUs on one node; a SLURM array adds --num_shards $SLURM_ARRAY_TASK_COUNT --shard_id $SLURM_ARRAY_TASK_ID
+    torchrun --nproc_per_node 4 feature_extractor.py --video_root ... --out_dir ... --checkpoint ...
+
+Class sub-folders of --video_root are mirrored into --out_dir. Finished videos (.npy and sidecar
+present) are skipped, so a killed job just runs again. A video that cannot be decoded is reported and
+the others go on; all failures are listed at the end and in <out_dir>/failures.csv, exit code 1.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from scripts.cli import run
+from scripts.errors import MateError
+from scripts.option import get_runtime_parser
+from scripts.x3d import PRESETS
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    runtime = get_runtime_parser()
+    for action in runtime._actions:  # the shared flag means decoder threads here
+        if action.dest == "num_workers":
+            action.help = ("videos decoded ahead in parallel, each in its own thread, while the model runs; "
+                           "0 = only the current video, still decoded in a background thread; raise it "
+                           "when one decoder cannot feed a GPU (default: 0)")
+        if action.dest == "seed":
+            action.help = "seed of the random weights of --random_weights runs (default: 0)"
+    parser = argparse.ArgumentParser("feature_extractor.py", description=__doc__, add_help=add_help,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, parents=[runtime])
+    io = parser.add_argument_group("videos and outputs")
+    source = io.add_mutually_exclusive_group(required=True)
+    source.add_argument("--video", type=Path, default=None, help="one video file (default: none)")
+    source.add_argument("--video_root", type=Path, default=None,
+                        help="folder searched recursively for videos (.mp4, .avi, .mkv, .mov, ...); its "
+                             "sub-folders are mirrored into --out_dir (default: none)")
+    io.add_argument("--out_dir", type=Path, required=True,
+                    help="where <relative path>.npy, <relative path>.json and failures.csv go (required)")
+    io.add_argument("--overwrite", action="store_true",
+                    help="extract again videos whose .npy and sidecar exist (default: skip them, resume)")
+    io.add_argument("--dtype", choices=("float32", "float16"), default="float32",
+                    help="dtype of the saved arrays; float16 halves the disk space (default: float32)")
+    io.add_argument("--num_shards", type=int, default=1,
+                    help="split the sorted video list into this many shards, e.g. a SLURM array's "
+                         "task count; under torchrun each shard is split again between the ranks (default: 1)")
+    io.add_argument("--shard_id", type=int, default=0,
+                    help="this process's shard, 0 .. num_shards-1, e.g. $SLURM_ARRAY_TASK_ID; it takes "
+                         "videos shard_id, shard_id + num_shards, ... (default: 0)")
+    io.add_argument("--no_progress", action="store_true", help="no progress bars (default: off)")
+
+    model = parser.add_argument_group("backbone and weights")
+    model.add_argument("--backbone", choices=tuple(PRESETS), default="x3d_l",
+                       help="X3D size; frames x sampling rate, crop, short side: xs 4x12, 160, 182; "
+                            "s 13x6, 160, 182; m 16x5, 224, 256; l 16x5, 320 (pytorchvideo: 312), 356 "
+                            "(default: x3d_l)")
+    model.add_argument("--checkpoint", type=Path, default=None,
+                       help="local weights: pytorchvideo's model zoo file (X3D_L.pyth, {'model_state': ...}) "
+                            "or a plain state dict (default: none)")
+    model.add_argument("--pretrained", action="store_true",
+                       help="download pytorchvideo's Kinetics weights into torch's hub cache; needs internet "
+                            "the first time (default: off)")
+    model.add_argument("--random_weights", action="store_true",
+                       help="random weights, for tests and smoke runs only: the features mean nothing "
+                            "(default: off; one of --checkpoint, --pretrained, --random_weights is required)")
+    model.add_argument("--layout", choices=("map", "sequence"), default="map",
+                       help="map: the trunk's [192, T, H/32, W/32] map per clip, max-pooled over all clips "
+                            "(and crops) of a video, the shared UCF-Crime format; sequence: one vector per "
+                            "clip, [n_clips, D] or [n_clips, crops, D] (default: map)")
+    model.add_argument("--sequence_feature", choices=("head", "stem"), default="head",
+                       help="sequence vectors: head = the head's 2048-d pre-projection features; stem = "
+                            "the 192-d trunk map averaged over time and space (default: head)")
+    model.add_argument("--crops", type=int, choices=(1, 3, 10), default=1,
+                       help="spatial crops per clip: 1 centre; 3 along the long side; 10 = 4 corners + "
+                            "centre, and flipped (default: 1)")
+
+    clips = parser.add_argument_group("clips (default: the backbone preset's values)")
+    clips.add_argument("--num_frames", type=int, default=None, help="frames per clip (default: preset)")
+    clips.add_argument("--sampling_rate", type=int, default=None,
+                       help="a clip takes every sampling_rate-th frame (default: preset)")
+    clips.add_argument("--stride", type=int, default=None,
+                       help="frames between clip starts; clip i stands for frames [i*stride, (i+1)*stride) "
+                            "(default: num_frames x sampling_rate, non-overlapping)")
+    clips.add_argument("--crop_size", type=int, default=None, help="square crop in pixels (default: preset)")
+    clips.add_argument("--side_size", type=int, default=None,
+                       help="the short side is scaled to this before cropping (default: preset)")
+    clips.add_argument("--batch_size", type=int, default=8,
+                       help="clips per forward pass; each holds `crops` views (default: 8)")
+    clips.add_argument("--decoder", choices=("cv2", "av"), default="cv2",
+                       help="cv2: OpenCV's VideoCapture; av: PyAV (default: cv2)")
+    clips.add_argument("--decoder_threads", type=int, default=1,
+                       help="FFmpeg threads per video decoder: 1 is fastest for small videos such as "
+                            "UCF-Crime's 320x240 (decode several in parallel with --num_workers instead); "
+                            "0 = FFmpeg's choice, for a few large videos (default: 1)")
+    clips.add_argument("--allow_truncated", action="store_true",
+                       help="extract what decodes from a video with fewer frames than its container "
+                            "declares, flagged in the sidecar (default: report it as a failure)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
+    import torch
+
+    from scripts.extraction import ExtractSettings, extract_all, plan_jobs, resolve_device, shard_jobs
+    from scripts.fileio import atomic_write
+    from scripts.runlog import git_commit
+    from scripts.video import VIDEO_EXTENSIONS, find_videos
+    from scripts.x3d import load_backbone
+
+    settings = ExtractSettings.for_backbone(
+        args.backbone, num_frames=args.num_frames, sampling_rate=args.sampling_rate, stride=args.stride,
+        crop_size=args.crop_size, side_size=args.side_size, crops=args.crops, batch_size=args.batch_size,
+        decoder=args.decoder, decoder_threads=args.decoder_threads, dtype=args.dtype,
+        allow_truncated=args.allow_truncated)
+    if args.video is not None:
+        if not args.video.is_file():
+            raise MateError(f"{args.video}: video file not found")
+        jobs = plan_jobs([args.video], args.out_dir)
+    else:
+        jobs = plan_jobs(find_videos(args.video_root), args.out_dir, root=args.video_root)
+        if not jobs:
+            raise MateError(f"{args.video_root}: no video files found (searched recursively for "
+                            f"{', '.join(VIDEO_EXTENSIONS)})")
+    if args.num_workers < 0:
+        raise MateError(f"--num_workers: must be 0 or more, got {args.num_workers}")
+    mine, shard_id, num_shards = shard_jobs(jobs, args.num_shards, args.shard_id)
+    device = resolve_device(args.device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # one GPU per torchrun rank: its allocations and streams stay there
+    torch.manual_seed(args.seed)
+    backbone = load_backbone(args.backbone, checkpoint=args.checkpoint, pretrained=args.pretrained,
+                             random_weights=args.random_weights, layout=args.layout,
+                             sequence_feature=args.sequence_feature).to(device)
+    torch.backends.cudnn.benchmark = True  # fixed clip sizes: let cuDNN pick its fastest kernels
+    print(f"git {git_commit()} | {args.backbone} ({backbone.weights}) {args.layout} on {device} | "
+          f"shard {shard_id}/{num_shards}: {len(mine)} of {len(jobs)} videos | {settings}", flush=True)
+
+    summary = extract_all(mine, backbone, settings, device, overwrite=args.overwrite,
+                          workers=args.num_workers, progress=not args.no_progress)
+    name = "failures.csv" if num_shards == 1 else f"failures_shard{shard_id}_of_{num_shards}.csv"
+    atomic_write(args.out_dir / name, lambda tmp: _write_failures(tmp, summary.failures))
+    print(f"written {len(summary.written)}, skipped {len(summary.skipped)} (already extracted; "
+          f"--overwrite redoes them), failed {len(summary.failures)} -> {args.out_dir}")
+    for video in summary.truncated:
+        print(f"warning: {video}: fewer frames decoded than declared (--allow_truncated)", file=sys.stderr)
+    if summary.failures:
+        print(f"{len(summary.failures)} video(s) failed (listed in {args.out_dir / name}):", file=sys.stderr)
+        for video, error in summary.failures:
+            print(f"  {video}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _write_failures(path: Path, failures) -> None:
+    import csv
+
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["video", "error"])
+        writer.writerows(failures)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,400 @@
+"""Videos -> X3D feature files: the work behind feature_extractor.py, reusable by other scripts.
+
+    from scripts.x3d import load_backbone
+    from scripts.extraction import ExtractSettings, extract_video
+    backbone = load_backbone("x3d_l", checkpoint="X3D_L.pyth", layout="sequence")
+    settings = ExtractSettings.for_backbone("x3d_l")
+    features, sidecar = extract_video("Arson011_x264.mp4", backbone, settings, device="cpu")
+
+Each video is decoded in a background thread (scripts/video.py) into batches of clips while the model
+runs on the previous batch; a bounded queue keeps memory flat. Many videos: `extract_all` skips the
+finished ones (resume), writes each .npy and its sidecar atomically, and records failures instead of
+stopping; `shard_jobs` splits the list between SLURM array tasks and torchrun ranks.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import queue
+import threading
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from scripts.errors import MateError
+from scripts.fileio import save_npy, write_json
+from scripts.video import (ClipAssembler, ClipSpec, VideoReader, check_complete, preprocess_frame,
+                           spatial_crops)
+from scripts.x3d import X3DFeatures, get_preset
+
+_END = object()  # the decode thread's last queue item
+# Sidecar keys that must agree before an existing output counts as done (resume).
+SAME_SETTINGS = ("backbone", "layout", "frames_per_clip", "sampling_rate", "stride", "crops")
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """How a video becomes clips and batches; `for_backbone` fills the preset's values."""
+
+    num_frames: int
+    sampling_rate: int
+    stride: int
+    crop_size: int
+    side_size: int
+    crops: int = 1
+    batch_size: int = 8
+    decoder: str = "cv2"
+    decoder_threads: int = 1
+    dtype: str = "float32"
+    allow_truncated: bool = False
+
+    @classmethod
+    def for_backbone(cls, name: str, **overrides) -> "ExtractSettings":
+        """The preset's clip sampling and sizes; an override of None keeps the preset's value."""
+        p = get_preset(name)
+        values = dict(num_frames=p.num_frames, sampling_rate=p.sampling_rate, crop_size=p.crop_size,
+                      side_size=p.side_size)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values.setdefault("stride", values["num_frames"] * values["sampling_rate"])  # non-overlapping
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    @property
+    def spec(self) -> ClipSpec:
+        return ClipSpec(self.num_frames, self.sampling_rate, self.stride)
+
+    def check(self) -> None:
+        ClipSpec(self.num_frames, self.sampling_rate, self.stride)  # checks the three counts
+        if self.crops not in (1, 3, 10):
+            raise MateError(f"--crops: {self.crops} is not 1, 3 or 10")
+        if self.crop_size < 32:
+            raise MateError(f"--crop_size: {self.crop_size} is below X3D's total stride of 32 pixels")
+        if self.side_size < self.crop_size:
+            raise MateError(f"--side_size {self.side_size} is smaller than --crop_size {self.crop_size}")
+        if self.batch_size < 1:
+            raise MateError(f"--batch_size: must be at least 1, got {self.batch_size}")
+        if self.decoder_threads < 0:
+            raise MateError(f"--decoder_threads: must be 0 (FFmpeg's choice) or more, got {self.decoder_threads}")
+        if self.dtype not in ("float32", "float16"):
+            raise MateError(f"--dtype: '{self.dtype}' is not float32 or float16")
+
+
+# ------------------------------------------------------------------------------------- decoding thread
+class ClipStream:
+    """Decodes one video in a background thread into batches of clips [B, 3, T, h, w].
+
+    The queue holds at most `prefetch` batches, so decoding runs ahead of the model by that much and no
+    further. `info` gets the video's facts (fps, frames, padding) once decoding has finished. For CUDA,
+    batches are float16 (autocast casts the first convolution's input to float16 anyway, so the numbers
+    are the same and the copy is half as long) in pinned memory (the copy overlaps compute).
+    """
+
+    def __init__(self, path: str | Path, settings: ExtractSettings, *, for_cuda: bool = False,
+                 prefetch: int = 2):
+        self.path, self.settings, self.for_cuda = Path(path), settings, for_cuda
+        self.queue: queue.Queue = queue.Queue(maxsize=prefetch)
+        self.info: dict = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"decode {self.path.name}", daemon=True)
+
+    def start(self) -> "ClipStream":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self._decode()
+        except BaseException as exc:  # handed to the consumer, which raises it
+            self._put(exc)
+        else:
+            self._put(_END)
+
+    def _decode(self) -> None:
+        s = self.settings
+        with VideoReader(self.path, s.decoder, s.decoder_threads) as reader:
+            self.info.update(fps=reader.fps, declared_frames=reader.declared_frames)
+            center = s.crop_size if s.crops == 1 else None  # crop single-view frames at once: less to keep
+            assembler = ClipAssembler(s.spec, partial(preprocess_frame, side_size=s.side_size, crop_size=center))
+            batch: list[torch.Tensor] = []
+            for frame in reader.frames():
+                for clip in assembler.push(frame):
+                    batch = self._add(batch, clip)
+                if self._stop.is_set():
+                    return
+            truncated = check_complete(self.path, assembler.num_frames, reader.declared_frames,
+                                       s.allow_truncated, reader.decode_error)
+            for clip in assembler.finish():
+                batch = self._add(batch, clip)
+            if batch:
+                self._put(self._stack(batch))
+            self.info.update(num_frames=assembler.num_frames, num_clips=assembler.next_clip,
+                             padded_frames=assembler.padded_frames, truncated=truncated,
+                             peak_buffer=assembler.peak_buffer)
+
+    def _add(self, batch: list[torch.Tensor], clip: torch.Tensor) -> list[torch.Tensor]:
+        batch.append(clip)
+        if len(batch) < self.settings.batch_size:
+            return batch
+        self._put(self._stack(batch))
+        return []
+
+    def _stack(self, batch: list[torch.Tensor]) -> torch.Tensor:
+        x = torch.stack(batch)  # [B, 3, T, h, w]
+        return x.half().pin_memory() if self.for_cuda else x
+
+    def _put(self, item) -> None:
+        while not self._stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def batches(self) -> Iterator[torch.Tensor]:
+        while True:
+            item = self.queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop the thread (also mid-video, after a failure) and free what it queued."""
+        self._stop.set()
+        self._thread.join()
+        while not self.queue.empty():
+            self.queue.get_nowait()
+
+
+# ------------------------------------------------------------------------------------------ one video
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def features_from_stream(stream: ClipStream, backbone: X3DFeatures, settings: ExtractSettings,
+                         device: torch.device, bar: tqdm | None = None) -> tuple[np.ndarray, dict]:
+    """Run the backbone on a stream's batches: map -> max over clips and crops; sequence -> per clip."""
+    K = settings.crops
+    pooled, rows = None, []
+    with torch.inference_mode(), _autocast(device):
+        for batch in stream.batches():
+            B = batch.shape[0]
+            x = spatial_crops(batch.to(device, non_blocking=True), settings.crop_size, K)  # [B, K, 3, T, c, c]
+            y = backbone(x.flatten(0, 1)).float()  # map: [B*K, 192, T, h, w]; sequence: [B*K, D]
+            y = y.view(B, K, *y.shape[1:])
+            if backbone.layout == "map":
+                top = y.amax(dim=(0, 1))  # [192, T, h, w]
+                pooled = top if pooled is None else torch.maximum(pooled, top)
+            else:
+                rows.append(y.cpu())
+            if bar is not None:
+                if bar.total is None and stream.info.get("declared_frames"):
+                    bar.total = math.ceil(stream.info["declared_frames"] / settings.stride)
+                bar.update(B)
+    if backbone.layout == "map":
+        features = pooled.cpu().numpy()  # [192, T, h, w]
+    else:
+        features = torch.cat(rows).numpy()  # [n_clips, K, D]
+        features = features[:, 0] if K == 1 else features  # [n_clips, D]
+    features = features.astype(settings.dtype)
+    return features, make_sidecar(stream, backbone, settings, features)
+
+
+def make_sidecar(stream: ClipStream, backbone: X3DFeatures, settings: ExtractSettings,
+                 features: np.ndarray) -> dict:
+    """The `<name>.json` record of how a feature file was made (framegt.py reads stride, num_frames)."""
+    info = stream.info
+    sidecar = {
+        "video": stream.path.name, "fps": info["fps"], "num_frames": info["num_frames"],
+        "frames_per_clip": settings.num_frames, "sampling_rate": settings.sampling_rate,
+        "stride": settings.stride, "backbone": backbone.name, "weights": backbone.weights,
+        "layout": backbone.layout, "shape": list(features.shape), "crops": settings.crops,
+        "padded": info["padded_frames"] > 0, "padded_frames": info["padded_frames"],
+        "decoder": settings.decoder, "num_clips": info["num_clips"], "crop_size": settings.crop_size,
+        "side_size": settings.side_size, "declared_frames": info["declared_frames"],
+        "dtype": settings.dtype,
+    }
+    if backbone.layout == "sequence":
+        sidecar["sequence_feature"] = backbone.sequence_feature
+    if info["truncated"]:
+        sidecar["truncated"] = True
+    return sidecar
+
+
+def extract_video(path: str | Path, backbone: X3DFeatures, settings: ExtractSettings,
+                  device: torch.device | str = "cpu", progress: bool = False) -> tuple[np.ndarray, dict]:
+    """Features of one video and its sidecar dict; a bad video raises MateError naming the file.
+
+    `backbone` must already be on `device` (load_backbone(...).to(device)).
+    """
+    device = torch.device(device)
+    stream = ClipStream(path, settings, for_cuda=device.type == "cuda").start()
+    try:
+        with tqdm(desc=Path(path).name, unit="clip", disable=not progress, leave=False) as bar:
+            return features_from_stream(stream, backbone, settings, device, bar)
+    finally:
+        stream.close()
+
+
+# ----------------------------------------------------------------------------------------- many videos
+@dataclass(frozen=True)
+class Job:
+    video: Path
+    out: Path  # the .npy; the sidecar is out.with_suffix(".json")
+    name: str  # the video's path relative to the root, recorded in the sidecar and failures.csv
+
+
+def plan_jobs(videos: Sequence[Path], out_dir: Path, root: Path | None = None) -> list[Job]:
+    """Mirror root/<Class>/<name>.mp4 to out_dir/<Class>/<name>.npy; two videos on one output is an error."""
+    jobs, seen = [], {}
+    for video in videos:
+        rel = video.relative_to(root) if root is not None else Path(video.name)
+        out = out_dir / rel.with_suffix(".npy")
+        if out in seen:
+            raise MateError(f"{video} and {seen[out]} would both be written to {out}; rename one")
+        seen[out] = video
+        jobs.append(Job(video=video, out=out, name=rel.as_posix()))
+    return jobs
+
+
+def torchrun_env(env: Mapping[str, str] = os.environ) -> tuple[int, int, int] | None:
+    """(rank, world_size, local_rank) under torchrun, else None."""
+    if "WORLD_SIZE" not in env or "RANK" not in env:
+        return None
+    return int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", 0))
+
+
+def shard_jobs(jobs: Sequence[Job], num_shards: int = 1, shard_id: int = 0,
+               env: Mapping[str, str] = os.environ) -> tuple[list[Job], int, int]:
+    """This process's share of the sorted list: jobs[i::N] with (i, N) from the flags and torchrun.
+
+    Under torchrun each of the W ranks takes a W-th of its array task's shard, so a SLURM array of
+    N tasks with W GPUs each covers the list once: shard i * W + rank of N * W. Returns the share, its
+    index and the total number of shards.
+    """
+    if num_shards < 1 or not 0 <= shard_id < num_shards:
+        raise MateError(f"--shard_id {shard_id} must lie in [0, --num_shards {num_shards})")
+    dist = torchrun_env(env)
+    if dist is not None:
+        rank, world, _ = dist
+        shard_id, num_shards = shard_id * world + rank, num_shards * world
+    return list(jobs[shard_id::num_shards]), shard_id, num_shards
+
+
+def resolve_device(name: str, env: Mapping[str, str] = os.environ) -> torch.device:
+    """auto: CUDA when present; under torchrun, auto and cuda mean this rank's GPU, cuda:LOCAL_RANK."""
+    dist = torchrun_env(env)
+    if name in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda", dist[2] if dist else 0)
+    if name == "auto":
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise MateError(f"--device: '{name}' is not a device (use auto, cpu, cuda or cuda:<i>)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise MateError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise MateError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return device
+
+
+@dataclass
+class Summary:
+    written: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (video, error)
+    truncated: list[str] = field(default_factory=list)  # written, but fewer frames than declared
+
+
+def _done(job: Job, settings: ExtractSettings, backbone: X3DFeatures) -> bool:
+    """True when both outputs exist with the same settings; other settings are a failure, not a skip."""
+    sidecar_path = job.out.with_suffix(".json")
+    if not (job.out.is_file() and sidecar_path.is_file()):
+        return False
+    from scripts.framegt import read_sidecar
+
+    old = read_sidecar(job.out) or {}
+    new = {"backbone": backbone.name, "layout": backbone.layout, "frames_per_clip": settings.num_frames,
+           **{k: v for k, v in asdict(settings).items() if k in SAME_SETTINGS}}
+    differ = [f"{k} {old.get(k)} != {new[k]}" for k in SAME_SETTINGS if old.get(k) != new[k]]
+    if differ:
+        raise MateError(f"{job.out}: exists with other settings ({', '.join(differ)}); use --overwrite "
+                        "or another --out_dir")
+    return True
+
+
+def extract_all(jobs: Sequence[Job], backbone: X3DFeatures, settings: ExtractSettings,
+                device: torch.device, *, overwrite: bool = False, workers: int = 0,
+                progress: bool = True) -> Summary:
+    """Extract every job; a failing video is recorded and the others go on.
+
+    `workers` extra videos are decoded ahead in parallel while the current one runs on the model (one
+    decoder thread cannot feed a fast GPU); 0 decodes only the current video, still in the background.
+    """
+    summary, todo = Summary(), []
+    for job in jobs:
+        try:
+            if not overwrite and _done(job, settings, backbone):
+                summary.skipped.append(job.name)
+                continue
+        except MateError as exc:
+            summary.failures.append((job.name, str(exc)))
+            continue
+        todo.append(job)
+    pending: deque[tuple[Job, ClipStream]] = deque()
+    upcoming = iter(todo)
+
+    def refill() -> None:
+        while len(pending) < workers + 1 and (job := next(upcoming, None)) is not None:
+            pending.append((job, ClipStream(job.video, settings, for_cuda=device.type == "cuda").start()))
+
+    overall = tqdm(total=len(jobs), initial=len(jobs) - len(todo), unit="video", disable=not progress)
+    refill()
+    try:
+        while pending:
+            job, stream = pending.popleft()
+            refill()  # the next videos decode while this one runs on the model
+            try:
+                with tqdm(desc=job.name, unit="clip", leave=False, disable=not progress) as bar:
+                    features, sidecar = features_from_stream(stream, backbone, settings, device, bar)
+                sidecar["video"] = job.name
+                write_outputs(job.out, features, sidecar)
+                summary.written.append(job.name)
+                if sidecar.get("truncated"):
+                    summary.truncated.append(job.name)
+            except Exception as exc:  # a bad video must not stop the other 1,899
+                summary.failures.append((job.name, _one_line(exc)))
+            finally:
+                stream.close()
+            overall.update(1)
+    finally:  # also on Ctrl-C: stop the decoders that run ahead
+        for _, stream in pending:
+            stream.close()
+        overall.close()
+    return summary
+
+
+def _one_line(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, MateError) else f"{type(exc).__name__}: {text}"
+
+
+def write_outputs(out: Path, features: np.ndarray, sidecar: dict) -> None:
+    """The .npy, then the sidecar that marks it complete; an old sidecar goes first, so a crash between
+    the two writes never leaves a new array beside an old record."""
+    sidecar_path = out.with_suffix(".json")
+    sidecar_path.unlink(missing_ok=True)
+    save_npy(out, features)
+    write_json(sidecar_path, sidecar)

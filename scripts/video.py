@@ -1,0 +1,280 @@
+"""Streaming video decoding, X3D preprocessing and the frames-to-clips rule of feature_extractor.py.
+
+Frames to clips (the rule scripts/framegt.py relies on): clip i starts at frame i * stride and takes
+`num_frames` frames, one every `sampling_rate` frames; frames past the end of the video repeat its last
+frame. A video of N decoded frames gives ceil(N / stride) clips, so clip i stands for frames
+[i * stride, (i + 1) * stride). Nothing holds the whole video: the ClipAssembler keeps only the
+preprocessed frames that clips still waiting for their last frame need, a bound independent of the
+video's length.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from scripts.errors import MateError
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
+                    ".ts", ".3gp")
+DECODERS = ("cv2", "av")
+MEAN, STD = 0.45, 0.225  # X3D's Kinetics normalisation, the same for the three channels
+
+
+# ---------------------------------------------------------------------------------------------- decoding
+class VideoReader:
+    """One video, decoded frame by frame into BGR uint8 arrays [H, W, 3] (OpenCV's convention).
+
+    `fps` and `declared_frames` are the container's claims (None when it has none); the number of frames
+    that really decode is what `frames()` yields. `threads` is FFmpeg's thread count for this decoder:
+    1 (the default) is fastest for small videos such as UCF-Crime's 320x240, and several videos decode in
+    parallel instead (measured: FFmpeg's automatic frame threading made PyAV 6x slower there); 0 lets
+    FFmpeg choose, for a few large videos.
+    """
+
+    def __init__(self, path: str | Path, decoder: str = "cv2", threads: int = 1):
+        if decoder not in DECODERS:
+            raise MateError(f"--decoder: '{decoder}' is not one of {', '.join(DECODERS)}")
+        self.path, self.decoder, self.threads = Path(path), decoder, threads
+        if not self.path.is_file():
+            raise MateError(f"{self.path}: video file not found")
+        if self.path.stat().st_size == 0:
+            raise MateError(f"{self.path}: empty file (0 bytes), not a video")
+        self.fps: float | None = None
+        self.declared_frames: int | None = None
+        self.decode_error: str | None = None  # why decoding stopped early, when the decoder says so
+        self._handle = self._open_cv2() if decoder == "cv2" else self._open_av()
+
+    def _open_cv2(self):
+        import cv2
+
+        params = [cv2.CAP_PROP_N_THREADS, self.threads] if self.threads > 0 else []
+        cap = cv2.VideoCapture(str(self.path), cv2.CAP_ANY, params)
+        if not cap.isOpened():
+            raise MateError(f"{self.path}: cannot open video (corrupt, truncated or unsupported format)")
+        fps, count = cap.get(cv2.CAP_PROP_FPS), cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else None
+        self.declared_frames = int(count) if count and math.isfinite(count) and count > 0 else None
+        return cap
+
+    def _open_av(self):
+        import av
+
+        try:
+            container = av.open(str(self.path))
+            stream = container.streams.video[0]
+        except (av.FFmpegError, IndexError, UnicodeDecodeError) as exc:
+            raise MateError(f"{self.path}: cannot open video with PyAV ({_reason(exc)})") from None
+        stream.codec_context.thread_count = self.threads
+        if self.threads != 1:
+            stream.thread_type = "AUTO"  # frame and slice threads inside FFmpeg
+        self.fps = float(stream.average_rate) if stream.average_rate else None
+        self.declared_frames = int(stream.frames) or None
+        return container
+
+    def frames(self) -> Iterator[np.ndarray]:
+        return self._frames_cv2() if self.decoder == "cv2" else self._frames_av()
+
+    def _frames_cv2(self) -> Iterator[np.ndarray]:
+        while True:
+            ok, frame = self._handle.read()  # OpenCV stops at the first frame it cannot decode
+            if not ok:
+                return
+            yield frame
+
+    def _frames_av(self) -> Iterator[np.ndarray]:
+        import av
+
+        try:
+            for frame in self._handle.decode(video=0):
+                yield frame.to_ndarray(format="bgr24")
+        except av.FFmpegError as exc:  # stop as OpenCV does; check_complete judges what is missing
+            self.decode_error = _reason(exc)
+
+    def close(self) -> None:
+        if self.decoder == "cv2":
+            self._handle.release()
+        else:
+            self._handle.close()
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _reason(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def check_complete(path: str | Path, decoded: int, declared: int | None, allow_truncated: bool = False,
+                   decode_error: str | None = None) -> bool:
+    """Fewer decoded frames than the container declares (or a decode error) means a damaged file.
+
+    Containers without a frame index (MKV, FLV) estimate the count from duration x fps, which can be off
+    by a frame or two, hence the small tolerance. Returns True when frames are missing but allowed.
+    """
+    if decoded == 0:
+        raise MateError(f"{path}: no frame could be decoded (empty or corrupt video"
+                        + (f": {decode_error})" if decode_error else ")"))
+    short = declared is not None and decoded < declared - max(2, math.ceil(0.01 * declared))
+    if not short and decode_error is None:
+        return False
+    if allow_truncated:
+        return True
+    of = f" of the {declared} frames its container declares" if declared else ""
+    why = f"; {decode_error}" if decode_error else ""
+    raise MateError(f"{path}: truncated or damaged: decoded {decoded}{of}{why} "
+                    "(--allow_truncated extracts what decodes)")
+
+
+def find_videos(root: str | Path) -> list[Path]:
+    """Every video file under `root` (recursive, by extension, any case), sorted by relative path."""
+    root = Path(root)
+    if not root.is_dir():
+        raise MateError(f"{root}: --video_root is not a folder")
+    videos = [p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()]
+    return sorted(videos, key=lambda p: p.relative_to(root).as_posix())
+
+
+# ----------------------------------------------------------------------------------------- preprocessing
+def preprocess_frame(bgr: np.ndarray, side_size: int, crop_size: int | None = None) -> torch.Tensor:
+    """BGR uint8 [H, W, 3] -> normalised RGB float [3, h, w] with the short side scaled to side_size.
+
+    Bilinear without antialiasing, as pytorchvideo's ShortSideScale (the X3D checkpoints' transform).
+    With crop_size, also the centre crop [3, crop, crop], so single-crop runs keep and move less data.
+    """
+    H, W, _ = bgr.shape
+    if W < H:
+        size = (int(math.floor(H / W * side_size)), side_size)
+    else:
+        size = (side_size, int(math.floor(W / H * side_size)))
+    x = torch.from_numpy(bgr).flip(-1).permute(2, 0, 1)  # [3, H, W] RGB uint8
+    x = x.unsqueeze(0).float()
+    x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)[0]  # [3, h, w]
+    if crop_size is not None:
+        y, x0 = _offsets(size[0], crop_size)[1], _offsets(size[1], crop_size)[1]
+        x = x[:, y:y + crop_size, x0:x0 + crop_size]  # [3, crop, crop]
+    return (x / 255.0 - MEAN) / STD
+
+
+def _offsets(length: int, size: int) -> tuple[int, int, int]:
+    """Start, centre and end offsets of a crop along one axis (SlowFast's uniform_crop)."""
+    return 0, int(math.ceil((length - size) / 2)), length - size
+
+
+def spatial_crops(clips: torch.Tensor, crop_size: int, crops: int = 1) -> torch.Tensor:
+    """Square crops of clips [B, C, T, H, W] -> [B, K, C, T, crop, crop].
+
+    1: centre. 3: start, centre and end along the long side (left/centre/right for landscape, top/
+    centre/bottom for portrait), as SlowFast's multi-view test. 10: the four corners and the centre,
+    then the same five of the horizontally flipped clip (torchvision's TenCrop, the I3D releases).
+    """
+    B, C, T, H, W = clips.shape
+    assert min(H, W) >= crop_size, f"frames {H}x{W} are smaller than the {crop_size}-pixel crop"
+    s = crop_size
+    ys, xs = _offsets(H, s), _offsets(W, s)
+    if crops == 1:
+        boxes = [(ys[1], xs[1])]
+    elif crops == 3:
+        boxes = [(y, xs[1]) for y in ys] if H > W else [(ys[1], x) for x in xs]
+    elif crops == 10:
+        five = [(ys[0], xs[0]), (ys[0], xs[2]), (ys[2], xs[0]), (ys[2], xs[2]), (ys[1], xs[1])]
+        flipped = clips.flip(-1)
+        views = [clips[..., y:y + s, x:x + s] for y, x in five]
+        views += [flipped[..., y:y + s, x:x + s] for y, x in five]
+        return torch.stack(views, dim=1)  # [B, 10, C, T, s, s]
+    else:
+        raise MateError(f"--crops: {crops} is not 1, 3 or 10")
+    return torch.stack([clips[..., y:y + s, x:x + s] for y, x in boxes], dim=1)  # [B, K, C, T, s, s]
+
+
+# ----------------------------------------------------------------------------------------- frames -> clips
+@dataclass(frozen=True)
+class ClipSpec:
+    """Which frames make clip i: i * stride + j * sampling_rate for j < num_frames."""
+
+    num_frames: int
+    sampling_rate: int
+    stride: int
+
+    def __post_init__(self):
+        for key in ("num_frames", "sampling_rate", "stride"):
+            if getattr(self, key) < 1:
+                raise MateError(f"--{key}: must be at least 1, got {getattr(self, key)}")
+
+    @property
+    def span(self) -> int:
+        """Frames from a clip's first to its last input frame, inclusive."""
+        return (self.num_frames - 1) * self.sampling_rate + 1
+
+    def clip_count(self, num_frames: int) -> int:
+        return math.ceil(num_frames / self.stride)
+
+    def last_index(self, clip: int) -> int:
+        return clip * self.stride + self.span - 1
+
+    def indices(self, clip: int) -> list[int]:
+        return [clip * self.stride + j * self.sampling_rate for j in range(self.num_frames)]
+
+    def is_needed(self, frame: int) -> bool:
+        """Whether any clip takes this frame (frames between sampled ones are decoded, then dropped)."""
+        first = max(0, math.ceil((frame - self.span + 1) / self.stride))  # clips that reach this frame
+        last = frame // self.stride
+        return any((frame - i * self.stride) % self.sampling_rate == 0 for i in range(first, last + 1))
+
+
+class ClipAssembler:
+    """Turns a stream of decoded frames into clips [3, T, h, w], in order, with a bounded buffer.
+
+    `push` keeps a frame (preprocessed) only if some clip takes it and returns the clips it completes;
+    `finish` returns the remaining clips of the video, padded with its last frame. Frames before the
+    next clip's start are dropped, so at most `spec.span` frames are ever held, however long the video.
+    """
+
+    def __init__(self, spec: ClipSpec, preprocess: Callable[[np.ndarray], torch.Tensor]):
+        self.spec, self.preprocess = spec, preprocess
+        self.buffer: dict[int, torch.Tensor] = {}
+        self.num_frames = 0  # decoded so far
+        self.next_clip = 0
+        self.padded_frames = 0  # clip input frames that repeat the last decoded frame
+        self.peak_buffer = 0
+        self._last_raw: np.ndarray | None = None
+
+    def push(self, frame: np.ndarray) -> list[torch.Tensor]:
+        index = self.num_frames
+        self.num_frames += 1
+        self._last_raw = frame
+        if self.spec.is_needed(index):
+            self.buffer[index] = self.preprocess(frame)
+            self.peak_buffer = max(self.peak_buffer, len(self.buffer))
+        clips = []
+        while self.spec.last_index(self.next_clip) <= index:
+            clips.append(self._emit(self.spec.indices(self.next_clip)))
+        return clips
+
+    def finish(self) -> list[torch.Tensor]:
+        N = self.num_frames
+        clips = []
+        while self.next_clip < self.spec.clip_count(N):
+            if N - 1 not in self.buffer:  # the last frame, when no clip took it so far
+                self.buffer[N - 1] = self.preprocess(self._last_raw)
+            wanted = self.spec.indices(self.next_clip)
+            self.padded_frames += sum(f >= N for f in wanted)
+            clips.append(self._emit([min(f, N - 1) for f in wanted]))
+        self.buffer.clear()
+        return clips
+
+    def _emit(self, indices: list[int]) -> torch.Tensor:
+        clip = torch.stack([self.buffer[f] for f in indices], dim=1)  # [3, T, h, w]
+        self.next_clip += 1
+        start = self.next_clip * self.spec.stride
+        for f in [f for f in self.buffer if f < start]:
+            del self.buffer[f]
+        return clip

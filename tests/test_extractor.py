@@ -1,0 +1,315 @@
+"""feature_extractor.py, scripts/x3d.py and scripts/extraction.py on the CPU with random weights.
+
+x3d_xs and small crops keep it fast; the real clip is tests/data/vtest_clip.avi (see tests/data/README.md).
+"""
+import csv
+import importlib.util
+import json
+import sys
+import types
+import urllib.error
+
+import numpy as np
+import pytest
+import torch
+
+import feature_extractor
+from conftest import SHARED_DATA, run_script
+from scripts.errors import MateError
+from scripts.extraction import (ClipStream, ExtractSettings, Job, extract_video, plan_jobs, resolve_device,
+                                shard_jobs, torchrun_env)
+from scripts.video import VideoReader, preprocess_frame, spatial_crops
+from scripts.x3d import (X3DFeatures, _install_torchvision_shim, _remove_torchvision_shim,
+                        create_x3d_network, load_backbone)
+from test_video import write_video
+
+CLIP = SHARED_DATA / "vtest_clip.avi"  # 100 frames, 320x240, 10 fps
+SMALL = dict(crop_size=64, side_size=72)  # tiny crops: fast, and the rule is the same
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch):
+    """One intra-op thread: on a small shared CPU, OpenMP teams spinning against other processes slow a
+    forward pass by orders of magnitude, and one thread gives the same numbers on every run."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # for the subprocess runs
+    yield
+    torch.set_num_threads(threads)
+
+
+def backbone(layout="map", feature="head", seed=0):
+    torch.manual_seed(seed)
+    return load_backbone("x3d_xs", random_weights=True, layout=layout, sequence_feature=feature)
+
+
+def test_x3d_l_gives_the_shared_map_layout():
+    settings = ExtractSettings.for_backbone("x3d_l")
+    assert (settings.num_frames, settings.sampling_rate, settings.stride, settings.crop_size) == (16, 5, 80, 320)
+    model = load_backbone("x3d_l", random_weights=True)
+    x = torch.randn(1, 3, 16, 320, 320)
+    with torch.inference_mode():
+        fmap = model(x)
+        model.layout = "sequence"
+        vec = model(x)
+    assert fmap.shape == (1, 192, 16, 10, 10) and vec.shape == (1, 2048)
+
+
+def test_real_clip_shapes_for_both_layouts():
+    xs = ExtractSettings.for_backbone("x3d_xs")  # 4 frames every 12, stride 48: ceil(100 / 48) = 3 clips
+    fmap, side = extract_video(CLIP, backbone("map"), xs)
+    assert fmap.shape == (192, 4, 5, 5) and fmap.dtype == np.float32 and side["shape"] == [192, 4, 5, 5]
+    seq, side = extract_video(CLIP, backbone("sequence"), xs, progress=False)
+    assert seq.shape == (3, 2048) and side["num_clips"] == 3
+    small = ExtractSettings.for_backbone("x3d_xs", crops=3, decoder="av", dtype="float16", **SMALL)
+    stem, side = extract_video(CLIP, backbone("sequence", "stem"), small)
+    assert stem.shape == (3, 3, 192) and stem.dtype == np.float16
+    assert side["decoder"] == "av" and side["sequence_feature"] == "stem" and side["crops"] == 3
+    ten, _ = extract_video(CLIP, backbone("sequence"), ExtractSettings.for_backbone("x3d_xs", crops=10, **SMALL))
+    assert ten.shape == (3, 10, 2048) and np.isfinite(ten).all()
+
+
+def manual_clips(video, settings):
+    """The extractor's input, built the slow way: every frame in memory, indices by the rule."""
+    frames = [preprocess_frame(f, settings.side_size) for f in VideoReader(video).frames()]
+    N = len(frames)
+    for i in range(-(-N // settings.stride)):
+        idx = [min(i * settings.stride + j * settings.sampling_rate, N - 1) for j in range(settings.num_frames)]
+        yield torch.stack([frames[f] for f in idx], dim=1)  # [3, T, h, w]
+
+
+def test_features_equal_a_direct_backbone_call():
+    settings = ExtractSettings.for_backbone("x3d_xs", batch_size=2, stride=20, crops=3, **SMALL)
+    model = backbone("sequence")
+    with torch.inference_mode():
+        direct = [model(spatial_crops(c[None], 64, 3)[0]) for c in manual_clips(CLIP, settings)]  # [3, D] each
+        seq, side = extract_video(CLIP, model, settings)
+        assert side["num_clips"] == len(direct) == 5  # ceil(100 / 20)
+        np.testing.assert_allclose(seq, torch.stack(direct).numpy(), rtol=1e-4, atol=1e-5)
+        model.layout = "map"
+        maps = torch.stack([model(spatial_crops(c[None], 64, 3)[0]) for c in manual_clips(CLIP, settings)])
+        fmap, _ = extract_video(CLIP, model, settings)
+    np.testing.assert_allclose(fmap, maps.amax(dim=(0, 1)).numpy(), rtol=1e-4, atol=1e-5)  # max over clips, crops
+
+
+def test_short_video_is_padded_and_the_sidecar_says_so(tmp_path):
+    video = write_video(tmp_path / "short.avi", 20)  # shorter than one 48-frame clip
+    settings = ExtractSettings.for_backbone("x3d_xs", **SMALL)
+    seq, side = extract_video(video, backbone("sequence"), settings)
+    assert seq.shape == (1, 2048)
+    assert side == {**side, "video": "short.avi", "fps": 25.0, "num_frames": 20, "frames_per_clip": 4,
+                    "sampling_rate": 12, "stride": 48, "backbone": "x3d_xs", "weights": "random",
+                    "layout": "sequence", "shape": [1, 2048], "crops": 1, "padded": True,
+                    "padded_frames": 2, "decoder": "cv2", "num_clips": 1}  # frames 24 and 36 repeat 19
+    seq, side = extract_video(write_video(tmp_path / "long.avi", 96), backbone("sequence"), settings)
+    assert seq.shape == (2, 2048) and side["padded"] is False and side["padded_frames"] == 0
+
+
+def test_decoding_keeps_a_bounded_buffer():
+    settings = ExtractSettings.for_backbone("x3d_xs", **SMALL)
+    stream = ClipStream(CLIP, settings).start()
+    try:
+        clips = sum(b.shape[0] for b in stream.batches())
+    finally:
+        stream.close()
+    assert clips == 3 and stream.info["peak_buffer"] <= settings.num_frames  # 4 frames, not 100
+
+
+def make_root(root):
+    write_video(root / "Normal" / "Normal_001.avi", 30)
+    write_video(root / "Abuse" / "Abuse001.avi", 50)
+    whole = write_video(root / "tmp.avi", 60)
+    (root / "Abuse" / "Abuse002_truncated.avi").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    whole.unlink()
+    (root / "Abuse" / "Abuse003_corrupt.mp4").write_bytes(np.random.default_rng(0).bytes(4000))
+    (root / "Abuse" / "Abuse004_empty.mp4").write_bytes(b"")
+    return root
+
+
+def extract(root, out, *extra):
+    return feature_extractor.main(["--video_root", str(root), "--out_dir", str(out), "--backbone", "x3d_xs",
+                                   "--crop_size", "64", "--side_size", "72", "--random_weights",
+                                   "--no_progress", *extra])
+
+
+def test_batch_run_lists_failures_writes_the_rest_and_resumes(tmp_path, capsys):
+    root, out = make_root(tmp_path / "videos"), tmp_path / "features"
+    assert extract(root, out) == 1  # failures -> non-zero exit
+    with open(out / "failures.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["video"] for r in rows) == ["Abuse/Abuse002_truncated.avi", "Abuse/Abuse003_corrupt.mp4",
+                                                "Abuse/Abuse004_empty.mp4"]
+    errors = {r["video"]: r["error"] for r in rows}
+    assert "truncated or damaged" in errors["Abuse/Abuse002_truncated.avi"]
+    assert "empty file" in errors["Abuse/Abuse004_empty.mp4"]
+    assert "failed 3" in capsys.readouterr().out
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["Abuse/Abuse001.json", "Abuse/Abuse001.npy", "Normal/Normal_001.json",
+                       "Normal/Normal_001.npy", "failures.csv"]  # class folders mirrored, no temp files
+    side = json.loads((out / "Abuse" / "Abuse001.json").read_text())
+    assert side["video"] == "Abuse/Abuse001.avi" and side["num_frames"] == 50 and side["shape"] == [192, 4, 2, 2]
+    assert np.load(out / "Abuse" / "Abuse001.npy").shape == (192, 4, 2, 2)
+
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}
+    assert extract(root, out) == 1
+    assert "written 0, skipped 2" in capsys.readouterr().out
+    assert stamps == {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}  # resume: nothing rewritten
+
+    first = np.load(out / "Abuse" / "Abuse001.npy")
+    assert extract(root, out, "--overwrite", "--num_workers", "2") == 1  # videos decoded ahead in parallel
+    np.testing.assert_array_equal(np.load(out / "Abuse" / "Abuse001.npy"), first)
+    assert "written 2, skipped 0" in capsys.readouterr().out
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}
+
+    assert extract(root, out, "--layout", "sequence") == 1  # other settings: refused, not mixed
+    with open(out / "failures.csv") as f:
+        assert sum("exists with other settings" in r["error"] for r in csv.DictReader(f)) == 2
+    assert stamps == {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}
+
+
+def test_single_video_and_clean_exit(tmp_path):
+    out = tmp_path / "out"
+    video = write_video(tmp_path / "one.avi", 40)
+    assert feature_extractor.main(["--video", str(video), "--out_dir", str(out), "--backbone", "x3d_xs",
+                                   "--crop_size", "64", "--side_size", "72", "--random_weights", "--layout",
+                                   "sequence", "--stride", "16", "--no_progress"]) == 0
+    assert np.load(out / "one.npy").shape == (3, 2048)  # ceil(40 / 16)
+    assert (out / "failures.csv").read_text().strip() == "video,error"
+
+
+def test_shards_partition_the_list_exactly():
+    jobs = [Job(video=f"v{i}.mp4", out=f"v{i}.npy", name=f"v{i}") for i in range(23)]
+    for n in (1, 2, 5, 30):
+        parts = [shard_jobs(jobs, n, i, env={})[0] for i in range(n)]
+        assert sorted(j.name for p in parts for j in p) == sorted(j.name for j in jobs)  # union = all
+        assert sum(len(p) for p in parts) == len(jobs)  # pairwise disjoint
+    # torchrun inside a 3-task array: 3 x 4 ranks, each (task, rank) its own shard
+    parts = {}
+    for task in range(3):
+        for rank in range(4):
+            env = {"RANK": str(rank), "WORLD_SIZE": "4", "LOCAL_RANK": str(rank)}
+            share, shard_id, num_shards = shard_jobs(jobs, 3, task, env=env)
+            assert num_shards == 12 and shard_id not in parts
+            parts[shard_id] = share
+    names = [j.name for p in parts.values() for j in p]
+    assert sorted(names) == sorted(j.name for j in jobs) and len(names) == len(set(names))
+    assert torchrun_env({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}) == (1, 2, 1)
+    assert torchrun_env({}) is None
+    with pytest.raises(MateError, match="--shard_id 3"):
+        shard_jobs(jobs, 3, 3, env={})
+
+
+def test_device_resolution_under_torchrun():
+    env = {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}
+    if torch.cuda.is_available():
+        assert resolve_device("auto", env) == torch.device("cuda", 1 % torch.cuda.device_count())
+    else:
+        assert resolve_device("auto", env) == torch.device("cpu")
+        with pytest.raises(MateError, match="CUDA is not available"):
+            resolve_device("cuda", env)
+    with pytest.raises(MateError, match="not a device"):
+        resolve_device("gpu0", {})
+
+
+def test_two_videos_on_one_output_are_refused(tmp_path):
+    with pytest.raises(MateError, match="would both be written"):
+        plan_jobs([tmp_path / "A" / "x.mp4", tmp_path / "A" / "x.avi"], tmp_path / "out", root=tmp_path)
+
+
+def test_official_checkpoint_layout_loads(tmp_path):
+    torch.manual_seed(1)
+    net = create_x3d_network("x3d_xs")
+    state = net.state_dict()
+    official, plain, ddp = tmp_path / "X3D_XS.pyth", tmp_path / "plain.pt", tmp_path / "ddp.pt"
+    torch.save({"model_state": state, "epoch": 300, "cfg": "TRAIN: ..."}, official)
+    torch.save(state, plain)
+    torch.save({f"module.{k}": v for k, v in state.items()}, ddp)
+    x = torch.randn(1, 3, 4, 64, 64)
+    with torch.inference_mode():
+        expected = X3DFeatures(net.eval(), layout="sequence")(x)
+        for path in (official, plain, ddp):
+            model = load_backbone("x3d_xs", checkpoint=path, layout="sequence")
+            torch.testing.assert_close(model(x), expected)
+    assert model.weights.startswith(f"{ddp} sha256:") and len(model.weights.split(":")[-1]) == 12
+
+
+def test_wrong_checkpoints_are_named(tmp_path):
+    state = create_x3d_network("x3d_xs").state_dict()
+    missing = tmp_path / "missing_key.pyth"
+    torch.save({"model_state": {k: v for k, v in list(state.items())[1:]}}, missing)
+    junk, nothing = tmp_path / "junk.pyth", tmp_path / "notensors.pyth"
+    junk.write_bytes(b"not a checkpoint")
+    torch.save({"epoch": 3}, nothing)
+    for path, fault in ((missing, "weights do not match x3d_xs \\(missing 1"), (junk, "cannot load checkpoint"),
+                        (nothing, "not an X3D checkpoint"), (tmp_path / "absent.pyth", "not found")):
+        with pytest.raises(MateError, match=fault) as info:
+            load_backbone("x3d_xs", checkpoint=path)
+        assert str(path) in str(info.value)
+    # through the CLI: one line on stderr, exit code 2
+    proc = run_script("feature_extractor.py", "--video", CLIP, "--out_dir", tmp_path / "o", "--backbone", "x3d_xs",
+                      "--checkpoint", missing)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith(f"error: {missing}: weights do not match x3d_xs")
+    assert not (tmp_path / "o").exists()  # stopped before writing anything
+
+
+def test_weights_must_be_chosen(tmp_path):
+    proc = run_script("feature_extractor.py", "--video", CLIP, "--out_dir", tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "no weights given" in proc.stderr and "meaningless" in proc.stderr and "--random_weights" in proc.stderr
+    with pytest.raises(MateError, match="exclude each other"):
+        load_backbone("x3d_xs", checkpoint="a.pyth", random_weights=True)
+
+
+def test_pretrained_offline_fails_clearly(monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(MateError, match=r"--pretrained: cannot download .*X3D_XS.pyth .*--checkpoint"):
+        load_backbone("x3d_xs", pretrained=True)
+
+
+def test_torchvision_shim_only_when_absent(monkeypatch):
+    create_x3d_network("x3d_xs")  # pytorchvideo imported, with the stand-in if torchvision is absent
+    if importlib.util.find_spec("torchvision") is None:  # absent, as with the pinned requirements
+        assert "torchvision" not in sys.modules  # the stand-in is taken out again after the import
+        from pytorchvideo.models.head import RoIAlign
+
+        with pytest.raises(RuntimeError, match="torchvision is not installed"):
+            RoIAlign((7, 7), 1.0, 0)  # the stand-in refuses to be used, loudly
+        assert _install_torchvision_shim() is True and sys.modules["torchvision"].__mate_shim__
+        _remove_torchvision_shim()
+        assert "torchvision" not in sys.modules
+    fake, fake_ops = types.ModuleType("torchvision"), types.ModuleType("torchvision.ops")
+    monkeypatch.setitem(sys.modules, "torchvision", fake)
+    monkeypatch.setitem(sys.modules, "torchvision.ops", fake_ops)
+    assert _install_torchvision_shim() is False  # an importable torchvision is never replaced
+    _remove_torchvision_shim()
+    assert sys.modules["torchvision"] is fake and sys.modules["torchvision.ops"] is fake_ops
+
+
+def test_help_documents_every_flag():
+    proc = run_script("feature_extractor.py", "--help")
+    assert proc.returncode == 0
+    parser = feature_extractor.get_args_parser()
+    for action in parser._actions:
+        if action.dest == "help":
+            continue
+        assert action.option_strings[0] in proc.stdout
+        assert "default" in action.help or "required" in action.help, action.dest
+
+
+def test_bad_flags_are_one_line_errors(tmp_path):
+    with pytest.raises(MateError, match="missing.mp4: video file not found"):
+        feature_extractor.main(["--video", str(tmp_path / "missing.mp4"), "--out_dir", str(tmp_path),
+                                "--random_weights"])
+    (tmp_path / "empty_root").mkdir()
+    with pytest.raises(MateError, match="empty_root: no video files found"):
+        feature_extractor.main(["--video_root", str(tmp_path / "empty_root"), "--out_dir", str(tmp_path),
+                                "--random_weights"])
+    for flags, fault in ((["--num_workers", "-1"], "--num_workers"), (["--stride", "0"], "--stride"),
+                         (["--crop_size", "96", "--side_size", "80"], "--side_size"),
+                         (["--shard_id", "2", "--num_shards", "2"], "--shard_id")):
+        with pytest.raises(MateError, match=fault):
+            feature_extractor.main(["--video", str(CLIP), "--out_dir", str(tmp_path), "--random_weights", *flags])
