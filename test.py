@@ -2,12 +2,15 @@ r"""Score a test manifest with a trained checkpoint: per-video scores, ROC-AUC, 
 
     python test.py --test_list data/manifests/fold0_test.txt --checkpoint runs/motion_cond_fast/checkpoint_best.pth
     python test.py --test_list test.txt --checkpoint runs/seq/checkpoint_best.pth \
-        --gt Temporal_Anomaly_Annotation_for_Testing_Videos.txt      # + frame-level, sequence features
+        --gt Temporal_Anomaly_Annotation_for_Testing_Videos.txt --plot_videos 10   # + frame level
+    python test.py --video my_camera.mp4 --checkpoint runs/seq/checkpoint_best.pth \
+        --backbone_checkpoint checkpoints/X3D_L.pyth                 # score a new video
 
 The model is rebuilt from the checkpoint alone. Writes into --out_dir (default: the checkpoint's run
 folder): predictions.csv (video, label, class, score), preds_fold{X}.npy (scores in manifest order),
 test_metrics.json (ROC-AUC, PR-AUC, per-class ROC-AUC, bootstrap 95% CIs, frame-level with --gt),
-plots/roc_curve.png and plots/pr_curve.png.
+plots/roc_curve.png and plots/pr_curve.png. With --video: <video>_scores.csv (start_frame, end_frame,
+seconds, score per snippet) and <video>_scores.png (default: <run>/videos/).
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser("test.py", description=__doc__, add_help=add_help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      parents=[get_runtime_parser()])
-    parser.add_argument("--test_list", type=Path, required=True, help="test manifest (required)")
+    parser.add_argument("--test_list", type=Path, default=None, help="test manifest (this or --video is required)")
     parser.add_argument("--checkpoint", type=Path, required=True,
                         help="checkpoint written by main.py, e.g. runs/<exp>/checkpoint_best.pth (required)")
     parser.add_argument("--fold", type=str, default=None,
@@ -36,13 +39,58 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                              "or the form with frame counts) for frame-level ROC-AUC/AP; sequence features "
                              "only (default: none)")
     parser.add_argument("--n_boot", type=int, default=1000, help="bootstrap replicates of the 95%% CIs (default: 1000)")
+    parser.add_argument("--plot_videos", type=int, default=0,
+                        help="with --gt: frame-score curves with the annotation shaded for the N highest-scored "
+                             "videos, in plots/videos/ (default: 0)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars (default: off)")
+    video = parser.add_argument_group("scoring a new video (--video)")
+    video.add_argument("--video", type=Path, default=None,
+                       help="a video file to extract and score snippet by snippet (default: none)")
+    video.add_argument("--backbone", default="x3d_l", choices=("x3d_xs", "x3d_s", "x3d_m", "x3d_l"),
+                       help="X3D preset the checkpoint's features came from (default: x3d_l)")
+    video.add_argument("--backbone_checkpoint", type=Path, default=None,
+                       help="local X3D weights (pytorchvideo's .pyth, e.g. X3D_L.pyth) (default: none)")
+    video.add_argument("--pretrained", action="store_true", help="X3D weights from torch hub; needs internet (default: off)")
+    video.add_argument("--random_weights", action="store_true",
+                       help="random X3D weights: meaningless scores, for smoke tests only (default: off)")
+    video.add_argument("--crops", type=int, default=1, choices=(1, 3, 10), help="spatial crops per clip (default: 1)")
+    video.add_argument("--decoder", default="cv2", choices=("cv2", "av"), help="video decoder (default: cv2)")
+    video.add_argument("--threshold", type=float, default=0.5,
+                       help="snippets scoring at least this form the reported intervals (default: 0.5)")
     return parser
+
+
+def score_one_video(args) -> int:
+    from scripts.single_video import score_video, top_intervals, write_video_outputs
+    from scripts.training import resolve_device
+
+    scores = score_video(args.video, args.checkpoint, backbone=args.backbone,
+                         backbone_checkpoint=args.backbone_checkpoint, pretrained=args.pretrained,
+                         random_weights=args.random_weights, device=resolve_device(args.device),
+                         crops=args.crops, decoder=args.decoder, progress=not args.no_progress)
+    out_dir = args.out_dir or Path(args.checkpoint).parent / "videos"
+    paths = write_video_outputs(scores, args.video, out_dir, args.threshold)
+    fps = scores.fps or 30.0
+    print(f"{args.video}: video score {scores.video_score:.4f} ({len(scores.snippet_scores)} snippets of "
+          f"{scores.stride} frames, {scores.num_frames} frames)")
+    intervals = top_intervals(scores, args.threshold)
+    if not intervals:
+        print(f"no snippet scores {args.threshold:g} or more")
+    for first, last, peak in intervals:
+        print(f"  frames {first}-{last} ({first / fps:.1f}-{(last + 1) / fps:.1f} s): peak {peak:.4f}")
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
 
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
+    from scripts.errors import MateError
     from scripts.evaluation import format_report, run_test
+
+    if (args.test_list is None) == (args.video is None):
+        raise MateError("give either --test_list (a manifest of features) or --video (a video file)")
+    if args.video is not None:
+        return score_one_video(args)
 
     metrics = run_test(args)
     print(format_report(metrics))

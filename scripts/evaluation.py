@@ -15,8 +15,9 @@ from scripts.checkpoint import load_checkpoint, model_from_checkpoint
 from scripts.dataset import FeatureDataset, read_manifest
 from scripts.errors import MateError
 from scripts.fileio import save_npy, write_json, write_text
-from scripts.framegt import align, read_annotations
+from scripts.framegt import FrameGroundTruth, align, read_annotations
 from scripts.metrics import frame_ap, frame_auc, plot_roc_pr, summarize
+from scripts.plots import new_figure, save_figure
 from scripts.scoring import Scores, score_dataset
 from scripts.training import resolve_device
 
@@ -43,7 +44,26 @@ def check_features(ds: FeatureDataset, ckpt: dict[str, Any], test_list: Path, ch
                         f"features [C={C}, H={H}, W={W}] the checkpoint {checkpoint} was trained on")
 
 
-def frame_metrics(ds: FeatureDataset, scores: Scores, gt_file: Path, frames_per_snippet: int) -> dict[str, Any]:
+def plot_frame_curves(gt: FrameGroundTruth, video_scores: dict[str, float], out_dir: Path, n: int) -> list[Path]:
+    """Frame-score curves with the annotated intervals shaded, for the n videos scored highest."""
+    order = sorted(range(len(gt.names)), key=lambda i: -video_scores[gt.names[i]])[:n]
+    paths = []
+    for i in order:
+        fig = new_figure(8, 2.8)
+        ax = fig.add_subplot()
+        frames = np.arange(len(gt.scores[i]))
+        ax.fill_between(frames, 0, 1, where=gt.labels[i] > 0, color="C3", alpha=0.2, step="mid",
+                        label="annotated anomaly")
+        ax.plot(frames, gt.scores[i], color="C0", linewidth=1, label="frame score")
+        ax.set(xlabel="frame", ylabel="score", ylim=(0, 1.02),
+               title=f"{gt.names[i]} ({gt.classes[i]}): video score {video_scores[gt.names[i]]:.3f}")
+        ax.legend(loc="upper right", fontsize=8)
+        paths.append(save_figure(fig, out_dir / f"{gt.names[i]}.png"))
+    return paths
+
+
+def frame_metrics(ds: FeatureDataset, scores: Scores, gt_file: Path, frames_per_snippet: int,
+                  plot_dir: Path | None = None, plot_videos: int = 0) -> dict[str, Any]:
     """Frame-level ROC-AUC and AP over all frames concatenated, on anomalous videos only, per class."""
     if not ds.is_sequence:
         raise MateError(f"{gt_file}: frame-level metrics need sequence features [T, D]; these are maps")
@@ -62,6 +82,9 @@ def frame_metrics(ds: FeatureDataset, scores: Scores, gt_file: Path, frames_per_
         for idx in [[i for i, c in enumerate(gt.classes) if c == cls]]}
     result.update(n_videos=len(gt.labels), n_frames=int(sum(len(lab) for lab in gt.labels)),
                   problems=gt.problems, unlisted=gt.unlisted)
+    if plot_dir is not None and plot_videos > 0:
+        by_name = {e.name: float(v) for e, v in zip(ds.entries, scores.video)}
+        result["curves"] = [str(p) for p in plot_frame_curves(gt, by_name, plot_dir, plot_videos)]
     return result
 
 
@@ -96,9 +119,10 @@ def run_test(args: argparse.Namespace) -> dict[str, Any]:
     metrics.update(best_epoch=ckpt["epoch"], val_roc_auc=ckpt["metrics"]["val_roc_auc"],
                    val_pr_auc=ckpt["metrics"]["val_pr_auc"], checkpoint=str(args.checkpoint),
                    test_list=str(args.test_list))
-    if args.gt is not None:
-        metrics["frame"] = frame_metrics(ds, scores, args.gt, ckpt["feature"].get("frames_per_snippet", 16))
     out_dir = Path(args.out_dir) if args.out_dir else Path(args.checkpoint).parent
+    if args.gt is not None:
+        metrics["frame"] = frame_metrics(ds, scores, args.gt, ckpt["feature"].get("frames_per_snippet", 16),
+                                         plot_dir=out_dir / "plots" / "videos", plot_videos=args.plot_videos)
     tag = fold_tag(args.fold, Path(args.test_list), Path(args.checkpoint))
     preds = out_dir / (f"preds_fold{tag}.npy" if tag is not None else "preds.npy")
     write_text(out_dir / "predictions.csv", predictions_csv(ds, scores.video))

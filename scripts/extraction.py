@@ -22,7 +22,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -183,8 +183,13 @@ def _autocast(device: torch.device):
 
 
 def features_from_stream(stream: ClipStream, backbone: X3DFeatures, settings: ExtractSettings,
-                         device: torch.device, bar: tqdm | None = None) -> tuple[np.ndarray, dict]:
-    """Run the backbone on a stream's batches: map -> max over clips and crops; sequence -> per clip."""
+                         device: torch.device, bar: tqdm | None = None,
+                         on_clips: Callable[[torch.Tensor], None] | None = None) -> tuple[np.ndarray, dict]:
+    """Run the backbone on a stream's batches: map -> max over clips and crops; sequence -> per clip.
+
+    `on_clips`, if given, sees every batch's per-clip features [B, K, ...] before pooling (test.py
+    --video scores each clip's map with the detector this way, without keeping them all).
+    """
     K = settings.crops
     pooled, rows = None, []
     with torch.inference_mode(), _autocast(device):
@@ -193,6 +198,8 @@ def features_from_stream(stream: ClipStream, backbone: X3DFeatures, settings: Ex
             x = spatial_crops(batch.to(device, non_blocking=True), settings.crop_size, K)  # [B, K, 3, T, c, c]
             y = backbone(x.flatten(0, 1)).float()  # map: [B*K, 192, T, h, w]; sequence: [B*K, D]
             y = y.view(B, K, *y.shape[1:])
+            if on_clips is not None:
+                on_clips(y)
             if backbone.layout == "map":
                 top = y.amax(dim=(0, 1))  # [192, T, h, w]
                 pooled = top if pooled is None else torch.maximum(pooled, top)
@@ -233,7 +240,8 @@ def make_sidecar(stream: ClipStream, backbone: X3DFeatures, settings: ExtractSet
 
 
 def extract_video(path: str | Path, backbone: X3DFeatures, settings: ExtractSettings,
-                  device: torch.device | str = "cpu", progress: bool = False) -> tuple[np.ndarray, dict]:
+                  device: torch.device | str = "cpu", progress: bool = False,
+                  on_clips: Callable[[torch.Tensor], None] | None = None) -> tuple[np.ndarray, dict]:
     """Features of one video and its sidecar dict; a bad video raises MateError naming the file.
 
     `backbone` must already be on `device` (load_backbone(...).to(device)).
@@ -242,7 +250,7 @@ def extract_video(path: str | Path, backbone: X3DFeatures, settings: ExtractSett
     stream = ClipStream(path, settings, for_cuda=device.type == "cuda").start()
     try:
         with tqdm(desc=Path(path).name, unit="clip", disable=not progress, leave=False) as bar:
-            return features_from_stream(stream, backbone, settings, device, bar)
+            return features_from_stream(stream, backbone, settings, device, bar, on_clips)
     finally:
         stream.close()
 
