@@ -108,7 +108,7 @@ def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     from scripts.errors import MateError
     from scripts.motion_stats import class_table, format_line, normal_threshold
-    from scripts.training import resolve_device
+    from scripts.devices import resolve_device
 
     if args.test_list is None:
         raise MateError("--test_list is required")

@@ -62,7 +62,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def score_one_video(args) -> int:
     from scripts.single_video import score_video, top_intervals, write_video_outputs
-    from scripts.training import resolve_device
+    from scripts.devices import resolve_device
 
     scores = score_video(args.video, args.checkpoint, backbone=args.backbone,
                          backbone_checkpoint=args.backbone_checkpoint, pretrained=args.pretrained,

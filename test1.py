@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     from scripts.evaluation import load_for_scoring
     from scripts.motion import motion_map
     from scripts.scoring import score_dataset
-    from scripts.training import resolve_device
+    from scripts.devices import resolve_device
 
     if args.test_list is None:
         raise MateError("--test_list is required")

@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     from scripts.evaluation import load_for_scoring
     from scripts.fileio import write_json
     from scripts.scoring import score_dataset
-    from scripts.training import resolve_device
+    from scripts.devices import resolve_device
 
     if args.test_list is None:
         raise MateError("--test_list is required")

@@ -19,7 +19,7 @@ from scripts.framegt import FrameGroundTruth, align, read_annotations
 from scripts.metrics import frame_ap, frame_auc, plot_roc_pr, summarize
 from scripts.plots import new_figure, save_figure
 from scripts.scoring import Scores, score_dataset
-from scripts.training import resolve_device
+from scripts.devices import resolve_device
 
 
 def fold_tag(fold: str | None, test_list: Path, checkpoint: Path) -> str | None:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from scripts.devices import resolve_device, torchrun_env  # noqa: F401  (re-exported)
 from scripts.errors import MateError
 from scripts.fileio import save_npy, write_json
 from scripts.video import (ClipAssembler, ClipSpec, VideoReader, check_complete, preprocess_frame,
@@ -276,13 +277,6 @@ def plan_jobs(videos: Sequence[Path], out_dir: Path, root: Path | None = None) -
     return jobs
 
 
-def torchrun_env(env: Mapping[str, str] = os.environ) -> tuple[int, int, int] | None:
-    """(rank, world_size, local_rank) under torchrun, else None."""
-    if "WORLD_SIZE" not in env or "RANK" not in env:
-        return None
-    return int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", 0))
-
-
 def shard_jobs(jobs: Sequence[Job], num_shards: int = 1, shard_id: int = 0,
                env: Mapping[str, str] = os.environ) -> tuple[list[Job], int, int]:
     """This process's share of the sorted list: jobs[i::N] with (i, N) from the flags and torchrun.
@@ -298,24 +292,6 @@ def shard_jobs(jobs: Sequence[Job], num_shards: int = 1, shard_id: int = 0,
         rank, world, _ = dist
         shard_id, num_shards = shard_id * world + rank, num_shards * world
     return list(jobs[shard_id::num_shards]), shard_id, num_shards
-
-
-def resolve_device(name: str, env: Mapping[str, str] = os.environ) -> torch.device:
-    """auto: CUDA when present; under torchrun, auto and cuda mean this rank's GPU, cuda:LOCAL_RANK."""
-    dist = torchrun_env(env)
-    if name in ("auto", "cuda") and torch.cuda.is_available():
-        return torch.device("cuda", dist[2] if dist else 0)
-    if name == "auto":
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise MateError(f"--device: '{name}' is not a device (use auto, cpu, cuda or cuda:<i>)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise MateError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise MateError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
-    return device
 
 
 @dataclass

@@ -62,3 +62,16 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def read_lines(path: str | os.PathLike, what: str) -> list[str]:
+    """The lines of a text input; missing or unreadable is a MateError naming the file and `what` it is."""
+    from scripts.errors import MateError
+
+    path = Path(path)
+    try:
+        return path.read_text().splitlines()
+    except FileNotFoundError:
+        raise MateError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MateError(f"{path}: cannot read {what} ({exc})") from None

@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from scripts.errors import MateError
+from scripts.fileio import read_lines
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,7 @@ def parse_annotation_line(line: str, source: str) -> Annotation | None:
 def read_annotations(path: str | Path) -> dict[str, Annotation]:
     """All annotations of a file by video name; a name annotated twice is an error."""
     path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        raise MateError(f"{path}: annotation file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MateError(f"{path}: cannot read annotation file ({exc})") from None
+    lines = read_lines(path, "annotation file")
     found: dict[str, Annotation] = {}
     for lineno, line in enumerate(lines, start=1):
         ann = parse_annotation_line(line, f"{path}:{lineno}")

@@ -6,6 +6,7 @@ from pathlib import Path
 from sklearn.model_selection import train_test_split
 
 from scripts.errors import MateError
+from scripts.fileio import read_lines
 from scripts.manifest import VideoEntry, infer_class, infer_label
 
 
@@ -34,13 +35,7 @@ def entry_for(path: Path, root: Path) -> VideoEntry:
 
 def read_split(path: str | Path) -> list[str]:
     """Video names of an official split file (`Abuse/Abuse001_x264.mp4` per line) -> `Abuse001_x264`."""
-    path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        raise MateError(f"{path}: split file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MateError(f"{path}: cannot read split file ({exc})") from None
+    lines = read_lines(path, "split file")
     names = [Path(line.strip()).stem for line in lines if line.strip() and not line.startswith("#")]
     if not names:
         raise MateError(f"{path}: split file lists no videos")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from scripts.errors import MateError
-from scripts.fileio import write_text
+from scripts.fileio import read_lines, write_text
 
 # UCF-Crime's 13 anomaly categories, in the dataset's own spelling, and the normal class.
 UCF_CLASSES: tuple[str, ...] = (
@@ -106,12 +106,9 @@ def read_manifest(path: str | os.PathLike, *, check_exists: bool = True,
                   require_both_labels: bool = False) -> list[VideoEntry]:
     """Read a manifest into entries, validating every line (errors name the file and line)."""
     manifest = Path(path)
-    if not manifest.is_file():
-        raise MateError(f"{manifest}: manifest not found")
-    try:
-        lines = manifest.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MateError(f"{manifest}: cannot read manifest ({exc})") from None
+    if manifest.is_dir():
+        raise MateError(f"{manifest}: is a folder, not a manifest")
+    lines = read_lines(manifest, "manifest")
     entries: list[VideoEntry] = []
     seen: dict[Path, int] = {}
     for lineno, line in enumerate(lines, start=1):

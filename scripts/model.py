@@ -169,3 +169,372 @@ class _DifferenceProjection(torch.autograd.Function):
                 d = (xc[:, :, 1:] - xc[:, :, :-1]).abs_().view(-1, C, (T - 1) * N)
                 grad_d_w += torch.matmul(g[sl, :, N:], d.transpose(1, 2)).sum(dim=0)
         return None, grad_x_w, grad_d_w
+
+
+class DifferenceFeatures(nn.Module):
+    """Input projection: |x_t - x_{t-1}| (zero at t = 0) joins x (2C channels), LayerNorm, Linear.
+
+    Args:
+        in_channels (int): C.
+        dim (int): D, the hidden size.
+        fused (bool): compute LayerNorm + Linear without materialising [x, d] (same numbers, several
+            times faster on CPU); the plain path is used anyway when x requires a gradient.
+    """
+
+    def __init__(self, *, in_channels: int, dim: int, fused: bool = True):
+        super().__init__()
+        self.norm = nn.LayerNorm(2 * in_channels)
+        self.proj = nn.Linear(2 * in_channels, dim)
+        self.fused = fused
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, C, T, H, W = x.shape
+        if not self.fused or (torch.is_grad_enabled() and x.requires_grad):
+            u = torch.cat([x, difference_features(x)], dim=1)  # [B, 2C, T, H, W]
+            return self.proj(self.norm(u.permute(0, 2, 3, 4, 1)))  # [B, T, H, W, D]
+        w = self.proj.weight * self.norm.weight  # [D, 2C]: W' = W diag(gamma)
+        bias = self.proj.bias + self.proj.weight @ self.norm.bias  # [D]: b' = W beta + b
+        proj, stats = _DifferenceProjection.apply(x.reshape(B, C, T, H * W), w[:, :C], w[:, C:])
+        mean = stats[:, 0] / (2 * C)  # [B, T, N]
+        var = (stats[:, 1] / (2 * C) - mean * mean).clamp_min_(0)
+        rstd = torch.rsqrt(var + self.norm.eps)
+        h = (proj - mean[:, None] * w.sum(dim=1)[None, :, None, None]) * rstd[:, None]  # [B, D, T, N]
+        h = h.permute(0, 2, 3, 1) + bias  # [B, T, N, D]
+        return h.reshape(B, T, H, W, -1)  # [B, T, H, W, D]
+
+
+# --- 2. the MotionMap ------------------------------------------------------------------------------
+
+class MotionMap(nn.Module):
+    """M [B, T, H, W] in [0, 1]: per token, the norm of its difference to the mean of the preceding
+    `window` steps, over the video's maximum (scripts/motion.py). No parameters."""
+
+    def __init__(self, *, window: int = 2, eps: float = 1e-6):
+        super().__init__()
+        self.window, self.eps = window, eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        with torch.no_grad():
+            return normalise_per_video(motion_norms(x, self.window), self.eps).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"window={self.window}"
+
+
+def frame_motion(M: Tensor | None) -> Tensor | None:
+    """M [B, T, H, W] -> the mean motion of every frame [B, T] (None stays None)."""
+    return None if M is None else M.mean(dim=(2, 3))
+
+
+# --- 3. the block ----------------------------------------------------------------------------------
+
+def trailing_mean(p: Tensor, window: int) -> Tensor:
+    """p [B, T, D] -> the mean of steps t-window+1..t for every t (fewer at the start) [B, T, D]."""
+    T = p.shape[1]
+    c = F.pad(p.cumsum(dim=1), (0, 0, 1, 0))  # [B, T+1, D]: c[t] = sum of the first t steps
+    lo = (torch.arange(T, device=p.device) + 1 - window).clamp_(min=0)
+    hi = torch.arange(1, T + 1, device=p.device)
+    return (c[:, hi] - c[:, lo]) / (hi - lo).to(p.dtype)[None, :, None]
+
+
+class TemporalConditionedConv(nn.Module):
+    """Per-frame 3x3 convolution into a bottleneck, modulated per channel by a sigmoid of temporal
+    context, projected back (1x1) and added residually.
+
+    Context of frame t: the video's temporal mean of the spatially pooled tokens; `multiscale` adds
+    the trailing means over 2 and 4 steps (short-term change). `gating` scales the residual branch
+    per channel by sigmoid(W p_t + w_m m_t), p_t the frame's pooled tokens and m_t its mean motion.
+
+    Args:
+        dim (int): D.
+        bottleneck (int): channels of the convolution.
+        mode (str): plain | multiscale | gating | multiscale_gating.
+    """
+
+    def __init__(self, *, dim: int, bottleneck: int, mode: str = "multiscale_gating"):
+        super().__init__()
+        assert mode in TCC_MODES, f"tcc mode must be one of {TCC_MODES}, got {mode!r}"
+        self.mode = mode
+        self.scales = (2, 4) if mode.startswith("multiscale") else ()
+        self.norm = nn.LayerNorm(dim)
+        self.conv = nn.Conv2d(dim, bottleneck, kernel_size=3, padding=1)
+        self.context = nn.Linear(dim * (1 + len(self.scales)), bottleneck)
+        self.proj = nn.Linear(bottleneck, dim)
+        gating = mode.endswith("gating")
+        self.gate = nn.Linear(dim, dim) if gating else None
+        self.gate_motion = nn.Parameter(torch.zeros(dim)) if gating else None
+
+    def forward(self, h: Tensor, m: Tensor | None) -> Tensor:
+        """h [B, T, H, W, D], m [B, T] mean motion per frame (None: unconditioned) -> h."""
+        B, T, H, W, D = h.shape
+        u = self.norm(h)
+        p = u.mean(dim=(2, 3))  # [B, T, D]
+        ctx = [p.mean(dim=1, keepdim=True).expand(B, T, D)] + [trailing_mean(p, s) for s in self.scales]
+        g = torch.sigmoid(self.context(torch.cat(ctx, dim=-1)))  # [B, T, K]
+        c = self.conv(u.reshape(B * T, H, W, D).permute(0, 3, 1, 2))  # [B*T, K, H, W]
+        c = F.gelu(c.permute(0, 2, 3, 1)) * g.reshape(B * T, 1, 1, -1)  # [B*T, H, W, K]
+        out = self.proj(c).reshape(B, T, H, W, D)
+        if self.gate is not None:
+            a = self.gate(p)  # [B, T, D]
+            if m is not None:
+                a = a + m[..., None] * self.gate_motion
+            out = out * torch.sigmoid(a)[:, :, None, None, :]
+        return h + out
+
+
+def linear_attention(q: Tensor, k: Tensor, v: Tensor, heads: int, key_mask: Tensor | None = None,
+                     eps: float = 1e-6) -> Tensor:
+    """Kernelised attention with the feature map elu + 1, cost linear in the tokens.
+
+    q, k, v [G, L, D] (G independent groups of L tokens) -> [G, L, D];
+    out_i = phi(q_i) sum_j phi(k_j) v_j^T / (phi(q_i) . sum_j phi(k_j)). key_mask [G, L] drops padding.
+    """
+    G, L, D = q.shape
+    q = (F.elu(q) + 1).view(G, L, heads, -1)  # [G, L, h, e]
+    k = (F.elu(k) + 1).view(G, L, heads, -1)
+    if key_mask is not None:
+        k = k * key_mask[:, :, None, None]
+    v = v.view(G, L, heads, -1)
+    kv = torch.einsum("glhe,glhf->ghef", k, v)  # [G, h, e, f]
+    norm = torch.einsum("glhe,ghe->glh", q, k.sum(dim=1))  # [G, L, h]
+    out = torch.einsum("glhe,ghef->glhf", q, kv) / (norm[..., None] + eps)
+    return out.reshape(G, L, D)
+
+
+class _AttentionPart(nn.Module):
+    """Pre-norm projections of one attention pass (temporal or spatial)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+
+
+class MotionConditionedAttention(nn.Module):
+    """Linear attention along time over spatially pooled tokens (broadcast back to every token of the
+    frame), then within each frame over space (or within spatial_window x spatial_window windows).
+
+    Queries are scaled by 1 + tanh(M) BEFORE the elu + 1 feature map (after it, a per-query scale
+    would cancel in the normalisation): the frame's mean motion in time, the token's motion in space.
+    So moving tokens ask sharper questions; M = None leaves the queries unscaled.
+
+    Args:
+        dim (int): D.
+        heads (int): attention heads.
+        spatial_window (int): 0 = the whole frame; w > 0 = w x w windows (the edge ones padded).
+    """
+
+    def __init__(self, *, dim: int, heads: int = 1, spatial_window: int = 0):
+        super().__init__()
+        self.heads, self.window = heads, spatial_window
+        self.temporal = _AttentionPart(dim)
+        self.spatial = _AttentionPart(dim)
+
+    def forward(self, h: Tensor, M: Tensor | None) -> Tensor:
+        """h [B, T, H, W, D], M [B, T, H, W] or None -> h."""
+        B, T, H, W, D = h.shape
+        part = self.temporal
+        q, k, v = part.qkv(part.norm(h).mean(dim=(2, 3))).chunk(3, dim=-1)  # [B, T, D] each
+        if M is not None:
+            q = q * (1 + torch.tanh(frame_motion(M)))[..., None]
+        h = h + part.out(linear_attention(q, k, v, self.heads))[:, :, None, None, :]
+        return h + self._spatial(h, M)
+
+    def _spatial(self, h: Tensor, M: Tensor | None) -> Tensor:
+        B, T, H, W, D = h.shape
+        part = self.spatial
+        u = part.norm(h)
+        w = self.window
+        if w == 0 or (w >= H and w >= W):
+            q, k, v = part.qkv(u.reshape(B * T, H * W, D)).chunk(3, dim=-1)  # [B*T, H*W, D] each
+            if M is not None:
+                q = q * (1 + torch.tanh(M.reshape(B * T, H * W, 1)))
+            return part.out(linear_attention(q, k, v, self.heads)).reshape(B, T, H, W, D)
+        ph, pw = -H % w, -W % w
+        nh, nw = (H + ph) // w, (W + pw) // w
+        u = F.pad(u, (0, 0, 0, pw, 0, ph)).view(B * T, nh, w, nw, w, D)
+        u = u.transpose(2, 3).reshape(B * T * nh * nw, w * w, D)  # [G, w*w, D]
+        q, k, v = part.qkv(u).chunk(3, dim=-1)
+        if M is not None:
+            Mw = F.pad(M.reshape(B * T, H, W), (0, pw, 0, ph)).view(B * T, nh, w, nw, w)
+            q = q * (1 + torch.tanh(Mw.transpose(2, 3).reshape(-1, w * w, 1)))
+        mask = None
+        if ph or pw:
+            mask = F.pad(h.new_ones(B * T, H, W), (0, pw, 0, ph)).view(B * T, nh, w, nw, w)
+            mask = mask.transpose(2, 3).reshape(-1, w * w)  # [G, w*w]
+        out = part.out(linear_attention(q, k, v, self.heads, mask))  # [G, w*w, D]
+        out = out.view(B * T, nh, nw, w, w, D).transpose(2, 3).reshape(B, T, nh * w, nw * w, D)
+        return out[:, :, :H, :W]
+
+
+class FeedForward(nn.Module):
+    """Pre-norm MLP with `mult`x expansion and GELU, added residually."""
+
+    def __init__(self, *, dim: int, mult: int = 4, dropout: float = 0.0):
+        super().__init__()
+        self.net = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, mult * dim), nn.GELU(),
+                                 nn.Dropout(dropout), nn.Linear(mult * dim, dim), nn.Dropout(dropout))
+
+    def forward(self, h: Tensor) -> Tensor:
+        return h + self.net(h)
+
+
+class Block(nn.Module):
+    """TCC, motion-conditioned attention and feed-forward, each pre-norm residual; a disabled
+    component is None and skipped."""
+
+    def __init__(self, cfg: MateConfig):
+        super().__init__()
+        self.tcc = (TemporalConditionedConv(dim=cfg.dim, bottleneck=cfg.tcc_bottleneck, mode=cfg.tcc_mode)
+                    if cfg.use_tcc else None)
+        self.attention = (MotionConditionedAttention(dim=cfg.dim, heads=cfg.num_heads,
+                                                     spatial_window=cfg.spatial_window)
+                          if cfg.use_attention else None)
+        self.ff = FeedForward(dim=cfg.dim, mult=cfg.ff_mult, dropout=cfg.dropout)
+
+    def forward(self, h: Tensor, M: Tensor | None) -> Tensor:
+        if self.tcc is not None:
+            h = self.tcc(h, frame_motion(M))
+        if self.attention is not None:
+            h = self.attention(h, M)
+        return self.ff(h)
+
+
+# --- 4. pooling and 5. heads -----------------------------------------------------------------------
+
+class MotionAwareTemporalPooling(nn.Module):
+    """Motion-weighted spatial pooling per time step, then Q learned queries attend over time.
+
+    Spatial weights softmax_space(s * M) (s learned; M = None or M = 0 gives the plain mean).
+    Temporal scores: q_i . (W_k p_t) / sqrt(D) + b_i * m_t, with b_i a learned motion bias per
+    query. Returns z [B, Q*D] (the video embedding) and the pooled time steps p [B, T, D].
+
+    Args:
+        dim (int): D.
+        num_queries (int): Q.
+        motion_scale (float): initial s; with M in [0, 1], e^s is the weight of the most moving token
+            relative to a still one.
+    """
+
+    def __init__(self, *, dim: int, num_queries: int = 8, motion_scale: float = 2.0):
+        super().__init__()
+        self.queries = nn.Parameter(torch.randn(num_queries, dim) / math.sqrt(dim))
+        self.key = nn.Linear(dim, dim)
+        self.motion_scale = nn.Parameter(torch.tensor(float(motion_scale)))
+        self.motion_bias = nn.Parameter(torch.zeros(num_queries))
+
+    def forward(self, h: Tensor, M: Tensor | None) -> tuple[Tensor, Tensor]:
+        B, T, H, W, D = h.shape
+        if M is None:
+            p = h.mean(dim=(2, 3))  # [B, T, D]
+        else:
+            a = torch.softmax(self.motion_scale * M.reshape(B, T, H * W), dim=-1)  # [B, T, N]
+            p = torch.matmul(a.unsqueeze(2), h.reshape(B, T, H * W, D)).squeeze(2)  # [B, T, D]
+        scores = torch.einsum("qd,btd->bqt", self.queries, self.key(p)) / math.sqrt(D)  # [B, Q, T]
+        if M is not None:
+            scores = scores + self.motion_bias[:, None] * frame_motion(M)[:, None, :]
+        z = torch.matmul(torch.softmax(scores, dim=-1), p)  # [B, Q, D]
+        return z.reshape(B, -1), p
+
+
+def mean_max_pooling(h: Tensor) -> tuple[Tensor, Tensor]:
+    """The plain pooling of --no_motion_pooling: p = spatial mean [B, T, D], z = [mean_t p, max_t p]."""
+    p = h.mean(dim=(2, 3))  # [B, T, D]
+    return torch.cat([p.mean(dim=1), p.amax(dim=1)], dim=-1), p  # [B, 2D], [B, T, D]
+
+
+def mlp_head(in_features: int, hidden: int, dropout: float = 0.0) -> nn.Module:
+    """in_features -> 1 logit; hidden = 0 gives a single linear layer."""
+    if hidden == 0:
+        return nn.Linear(in_features, 1)
+    return nn.Sequential(nn.Linear(in_features, hidden), nn.GELU(), nn.Dropout(dropout),
+                         nn.Linear(hidden, 1))
+
+
+# --- the models ------------------------------------------------------------------------------------
+
+def check_input(x: Tensor, in_channels: int) -> None:
+    assert x.dim() == 5, f"model input must be [B, C, T, H, W], got shape {list(x.shape)}"
+    assert x.shape[1] == in_channels, \
+        f"model input has C = {x.shape[1]} channels, the model was built for in_channels = {in_channels}"
+    assert min(x.shape) >= 1, f"model input has an empty dimension: {list(x.shape)}"
+
+
+class Mate(nn.Module):
+    """MATE: difference features, MotionMap, blocks, motion-aware pooling, video and snippet heads."""
+
+    def __init__(self, cfg: MateConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = DifferenceFeatures(in_channels=cfg.in_channels, dim=cfg.dim)
+        self.motion_map = MotionMap(window=cfg.motion_window) if cfg.use_motion_map else None
+        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.num_blocks)])
+        self.norm = nn.LayerNorm(cfg.dim)
+        self.motion_pooling = (MotionAwareTemporalPooling(dim=cfg.dim, num_queries=cfg.num_queries)
+                               if cfg.use_motion_pooling else None)
+        embed_dim = cfg.num_queries * cfg.dim if cfg.use_motion_pooling else 2 * cfg.dim
+        self.video_head = mlp_head(embed_dim, cfg.head_hidden, cfg.dropout)
+        self.snippet_head = mlp_head(cfg.dim, cfg.snippet_hidden)
+
+    def forward(self, x: Tensor, motion: Tensor | None = None) -> ModelOutput:
+        """x [B, C, T, H, W]; motion [B, T, H, W] overrides the MotionMap (ignored without one)."""
+        check_input(x, self.cfg.in_channels)
+        B, C, T, H, W = x.shape
+        M = None
+        if self.motion_map is not None:
+            if motion is None:
+                M = self.motion_map(x)
+            else:
+                assert motion.shape == (B, T, H, W), \
+                    f"motion must be [B, T, H, W] = {[B, T, H, W]}, got {list(motion.shape)}"
+                M = motion.to(device=x.device, dtype=torch.float32)
+        h = self.embed(x)  # [B, T, H, W, D]
+        for block in self.blocks:
+            h = block(h, M)
+        h = self.norm(h)
+        if self.motion_pooling is not None:
+            z, p = self.motion_pooling(h, M)  # [B, Q*D], [B, T, D]
+        else:
+            z, p = mean_max_pooling(h)  # [B, 2D], [B, T, D]
+        return ModelOutput(video_logit=self.video_head(z).squeeze(-1),
+                           snippet_logits=self.snippet_head(p).squeeze(-1),
+                           embedding=z,
+                           motion=M if M is not None else x.new_zeros(B, T, H, W, dtype=torch.float32))
+
+
+class MilBaseline(nn.Module):
+    """The MIL ranking baseline (Sultani et al., 2018) on snippets.
+
+    Per time step, spatially mean-pooled features -> FC mil_hidden -> ReLU -> dropout -> FC mil_embed
+    -> FC 1 = the snippet logit; the video logit is the mean of the top-k snippet logits,
+    k = max(1, T // 8); the embedding is the temporal mean of the mil_embed-d hidden layer.
+    """
+
+    def __init__(self, cfg: MateConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.fc1 = nn.Linear(cfg.in_channels, cfg.mil_hidden)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.fc2 = nn.Linear(cfg.mil_hidden, cfg.mil_embed)
+        self.fc3 = nn.Linear(cfg.mil_embed, 1)
+
+    def forward(self, x: Tensor, motion: Tensor | None = None) -> ModelOutput:
+        check_input(x, self.cfg.in_channels)
+        B, C, T, H, W = x.shape
+        p = x.float().mean(dim=(3, 4)).transpose(1, 2)  # [B, T, C]
+        e = self.fc2(self.dropout(F.relu(self.fc1(p))))  # [B, T, E]
+        s = self.fc3(e).squeeze(-1)  # [B, T]
+        k = max(1, T // 8)
+        return ModelOutput(video_logit=s.topk(k, dim=1).values.mean(dim=1), snippet_logits=s,
+                           embedding=e.mean(dim=1), motion=x.new_zeros(B, T, H, W, dtype=torch.float32))
+
+
+def build_model(cfg: MateConfig) -> nn.Module:
+    """Mate for the fast and base variants, MilBaseline for mil."""
+    return MilBaseline(cfg) if cfg.variant == "mil" else Mate(cfg)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

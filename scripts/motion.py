@@ -79,6 +79,4 @@ def motion_map(x: Tensor, window: int = 2, eps: float = 1e-6) -> Tensor:
 def difference_features(x: Tensor) -> Tensor:
     """x [B, C, T, H, W] -> |x_t - x_{t-1}| of the same shape (zero at t = 0)."""
     assert x.dim() == 5, f"difference_features expects x [B, C, T, H, W], got shape {list(x.shape)}"
-    d = torch.zeros_like(x)
-    torch.sub(x[:, :, 1:], x[:, :, :-1], out=d[:, :, 1:]).abs_()
-    return d
+    return torch.cat([torch.zeros_like(x[:, :, :1]), (x[:, :, 1:] - x[:, :, :-1]).abs()], dim=2)

@@ -17,6 +17,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, S
 from tqdm import tqdm
 
 from scripts.checkpoint import load_checkpoint, save_checkpoint
+from scripts.devices import resolve_device
 from scripts.dataset import BalancedBatchSampler, FeatureDataset, read_manifest
 from scripts.errors import MateError
 from scripts.losses import LossConfig, MateLoss
@@ -33,22 +34,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA when present; asking for CUDA on a machine without it is a user fault."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise MateError(f"--device: '{name}' is not a device (use auto, cpu, cuda or cuda:<i>)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise MateError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise MateError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
-    return device
 
 
 def model_config_from_args(args: argparse.Namespace, in_channels: int) -> MateConfig:

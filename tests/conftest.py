@@ -9,6 +9,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One intra-op thread, here and in the scripts the tests start: on a 2-core machine OpenMP teams that
+# spin against each other (or against another job) slow small ops by orders of magnitude, and one
+# thread gives the same numbers on every run.
+os.environ["OMP_NUM_THREADS"] = "1"
 SHARED_DATA = ROOT / "tests" / "data"
 
 
@@ -18,6 +22,7 @@ def _seeded():
     try:
         import torch
         torch.manual_seed(0)
+        torch.set_num_threads(1)
     except ImportError:
         pass
     yield
