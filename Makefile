@@ -8,7 +8,7 @@ DEMO_LISTS ?= data/manifests/demo
 DEMO_EXP ?= demo_fast_fold0
 DEMO_EPOCHS ?= 30
 
-.PHONY: demo test install clean-demo
+.PHONY: demo test install clean-demo diagnostics
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,12 @@ demo: install
 	$(PY) main.py --config configs/fast.json --train_list $(DEMO_LISTS)/fold0_train.txt \
 		--val_list $(DEMO_LISTS)/fold0_val.txt --exp_name $(DEMO_EXP) --max_epoch $(DEMO_EPOCHS) --overwrite
 	$(PY) test.py --test_list $(DEMO_LISTS)/fold0_test.txt --checkpoint runs/$(DEMO_EXP)/checkpoint_best.pth
+
+diagnostics: install
+	$(PY) test1.py --test_list $(DEMO_LISTS)/fold0_test.txt --exp_name $(DEMO_EXP)
+	$(PY) test2.py --test_list $(DEMO_LISTS)/fold0_test.txt --exp_name $(DEMO_EXP)
+	$(PY) motion_map_analyze.py --test_list $(DEMO_LISTS)/fold0_test.txt --exp_name $(DEMO_EXP)
+	$(PY) snr_experiment.py --out_dir runs/$(DEMO_EXP)/snr
 
 clean-demo:
 	rm -rf $(DEMO_DATA) $(DEMO_LISTS) runs/$(DEMO_EXP)
