@@ -1,4 +1,4 @@
-"""Split a training manifest into K stratified train/val folds (and copy the test list beside them).
+r"""Split a training manifest into K stratified train/val folds (and copy the test list beside them).
 
 Fold i's val part is the i-th of K parts stratified by label and, within a label, by class; its train
 part is the other K-1 parts. Writes fold{i}_train.txt, fold{i}_val.txt and, with --test_list,

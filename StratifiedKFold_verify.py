@@ -1,4 +1,4 @@
-"""Check K fold manifests for balance and leakage; exit 1 if any check fails.
+r"""Check K fold manifests for balance and leakage; exit 1 if any check fails.
 
 Reads fold{i}_train.txt / fold{i}_val.txt (and fold{i}_test.txt if present) for i = 0..K-1, prints
 the per-fold counts (Fold 1 = the fold0_* files), then either `OK: ...` or one line per problem:
