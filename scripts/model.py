@@ -31,6 +31,7 @@ from scripts.motion import (difference_features, motion_norms, normalise_per_vid
 
 VARIANTS = ("fast", "base", "mil")
 TCC_MODES = ("plain", "multiscale", "gating", "multiscale_gating")
+VIDEO_LOGITS = ("topk", "embedding")
 
 
 @dataclass
@@ -57,6 +58,8 @@ class MateConfig:
     head_hidden: int = 32  # hidden units of the video head (0: a single linear layer)
     snippet_hidden: int = 16  # hidden units of the snippet head (0: a single linear layer)
     dropout: float = 0.0
+    video_logit: str = "topk"  # topk: mean of the top-k snippet logits; embedding: the published head on z
+    # (z then still feeds the triplet loss and the diagnostics; with topk it conditions nothing else)
     mil_hidden: int = 512  # MIL baseline: FC sizes (Sultani et al.: 512, 32)
     mil_embed: int = 32
 
@@ -78,6 +81,8 @@ class MateConfig:
                 raise fault(key, "an integer >= 0")
         if self.dim % self.num_heads:
             raise fault("num_heads", f"a divisor of dim = {self.dim}")
+        if self.video_logit not in VIDEO_LOGITS:
+            raise fault("video_logit", "one of " + ", ".join(VIDEO_LOGITS))
         if not 0.0 <= self.dropout < 1.0:
             raise fault("dropout", "in [0, 1)")
 
@@ -85,7 +90,7 @@ class MateConfig:
 # Each variant's departures from the MateConfig defaults; sizes tuned to the published parameter
 # counts on 192-channel input (about 8.5k and 40k).
 VARIANT_DEFAULTS: dict[str, dict] = {
-    "fast": {},
+    "fast": dict(snippet_hidden=256),  # the video head's budget moves to the snippet head (topk)
     "base": dict(dim=32, num_heads=4, tcc_bottleneck=16, head_hidden=0, snippet_hidden=16),
     "mil": dict(use_motion_map=False, use_attention=False, use_tcc=False, use_motion_pooling=False,
                 dropout=0.6),
@@ -444,6 +449,12 @@ def mean_max_pooling(h: Tensor) -> tuple[Tensor, Tensor]:
     return torch.cat([p.mean(dim=1), p.amax(dim=1)], dim=-1), p  # [B, 2D], [B, T, D]
 
 
+def topk_mean(snippet_logits: Tensor) -> Tensor:
+    """Mean of the k = max(1, T // 8) largest snippet logits per video: an anomaly fills a part of it."""
+    k = max(1, snippet_logits.shape[1] // 8)
+    return snippet_logits.topk(k, dim=1).values.mean(dim=1)
+
+
 def mlp_head(in_features: int, hidden: int, dropout: float = 0.0) -> nn.Module:
     """in_features -> 1 logit; hidden = 0 gives a single linear layer."""
     if hidden == 0:
@@ -474,8 +485,10 @@ class Mate(nn.Module):
         self.motion_pooling = (MotionAwareTemporalPooling(dim=cfg.dim, num_queries=cfg.num_queries)
                                if cfg.use_motion_pooling else None)
         embed_dim = cfg.num_queries * cfg.dim if cfg.use_motion_pooling else 2 * cfg.dim
-        self.video_head = mlp_head(embed_dim, cfg.head_hidden, cfg.dropout)
-        self.snippet_head = mlp_head(cfg.dim, cfg.snippet_hidden)
+        # published: the video logit from z by its own head. Default ("topk"): the video logit is the
+        # mean of the top-k snippet logits, which trains far better from video labels (README: model)
+        self.video_head = mlp_head(embed_dim, cfg.head_hidden, cfg.dropout) if cfg.video_logit == "embedding" else None
+        self.snippet_head = mlp_head(cfg.dim, cfg.snippet_hidden, cfg.dropout if self.video_head is None else 0.0)
 
     def forward(self, x: Tensor, motion: Tensor | None = None) -> ModelOutput:
         """x [B, C, T, H, W]; motion [B, T, H, W] overrides the MotionMap (ignored without one)."""
@@ -497,8 +510,12 @@ class Mate(nn.Module):
             z, p = self.motion_pooling(h, M)  # [B, Q*D], [B, T, D]
         else:
             z, p = mean_max_pooling(h)  # [B, 2D], [B, T, D]
-        return ModelOutput(video_logit=self.video_head(z).squeeze(-1),
-                           snippet_logits=self.snippet_head(p).squeeze(-1),
+        snippet_logits = self.snippet_head(p).squeeze(-1)  # [B, T]
+        if self.video_head is not None:
+            video_logit = self.video_head(z).squeeze(-1)  # [B]
+        else:
+            video_logit = topk_mean(snippet_logits)  # [B]
+        return ModelOutput(video_logit=video_logit, snippet_logits=snippet_logits,
                            embedding=z,
                            motion=M if M is not None else x.new_zeros(B, T, H, W, dtype=torch.float32))
 

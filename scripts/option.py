@@ -158,6 +158,9 @@ def get_model_parser(add_help: bool = False) -> argparse.ArgumentParser:
     group.add_argument("--spatial_window", type=int, default=0,
                        help="spatial attention within w x w windows of a frame; 0 = the whole frame "
                             "(default: 0)")
+    group.add_argument("--video_logit", choices=("topk", "embedding"), default=None,
+                       help="topk: the video logit is the mean of the top-k (T/8) snippet logits (better, see "
+                            "README); embedding: the published head on the pooled embedding z (default: topk)")
     group.add_argument("--dropout", type=float, default=None,
                        help="dropout in the model (default: the variant's)")
     ablate = parser.add_argument_group("ablations (each removes one component)")

@@ -152,23 +152,23 @@ def one_line_error(proc, *needles):
 def test_bad_inputs_give_one_line(synth, trained, tmp_path):
     rng = np.random.default_rng(0)
     good = {f"Normal_Videos_{i}": rng.random((192, 16, 10, 10), dtype=np.float32) for i in range(2)}
-    good.update({f"Abuse00{i}_x264": rng.random((192, 16, 10, 10), dtype=np.float32) for i in range(2)})
+    good.update({f"Abuse90{i}_x264": rng.random((192, 16, 10, 10), dtype=np.float32) for i in range(2)})
     labels = {k: int("Normal" not in k) for k in good}
     nan = dict(good)
-    nan["Abuse000_x264"] = nan["Abuse000_x264"].copy()
-    nan["Abuse000_x264"][0, 0, 0, 0] = np.nan
+    nan["Abuse900_x264"] = nan["Abuse900_x264"].copy()
+    nan["Abuse900_x264"][0, 0, 0, 0] = np.nan
     nan_list = write_manifest_of(tmp_path, nan, labels)
     one_line_error(run_script("main.py", *train_args(synth, tmp_path / "r", "nan", "--max_epoch", "1")[:2],
                               "--val_list", nan_list, "--runs_dir", tmp_path / "r", "--no_progress"),
-                   "Abuse000_x264.npy", "NaN")
+                   "Abuse900_x264.npy", "NaN")
     (tmp_path / "n").mkdir()
     normal_only = write_manifest_of(tmp_path / "n", {k: v for k, v in good.items() if "Normal" in k}, labels)
     one_line_error(run_script("test.py", "--test_list", normal_only, "--checkpoint", trained / "checkpoint_best.pth",
-                              "--out_dir", tmp_path / "o"), "all 2 videos are normal")
+                              "--out_dir", tmp_path / "o", "--no_progress"), "all 2 videos are normal")
     (tmp_path / "s").mkdir()
     small = write_manifest_of(tmp_path / "s", {k: v[:96] for k, v in good.items()}, labels)
     one_line_error(run_script("test.py", "--test_list", small, "--checkpoint", trained / "checkpoint_best.pth",
-                              "--out_dir", tmp_path / "o"), "C=96", "C=192", "checkpoint_best.pth")
+                              "--out_dir", tmp_path / "o", "--no_progress"), "C=96", "C=192", "checkpoint_best.pth")
     assert not (tmp_path / "o").exists()  # nothing written on a fault
     one_line_error(run_script("test.py", "--test_list", small, "--checkpoint", tmp_path / "nope.pth"),
                    "nope.pth", "checkpoint not found")

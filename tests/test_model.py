@@ -1,0 +1,310 @@
+"""Tests of scripts/model.py and scripts/motion.py: shapes, sizes, ablations, the MotionMap, learning."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+
+from scripts.errors import MateError
+from scripts.model import (TCC_MODES, DifferenceFeatures, Mate, MateConfig, MilBaseline,
+                           MotionConditionedAttention, build_model, config_for_variant,
+                           count_parameters, linear_attention, trailing_mean)
+from scripts.motion import difference_features, motion_map
+
+VARIANTS = ("fast", "base", "mil")
+
+
+def build(variant="fast", seed=0, **overrides):
+    torch.manual_seed(seed)
+    return build_model(config_for_variant(variant, **overrides)).eval()
+
+
+def params(variant="fast", **overrides):
+    return count_parameters(build(variant, **overrides))
+
+
+# --- shapes and sizes ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("B", [1, 2])
+@pytest.mark.parametrize("layout", ["map", "sequence", "short_sequence"])
+def test_output_shapes(variant, B, layout):
+    C, T, H, W = {"map": (192, 16, 10, 10), "sequence": (2048, 37, 1, 1),
+                  "short_sequence": (2048, 1, 1, 1)}[layout]
+    model = build(variant, in_channels=C)
+    with torch.no_grad():
+        out = model(torch.rand(B, C, T, H, W))
+    E = {"fast": 8 * 8, "base": 8 * 32, "mil": 32}[variant]
+    assert out.video_logit.shape == (B,)
+    assert out.snippet_logits.shape == (B, T)
+    assert out.embedding.shape == (B, E)
+    assert out.motion.shape == (B, T, H, W)
+    for t in (out.video_logit, out.snippet_logits, out.embedding, out.motion):
+        assert torch.isfinite(t).all()
+
+
+def test_parameter_counts_match_the_paper():
+    fast, base = params("fast"), params("base")
+    assert fast == 8698 and base == 39882  # the counts documented in the README
+    # the published head on z (--video_logit embedding) with the published snippet head
+    assert params("fast", video_logit="embedding", snippet_hidden=16) == 8411
+    assert params("base", video_logit="embedding") == 40139
+    assert abs(fast - 8500) / 8500 < 0.10
+    assert abs(base - 40000) / 40000 < 0.10
+    assert params("mil") == 192 * 512 + 512 + 512 * 32 + 32 + 32 + 1  # Sultani et al.'s 512-32-1 MLP
+
+
+def test_build_model_types_and_checkpoint_round_trip():
+    assert isinstance(build("fast"), Mate) and isinstance(build("mil"), MilBaseline)
+    cfg = config_for_variant("base", spatial_window=5)
+    d = dataclasses.asdict(cfg)
+    assert all(isinstance(v, (int, float, str, bool)) for v in d.values())
+    a, b = build_model(cfg), build_model(MateConfig(**d))
+    b.load_state_dict(a.state_dict(), strict=True)
+    x = torch.rand(2, 192, 4, 10, 10)
+    with torch.no_grad():
+        assert torch.equal(a.eval()(x).video_logit, b.eval()(x).video_logit)
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(MateError, match="tcc_mode"):
+        config_for_variant("fast", tcc_mode="fancy")
+    with pytest.raises(MateError, match="unknown key"):
+        config_for_variant("fast", dimension=8)
+    with pytest.raises(MateError, match="variant"):
+        config_for_variant("huge")
+    with pytest.raises(MateError, match="num_heads"):
+        config_for_variant("fast", num_heads=3)
+    assert config_for_variant("base", dim=None).dim == 32  # None keeps the variant's value
+
+
+def test_wrong_input_shape_raises():
+    model = build("fast")
+    with pytest.raises(AssertionError, match=r"\[B, C, T, H, W\]"):
+        model(torch.rand(192, 16, 10, 10))
+    with pytest.raises(AssertionError, match="in_channels = 192"):
+        model(torch.rand(2, 100, 16, 10, 10))
+    with pytest.raises(AssertionError, match="motion must be"):
+        model(torch.rand(2, 192, 16, 10, 10), motion=torch.rand(2, 16, 10))
+    with pytest.raises(AssertionError, match="in_channels = 192"):
+        build("mil")(torch.rand(1, 64, 8, 1, 1))
+
+
+# --- ablations -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", ["fast", "base"])
+def test_each_switch_removes_its_module(variant):
+    full = params(variant)
+    model = build(variant, use_attention=False)
+    assert model.blocks[0].attention is None and params(variant, use_attention=False) < full
+    model = build(variant, use_tcc=False)
+    assert model.blocks[0].tcc is None and params(variant, use_tcc=False) < full
+    model = build(variant, use_motion_pooling=False)
+    assert model.motion_pooling is None and params(variant, use_motion_pooling=False) < full
+    model = build(variant, use_motion_map=False)
+    assert model.motion_map is None
+    counts = {mode: params(variant, tcc_mode=mode) for mode in TCC_MODES}
+    assert len(set(counts.values())) == 4  # every mode has its own parameters
+    assert counts["plain"] < counts["multiscale"] < counts["multiscale_gating"]
+    assert counts["plain"] < counts["gating"] < counts["multiscale_gating"]
+
+
+def test_without_motion_map_the_motion_is_not_used():
+    model = build("fast", use_motion_map=False)
+    x = torch.rand(2, 192, 16, 10, 10)
+    with torch.no_grad():
+        ref = model(x)
+        for motion in (torch.zeros(2, 16, 10, 10), torch.rand(2, 16, 10, 10)):
+            out = model(x, motion=motion)
+            for name in ("video_logit", "snippet_logits", "embedding"):
+                assert torch.equal(getattr(out, name), getattr(ref, name)), name
+    assert torch.equal(ref.motion, torch.zeros(2, 16, 10, 10))
+
+
+@pytest.mark.parametrize("mode", TCC_MODES)
+def test_with_motion_map_the_motion_changes_the_output(mode):
+    model = build("fast", tcc_mode=mode)
+    with torch.no_grad():  # learned motion weights start at 0; make them count
+        model.motion_pooling.motion_bias.fill_(1.0)
+        if model.blocks[0].tcc.gate_motion is not None:
+            model.blocks[0].tcc.gate_motion.fill_(1.0)
+    x = torch.rand(2, 192, 16, 10, 10)
+    with torch.no_grad():
+        computed = model(x)
+        assert torch.allclose(computed.motion, motion_map(x))
+        off = model(x, motion=torch.zeros(2, 16, 10, 10))
+        half = model(x, motion=torch.full((2, 16, 10, 10), 0.5))
+    assert torch.equal(off.motion, torch.zeros(2, 16, 10, 10))
+    assert (computed.video_logit - off.video_logit).abs().max() > 1e-4
+    # A constant M only scales every query alike: it still changes the output because the scale acts
+    # before the elu + 1 feature map.
+    assert (half.snippet_logits - off.snippet_logits).abs().max() > 1e-4
+
+
+def test_query_scale_acts_before_the_feature_map():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, 1, 5, 4).unbind(0)
+    plain = linear_attention(q, k, v, heads=1)
+    assert not torch.allclose(linear_attention(1.5 * q, k, v, heads=1), plain)
+
+
+# --- MotionMap and difference features --------------------------------------------------------------
+
+def test_motion_map_of_one_moving_token():
+    x = torch.zeros(1, 4, 8, 3, 3)
+    v = torch.tensor([3.0, 0.0, 4.0, 0.0])  # norm 5
+    x[0, :, 3, 1, 2] = v  # the token appears at t = 3 only
+    M = motion_map(x, window=2)
+    expected = torch.zeros(1, 8, 3, 3)
+    expected[0, 3, 1, 2] = 5.0  # |v - mean(x_1, x_2)| = |v|
+    expected[0, 4, 1, 2] = 2.5  # |0 - mean(x_2, x_3)| = |v| / 2
+    expected[0, 5, 1, 2] = 2.5  # |0 - mean(x_3, x_4)| = |v| / 2
+    assert torch.allclose(M, expected / (5.0 + 1e-6))
+    assert torch.allclose(motion_map(x, window=1)[0, 3:5, 1, 2], torch.tensor([1.0, 1.0]), atol=1e-6)
+
+
+def test_motion_map_range_start_and_window():
+    torch.manual_seed(0)
+    x = torch.rand(3, 6, 5, 2, 4)
+    for window in (1, 2, 3, 8):
+        M = motion_map(x, window=window)
+        assert M.shape == (3, 5, 2, 4)
+        assert M.min() >= 0 and torch.allclose(M.flatten(1).amax(1), torch.ones(3))
+        assert torch.equal(M[:, 0], torch.zeros(3, 2, 4))
+        ref = torch.stack([torch.zeros(3, 2, 4)] + [
+            (x[:, :, t] - x[:, :, max(0, t - window):t].mean(2)).norm(dim=1) for t in range(1, 5)], 1)
+        assert torch.allclose(M, ref / ref.flatten(1).amax(1).view(3, 1, 1, 1), atol=1e-6)
+    assert torch.allclose(motion_map(x.half()), motion_map(x), atol=2e-3)
+    assert torch.equal(motion_map(torch.rand(2, 6, 1, 3, 3)), torch.zeros(2, 1, 3, 3))
+    assert torch.equal(motion_map(torch.ones(1, 6, 4, 3, 3)), torch.zeros(1, 4, 3, 3))  # no 0/0
+
+
+def test_difference_features():
+    x = torch.tensor([1.0, 4.0, 2.0, 2.0]).view(1, 1, 4, 1, 1)
+    assert difference_features(x).flatten().tolist() == [0.0, 3.0, 2.0, 0.0]
+
+
+def test_trailing_mean():
+    p = torch.arange(5.0).view(1, 5, 1)
+    assert trailing_mean(p, 2).flatten().tolist() == [0.0, 0.5, 1.5, 2.5, 3.5]
+    assert trailing_mean(p, 4).flatten().tolist() == [0.0, 0.5, 1.0, 1.5, 2.5]
+
+
+# --- the fused input projection ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(3, 12, 6, 4, 5), (2, 12, 1, 3, 3), (1, 12, 7, 1, 1)])
+def test_fused_projection_equals_concat_layernorm_linear(shape):
+    torch.manual_seed(0)
+    emb = DifferenceFeatures(in_channels=12, dim=5).double()
+    with torch.no_grad():
+        emb.norm.weight.uniform_(0.5, 1.5)
+        emb.norm.bias.uniform_(-0.5, 0.5)
+    x = 3 * torch.rand(*shape, dtype=torch.float64)
+    results = []
+    for fused in (True, False):
+        emb.fused = fused
+        y = emb(x)
+        results.append((y, torch.autograd.grad((y ** 3).sum(), list(emb.parameters()))))
+    (y1, g1), (y2, g2) = results
+    assert y1.shape == shape[:1] + shape[2:] + (5,)
+    assert torch.allclose(y1, y2, atol=1e-10)
+    for a, b in zip(g1, g2):
+        assert torch.allclose(a, b, atol=1e-9)
+
+
+def test_input_gradient_uses_the_plain_path():
+    model = build("fast")
+    x = torch.rand(1, 192, 4, 10, 10, requires_grad=True)
+    model(x).video_logit.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+# --- spatial windows --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("window", [3, 5])
+def test_spatial_window_attention_stays_in_its_window(window):
+    torch.manual_seed(0)
+    attn = MotionConditionedAttention(dim=8, heads=2, spatial_window=window)
+    h = torch.randn(1, 2, 10, 10, 8)
+    M = torch.rand(1, 2, 10, 10)
+    h2 = h.clone()
+    h2[0, :, 9, 9] += torch.randn(8)  # a token of the bottom-right window (padded when window = 3)
+    with torch.no_grad():
+        a, b = attn._spatial(h, M), attn._spatial(h2, M)
+    changed = (a - b).abs().amax(dim=(0, 1, 4)) > 1e-6  # [H, W]
+    lo = (9 // window) * window
+    assert changed[lo:, lo:].all() and changed.sum() == (10 - lo) ** 2
+    full = build("fast", spatial_window=window)
+    with torch.no_grad():
+        assert full(torch.rand(2, 192, 4, 10, 10)).video_logit.shape == (2,)
+
+
+# --- learning ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_loss_falls_on_a_fixed_batch(variant):
+    torch.manual_seed(0)
+    x = torch.rand(8, 192, 8, 5, 5)
+    x[::2, :, 4:6, 1:3, 1:3] += 1.0  # something to tell the classes apart
+    y = torch.tensor([1.0, 0.0] * 4)
+    model = build(variant, dropout=0.0).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):  # the 115k-parameter MIL MLP needs about 40 steps to leave the plateau
+        loss = F.binary_cross_entropy_with_logits(model(x).video_logit, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def blob_videos(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Map videos [n, 192, 8, 6, 6]: noisy static scenes; the anomalous half carry a bright blob of
+    2 x 2 cells on a few channels, switched on for 2-3 frames at a random place and time."""
+    g = torch.Generator().manual_seed(seed)
+    C, T, H, W = 192, 8, 6, 6
+    scene = torch.rand(n, C, 1, H, W, generator=g)
+    x = scene + 0.3 * torch.rand(n, C, T, H, W, generator=g)
+    y = (torch.arange(n) % 2).float()
+    direction = torch.zeros(C)
+    direction[torch.randperm(C, generator=torch.Generator().manual_seed(99))[:12]] = 1.0
+    for i in range(1, n, 2):
+        t0 = int(torch.randint(1, T - 3, (1,), generator=g))
+        length = int(torch.randint(2, 4, (1,), generator=g))
+        r, c = (int(v) for v in torch.randint(0, H - 1, (2,), generator=g))
+        amp = 0.6 + 0.6 * float(torch.rand(1, generator=g))
+        x[i, :, t0:t0 + length, r:r + 2, c:c + 2] += amp * direction[:, None, None, None]
+    return x, y
+
+
+def test_fast_model_learns_a_synthetic_blob_task():
+    torch.manual_seed(0)
+    x_train, y_train = blob_videos(160, seed=1)
+    x_test, y_test = blob_videos(100, seed=2)
+    model = build("fast").train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=2e-3)
+    for epoch in range(12):
+        order = torch.randperm(len(x_train))
+        for i in range(0, len(order), 16):
+            idx = order[i:i + 16]
+            loss = F.binary_cross_entropy_with_logits(model(x_train[idx]).video_logit, y_train[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        scores = model(x_test).video_logit
+    assert roc_auc_score(y_test.numpy(), scores.numpy()) >= 0.9
+
+
+def test_same_seed_same_output():
+    x = torch.rand(2, 192, 16, 10, 10)
+    with torch.no_grad():
+        for variant in VARIANTS:
+            a, b = build(variant, seed=3)(x), build(variant, seed=3)(x)
+            assert torch.equal(a.video_logit, b.video_logit)
+            assert torch.equal(a.embedding, b.embedding)
+            assert not torch.equal(build(variant, seed=4)(x).video_logit, a.video_logit)
