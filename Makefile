@@ -7,6 +7,8 @@ DEMO_DATA ?= data/synthetic
 DEMO_LISTS ?= data/manifests/demo
 DEMO_EXP ?= demo_fast_fold0
 DEMO_EPOCHS ?= 30
+# One OpenMP thread: on a 2-core machine two threads collapse as soon as anything else runs (README: speed)
+export OMP_NUM_THREADS ?= 1
 
 .PHONY: demo test install clean-demo diagnostics
 

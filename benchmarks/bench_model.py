@@ -1,13 +1,16 @@
-"""Speed and memory of the detector: parameters, training and scoring throughput, one full epoch.
+"""Speed and memory of the detectors: parameters, training and scoring throughput, one full epoch.
 
-    python benchmarks/bench_model.py                       # fast, base, mil on [B, 192, 16, 10, 10], CPU
-    python benchmarks/bench_model.py --variants fast --threads 2 --device cuda
+    python benchmarks/bench_model.py                                   # fast, base, mil on CPU
+    python benchmarks/bench_model.py --variants fast --threads 2 --iters 50
+    python benchmarks/bench_model.py --device cuda --epoch_videos 1610
+    python benchmarks/bench_model.py --shape 2048 32 1 1 --epoch_videos 0   # I3D-like sequences
 
-Training throughput: forward + backward + AdamW step at batch 16 (videos/s). Scoring throughput:
-no_grad forward at batch 32. Peak memory: the process's maximum resident set (CPU) or torch's peak
-allocation (CUDA). Epoch: one pass over --epoch_videos UCF-Crime-sized videos held in memory as float16
-(as --cache_dtype float16 does), batches sliced and cast to float32 as the training loop does.
-Warm-up iterations are excluded. Not part of `make test`.
+Training throughput: forward + loss + backward + AdamW step at --batch_train (videos/s). Scoring
+throughput: no_grad forward at --batch_infer. Peak memory: how far the process's resident set rose
+above its level before the variant (Linux high-water mark, reset per variant), or torch's peak CUDA
+allocation. Epoch: one pass over --epoch_videos UCF-Crime-sized videos held in memory as float16 (as
+`--cache_dtype float16` does), balanced batches sliced from it and cast to float32 as the training
+loop does. Warm-up iterations are excluded from every timing. Not part of `make test`.
 """
 from __future__ import annotations
 
@@ -30,38 +33,79 @@ from scripts.model import build_model, config_for_variant, count_parameters  # n
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser("bench_model.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", nargs="+", default=["fast", "base", "mil"], help="(default: fast base mil)")
+    parser.add_argument("--variants", nargs="+", default=["fast", "base", "mil"],
+                        choices=("fast", "base", "mil"), help="(default: fast base mil)")
+    parser.add_argument("--shape", nargs=4, type=int, default=[192, 16, 10, 10], metavar=("C", "T", "H", "W"),
+                        help="one video's features (default: 192 16 10 10, an X3D-L map)")
     parser.add_argument("--batch_train", type=int, default=16, help="training batch (default: 16)")
     parser.add_argument("--batch_infer", type=int, default=32, help="scoring batch (default: 32)")
     parser.add_argument("--iters", type=int, default=20, help="timed iterations (default: 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed iterations first (default: 3)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's choice, one per core)")
     parser.add_argument("--epoch_videos", type=int, default=1610,
                         help="videos of the timed epoch; 0 skips it (default: 1610, UCF-Crime's training set)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
+    parser.add_argument("--lambda_triplet", type=float, default=0.1,
+                        help="triplet weight of the loss for fast/base, as configs/fast.json; mil uses 0 "
+                             "(default: 0.1)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:<i> or auto (default: cpu)")
     return parser
 
 
-def peak_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
+# --- memory --------------------------------------------------------------------------------------
+
+def _vm_hwm_mb() -> float | None:
+    """The process's resident-set high-water mark (Linux), or None where /proc is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
+
+def reset_peak(device: torch.device) -> float:
+    """Start a new peak-memory window; returns the baseline (MB) the peak is measured from."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        return torch.cuda.memory_allocated(device) / 2**20
+    try:  # "5" resets the high-water mark to the current RSS (Linux >= 4.0)
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    return _rss_mb()
+
+
+def peak_above(device: torch.device, baseline: float) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20 - baseline
+    hwm = _vm_hwm_mb()
+    if hwm is None:  # no /proc: ru_maxrss never resets, so this is a lifetime peak
+        hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return hwm - baseline
+
+
+# --- timing --------------------------------------------------------------------------------------
 
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def train_step(model, loss_fn, opt, x, y):
-    out = model(x)
-    loss, _ = loss_fn(out.video_logit, out.snippet_logits, out.embedding, y)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-
-
-def throughput(fn, n_videos: int, iters: int, warmup: int, device) -> float:
+def throughput(fn, n_videos: int, iters: int, warmup: int, device: torch.device) -> float:
+    """Videos per second of `fn` (which handles n_videos per call), after `warmup` untimed calls."""
     for _ in range(warmup):
         fn()
     sync(device)
@@ -72,53 +116,80 @@ def throughput(fn, n_videos: int, iters: int, warmup: int, device) -> float:
     return n_videos * iters / (time.perf_counter() - start)
 
 
-def bench_variant(variant: str, args, device) -> dict:
+def train_step(model, loss_fn, opt, x, y) -> None:
+    out = model(x)
+    loss, _ = loss_fn(out.video_logit, out.snippet_logits, out.embedding, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def make_cache(n: int, shape: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """n random float16 videos [n, C, T, H, W] (filled in chunks: no float32 copy of the whole set)."""
+    g = torch.Generator().manual_seed(0)
+    cache = torch.empty(n, *shape, dtype=torch.float16)
+    for i in range(0, n, 64):
+        cache[i:i + 64] = torch.rand(min(64, n - i), *shape, generator=g).half()
+    return cache, torch.tensor([i % 2 for i in range(n)], dtype=torch.float32)
+
+
+def bench_variant(variant: str, args, device: torch.device, cache, labels) -> dict:
+    C, T, H, W = args.shape
     torch.manual_seed(0)
-    model = build_model(config_for_variant(variant)).to(device)
-    loss_fn = MateLoss(LossConfig(lambda_triplet=0.0 if variant == "mil" else 0.1))
+    model = build_model(config_for_variant(variant, in_channels=C)).to(device)
+    loss_fn = MateLoss(LossConfig(lambda_triplet=0.0 if variant == "mil" else args.lambda_triplet))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    xt = torch.randn(args.batch_train, 192, 16, 10, 10, device=device)
+    xt = torch.rand(args.batch_train, C, T, H, W, device=device)
     yt = torch.tensor([0.0, 1.0] * (args.batch_train // 2), device=device)
-    xi = torch.randn(args.batch_infer, 192, 16, 10, 10, device=device)
+    xi = torch.rand(args.batch_infer, C, T, H, W, device=device)
+    baseline = reset_peak(device)
     model.train()
-    train = throughput(lambda: train_step(model, loss_fn, opt, xt, yt), args.batch_train, args.iters, args.warmup, device)
+    train = throughput(lambda: train_step(model, loss_fn, opt, xt, yt), args.batch_train, args.iters,
+                       args.warmup, device)
     model.eval()
     with torch.no_grad():
         infer = throughput(lambda: model(xi), args.batch_infer, args.iters, args.warmup, device)
+    peak = peak_above(device, baseline)
+    epoch = float("nan")
+    if cache is not None:
+        del xt, xi
+        sampler = BalancedBatchSampler(labels, batch_size=args.batch_train, seed=0)
+        model.train()
+        train_step(model, loss_fn, opt, cache[:args.batch_train].float().to(device),
+                   labels[:args.batch_train].to(device))  # warm-up
+        sync(device)
+        start = time.perf_counter()
+        for idx in sampler:
+            idx = torch.tensor(idx)
+            train_step(model, loss_fn, opt, cache[idx].float().to(device), labels[idx].to(device))
+        sync(device)
+        epoch = time.perf_counter() - start
     return {"variant": variant, "params": count_parameters(model), "train": train, "infer": infer,
-            "model": model, "loss_fn": loss_fn, "opt": opt}
+            "peak": peak, "epoch": epoch}
 
 
-def bench_epoch(row: dict, args, device) -> float:
-    """One epoch over UCF-Crime-sized maps cached as float16, as main.py trains."""
-    g = torch.Generator().manual_seed(0)
-    cache = torch.empty(args.epoch_videos, 192, 16, 10, 10, dtype=torch.float16)
-    for i in range(0, args.epoch_videos, 64):  # filled in chunks: no float32 copy of the whole set
-        cache[i:i + 64] = torch.randn(min(64, args.epoch_videos - i), 192, 16, 10, 10, generator=g).half()
-    labels = torch.tensor([i % 2 for i in range(args.epoch_videos)], dtype=torch.float32)
-    sampler = BalancedBatchSampler(labels, batch_size=args.batch_train, seed=0)
-    model, loss_fn, opt = row["model"], row["loss_fn"], row["opt"]
-    model.train()
-    start = time.perf_counter()
-    for idx in sampler:
-        idx = torch.tensor(idx)
-        train_step(model, loss_fn, opt, cache[idx].float().to(device), labels[idx].to(device))
-    sync(device)
-    return time.perf_counter() - start
-
-
-def main() -> None:
-    args = get_args_parser().parse_args()
+def main(argv=None) -> None:
+    args = get_args_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, input [B, 192, 16, 10, 10]")
-    print(f"{'variant':<8}{'params':>9}{'train videos/s':>16}{'score videos/s':>16}{'epoch s':>9}{'peak MB':>9}")
+    C, T, H, W = args.shape
+    cache = labels = None
+    if args.epoch_videos:
+        cache, labels = make_cache(args.epoch_videos, args.shape)
+    cache_gb = 0 if cache is None else cache.numel() * 2 / 1e9
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; input "
+          f"[B, {C}, {T}, {H}, {W}]; train batch {args.batch_train}, score batch {args.batch_infer}, "
+          f"{args.iters} timed iterations after {args.warmup} warm-up; epoch cache "
+          f"{args.epoch_videos} videos float16 ({cache_gb:.2f} GB)")
+    print(f"{'variant':<8}{'params':>9}{'train videos/s':>16}{'score videos/s':>16}"
+          f"{'epoch s':>9}{'peak MB':>9}")
     for variant in args.variants:
-        row = bench_variant(variant, args, device)
-        epoch = bench_epoch(row, args, device) if args.epoch_videos else float("nan")
-        print(f"{variant:<8}{row['params']:>9,}{row['train']:>16.0f}{row['infer']:>16.0f}{epoch:>9.1f}"
-              f"{peak_mb(device):>9.0f}", flush=True)
+        r = bench_variant(variant, args, device, cache, labels)
+        print(f"{variant:<8}{r['params']:>9,}{r['train']:>16.0f}{r['infer']:>16.0f}{r['epoch']:>9.1f}"
+              f"{r['peak']:>9.0f}", flush=True)
+    print(f"peak MB: rise of the {'CUDA allocation' if device.type == 'cuda' else 'resident set'} during "
+          "the training and scoring iterations, above the level before them (cache included there)")
 
 
 if __name__ == "__main__":

@@ -9,11 +9,17 @@ The checkpoint stores `dataclasses.asdict(cfg)`; `build_model(MateConfig(**d))` 
 The model returns logits; the sigmoid is applied once, in the loss or at scoring.
 
 Data flow of Mate (tokens are the T*H*W positions, hidden size `dim`):
-    x [B, C, T, H, W] --DifferenceFeatures--> h [B, T, H, W, D]     (|x_t - x_{t-1}| joins x, LN, Linear)
-    x --MotionMap--> M [B, T, H, W] in [0, 1]                      (None with use_motion_map=False)
+    x [B, C, T, H, W] --DifferenceFeatures--> h [B, T, H, W, D]   (|x_t - x_{t-1}| joins x, norm, Linear)
+    x --MotionMap--> M [B, T, H, W] in [0, 1]                    (None with use_motion_map=False)
     h --Block x num_blocks: TemporalConditionedConv, MotionConditionedAttention, FeedForward--> h
     h --MotionAwareTemporalPooling--> z [B, Q*D] (video embedding), p [B, T, D] (pooled time steps)
-    z --video_head--> video logit [B];   p --snippet_head--> snippet logits [B, T]
+    p --snippet_head--> snippet logits [B, T] --mean of the top k = max(1, T // 8)--> video logit [B]
+    (video_logit="embedding", the published head: z --video_head--> video logit [B])
+
+Departures from the published design, each kept as an option (DESIGN §3, last paragraph; numbers in
+the README): the input normalisation is taken over the whole video, not per token (input_norm); the
+video logit is the top-k mean of the snippet logits, not a head on z (video_logit); there is no
+LayerNorm between the last block and the pooling.
 """
 from __future__ import annotations
 
@@ -32,6 +38,7 @@ from scripts.motion import (difference_features, motion_norms, normalise_per_vid
 VARIANTS = ("fast", "base", "mil")
 TCC_MODES = ("plain", "multiscale", "gating", "multiscale_gating")
 VIDEO_LOGITS = ("topk", "embedding")
+INPUT_NORMS = ("video", "token")
 
 
 @dataclass
@@ -58,6 +65,7 @@ class MateConfig:
     head_hidden: int = 32  # hidden units of the video head (0: a single linear layer)
     snippet_hidden: int = 16  # hidden units of the snippet head (0: a single linear layer)
     dropout: float = 0.0
+    input_norm: str = "video"  # video: statistics over the whole video; token: published per-token LN
     video_logit: str = "topk"  # topk: mean of the top-k snippet logits; embedding: the published head on z
     # (z then still feeds the triplet loss and the diagnostics; with topk it conditions nothing else)
     mil_hidden: int = 512  # MIL baseline: FC sizes (Sultani et al.: 512, 32)
@@ -81,6 +89,8 @@ class MateConfig:
                 raise fault(key, "an integer >= 0")
         if self.dim % self.num_heads:
             raise fault("num_heads", f"a divisor of dim = {self.dim}")
+        if self.input_norm not in INPUT_NORMS:
+            raise fault("input_norm", "one of " + ", ".join(INPUT_NORMS))
         if self.video_logit not in VIDEO_LOGITS:
             raise fault("video_logit", "one of " + ", ".join(VIDEO_LOGITS))
         if not 0.0 <= self.dropout < 1.0:
@@ -177,18 +187,29 @@ class _DifferenceProjection(torch.autograd.Function):
 
 
 class DifferenceFeatures(nn.Module):
-    """Input projection: |x_t - x_{t-1}| (zero at t = 0) joins x (2C channels), LayerNorm, Linear.
+    """Input projection: |x_t - x_{t-1}| (zero at t = 0) joins x (2C channels), normalisation, Linear.
+
+    Normalisation `norm`:
+    - "token" (published): LayerNorm over the 2C channels of every token. It rescales every token to
+      unit variance, so a still background token weighs as much as a strongly firing one; on the
+      synthetic data it costs ROC-AUC and makes training seed-sensitive (README: model).
+    - "video" (default): the same statistics taken over the whole video (all channels and tokens,
+      GroupNorm with one group), then the same per-channel affine. Invariant to the features' global
+      scale and offset like LayerNorm, but keeps the contrast between tokens that marks an event.
+    Both have the same parameters (a per-channel weight and bias of size 2C).
 
     Args:
         in_channels (int): C.
         dim (int): D, the hidden size.
-        fused (bool): compute LayerNorm + Linear without materialising [x, d] (same numbers, several
-            times faster on CPU); the plain path is used anyway when x requires a gradient.
+        norm (str): "video" or "token".
+        fused (bool): compute normalisation + Linear without materialising [x, d] (same numbers,
+            several times faster on CPU); the plain path is used anyway when x requires a gradient.
     """
 
-    def __init__(self, *, in_channels: int, dim: int, fused: bool = True):
+    def __init__(self, *, in_channels: int, dim: int, norm: str = "video", fused: bool = True):
         super().__init__()
-        self.norm = nn.LayerNorm(2 * in_channels)
+        assert norm in INPUT_NORMS, f"input norm must be one of {INPUT_NORMS}, got {norm!r}"
+        self.norm = nn.LayerNorm(2 * in_channels) if norm == "token" else nn.GroupNorm(1, 2 * in_channels)
         self.proj = nn.Linear(2 * in_channels, dim)
         self.fused = fused
 
@@ -196,12 +217,19 @@ class DifferenceFeatures(nn.Module):
         B, C, T, H, W = x.shape
         if not self.fused or (torch.is_grad_enabled() and x.requires_grad):
             u = torch.cat([x, difference_features(x)], dim=1)  # [B, 2C, T, H, W]
+            if isinstance(self.norm, nn.GroupNorm):
+                return self.proj(self.norm(u).permute(0, 2, 3, 4, 1))  # [B, T, H, W, D]
             return self.proj(self.norm(u.permute(0, 2, 3, 4, 1)))  # [B, T, H, W, D]
         w = self.proj.weight * self.norm.weight  # [D, 2C]: W' = W diag(gamma)
         bias = self.proj.bias + self.proj.weight @ self.norm.bias  # [D]: b' = W beta + b
         proj, stats = _DifferenceProjection.apply(x.reshape(B, C, T, H * W), w[:, :C], w[:, C:])
-        mean = stats[:, 0] / (2 * C)  # [B, T, N]
-        var = (stats[:, 1] / (2 * C) - mean * mean).clamp_min_(0)
+        if isinstance(self.norm, nn.GroupNorm):  # one mean and variance per video
+            stats = stats.sum(dim=(2, 3), keepdim=True, dtype=torch.float64).to(stats.dtype)  # [B, 2, 1, 1]
+            count = 2 * C * T * H * W
+        else:  # per token
+            count = 2 * C
+        mean = stats[:, 0] / count  # [B, T, N] or [B, 1, 1]
+        var = (stats[:, 1] / count - mean * mean).clamp_min_(0)
         rstd = torch.rsqrt(var + self.norm.eps)
         h = (proj - mean[:, None] * w.sum(dim=1)[None, :, None, None]) * rstd[:, None]  # [B, D, T, N]
         h = h.permute(0, 2, 3, 1) + bias  # [B, T, N, D]
@@ -478,10 +506,11 @@ class Mate(nn.Module):
     def __init__(self, cfg: MateConfig):
         super().__init__()
         self.cfg = cfg
-        self.embed = DifferenceFeatures(in_channels=cfg.in_channels, dim=cfg.dim)
+        self.embed = DifferenceFeatures(in_channels=cfg.in_channels, dim=cfg.dim, norm=cfg.input_norm)
         self.motion_map = MotionMap(window=cfg.motion_window) if cfg.use_motion_map else None
+        # No final LayerNorm before pooling: over D = 8 features it rescales every still background
+        # token to unit size, drowning the few event tokens in the spatial mean (README: model).
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.num_blocks)])
-        self.norm = nn.LayerNorm(cfg.dim)
         self.motion_pooling = (MotionAwareTemporalPooling(dim=cfg.dim, num_queries=cfg.num_queries)
                                if cfg.use_motion_pooling else None)
         embed_dim = cfg.num_queries * cfg.dim if cfg.use_motion_pooling else 2 * cfg.dim
@@ -505,7 +534,6 @@ class Mate(nn.Module):
         h = self.embed(x)  # [B, T, H, W, D]
         for block in self.blocks:
             h = block(h, M)
-        h = self.norm(h)
         if self.motion_pooling is not None:
             z, p = self.motion_pooling(h, M)  # [B, Q*D], [B, T, D]
         else:

@@ -47,10 +47,10 @@ def test_output_shapes(variant, B, layout):
 
 def test_parameter_counts_match_the_paper():
     fast, base = params("fast"), params("base")
-    assert fast == 8698 and base == 39882  # the counts documented in the README
+    assert fast == 8682 and base == 39818  # the counts documented in the README
     # the published head on z (--video_logit embedding) with the published snippet head
-    assert params("fast", video_logit="embedding", snippet_hidden=16) == 8411
-    assert params("base", video_logit="embedding") == 40139
+    assert params("fast", video_logit="embedding", snippet_hidden=16) == 8395
+    assert params("base", video_logit="embedding") == 40075
     assert abs(fast - 8500) / 8500 < 0.10
     assert abs(base - 40000) / 40000 < 0.10
     assert params("mil") == 192 * 512 + 512 + 512 * 32 + 32 + 32 + 1  # Sultani et al.'s 512-32-1 MLP
@@ -194,10 +194,11 @@ def test_trailing_mean():
 
 # --- the fused input projection ---------------------------------------------------------------------
 
+@pytest.mark.parametrize("norm", ["video", "token"])
 @pytest.mark.parametrize("shape", [(3, 12, 6, 4, 5), (2, 12, 1, 3, 3), (1, 12, 7, 1, 1)])
-def test_fused_projection_equals_concat_layernorm_linear(shape):
+def test_fused_projection_equals_concat_norm_linear(shape, norm):
     torch.manual_seed(0)
-    emb = DifferenceFeatures(in_channels=12, dim=5).double()
+    emb = DifferenceFeatures(in_channels=12, dim=5, norm=norm).double()
     with torch.no_grad():
         emb.norm.weight.uniform_(0.5, 1.5)
         emb.norm.bias.uniform_(-0.5, 0.5)
@@ -212,6 +213,29 @@ def test_fused_projection_equals_concat_layernorm_linear(shape):
     assert torch.allclose(y1, y2, atol=1e-10)
     for a, b in zip(g1, g2):
         assert torch.allclose(a, b, atol=1e-9)
+
+
+@pytest.mark.parametrize("norm", ["video", "token"])
+def test_input_normalisation_ignores_the_feature_scale(norm):
+    model = build("fast", input_norm=norm)
+    x = torch.rand(2, 192, 16, 10, 10, dtype=torch.float64)
+    with torch.no_grad():
+        model = model.double()
+        a, b = model(x), model(7.5 * x)
+    assert torch.allclose(a.video_logit, b.video_logit, atol=1e-5)
+    assert torch.allclose(a.motion, b.motion)
+
+
+def test_video_norm_keeps_token_contrast_that_token_norm_removes():
+    # two tokens with the same pattern at different strengths: a per-token LayerNorm makes them
+    # identical, the video-level normalisation keeps them apart
+    x = torch.rand(1, 16, 1, 1, 1).repeat(1, 1, 1, 1, 2)
+    x[..., 1] *= 3.0
+    for norm, same in (("token", True), ("video", False)):
+        emb = DifferenceFeatures(in_channels=16, dim=4, norm=norm)
+        with torch.no_grad():
+            h = emb(x)  # [1, 1, 1, 2, 4]
+        assert torch.allclose(h[0, 0, 0, 0], h[0, 0, 0, 1], atol=1e-4) == same, norm
 
 
 def test_input_gradient_uses_the_plain_path():
