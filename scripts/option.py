@@ -161,6 +161,10 @@ def get_model_parser(add_help: bool = False) -> argparse.ArgumentParser:
     group.add_argument("--video_logit", choices=("topk", "embedding"), default=None,
                        help="topk: the video logit is the mean of the top-k (T/8) snippet logits (better, see "
                             "README); embedding: the published head on the pooled embedding z (default: topk)")
+    group.add_argument("--input_norm", choices=("video", "token"), default=None,
+                       help="normalisation of [x, |dx|] before the input projection: video (statistics over the "
+                            "whole video, better, see README) or token (the published per-token LayerNorm) "
+                            "(default: video)")
     group.add_argument("--dropout", type=float, default=None,
                        help="dropout in the model (default: the variant's)")
     ablate = parser.add_argument_group("ablations (each removes one component)")

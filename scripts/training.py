@@ -43,7 +43,7 @@ def model_config_from_args(args: argparse.Namespace, in_channels: int) -> MateCo
         spatial_window=args.spatial_window, use_motion_map=not args.no_motion_map,
         use_attention=not args.no_attention, use_tcc=not args.no_tcc,
         use_motion_pooling=not args.no_motion_pooling)
-    for key in ("dim", "num_blocks", "tcc_mode", "dropout", "video_logit"):
+    for key in ("dim", "num_blocks", "tcc_mode", "dropout", "video_logit", "input_norm"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     return config_for_variant(args.model_variant, **overrides)
