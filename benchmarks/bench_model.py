@@ -15,6 +15,8 @@ loop does. Warm-up iterations are excluded from every timing. Not part of `make 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import resource
 import sys
 import time
@@ -44,7 +46,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's choice, one per core)")
     parser.add_argument("--epoch_videos", type=int, default=1610,
-                        help="videos of the timed epoch; 0 skips it (default: 1610, UCF-Crime's training set)")
+                        help="videos of the timed epoch; 0 skips it (default: 1610, UCF-Crime's "
+                             "training set)")
     parser.add_argument("--lambda_triplet", type=float, default=0.1,
                         help="triplet weight of the loss for fast/base, as configs/fast.json; mil uses 0 "
                              "(default: 0.1)")
@@ -81,6 +84,11 @@ def reset_peak(device: torch.device) -> float:
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         return torch.cuda.memory_allocated(device) / 2**20
+    gc.collect()
+    try:  # hand freed heap memory of the previous variant back, so it does not hide this one's peak
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     try:  # "5" resets the high-water mark to the current RSS (Linux >= 4.0)
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:

@@ -56,14 +56,14 @@ class MateConfig:
     use_motion_map: bool = True  # False: every part runs unconditioned (--no_motion_map)
     use_attention: bool = True  # --no_attention
     use_tcc: bool = True  # --no_tcc
-    tcc_mode: str = "multiscale_gating"  # plain | multiscale | gating | multiscale_gating
+    tcc_mode: str = "plain"  # plain | multiscale | gating | multiscale_gating (plain trains best; README)
     tcc_bottleneck: int = 8  # channels of the TCC's spatial convolution
     use_motion_pooling: bool = True  # False: plain mean/max pooling (--no_motion_pooling)
     num_queries: int = 8  # Q learned queries of the temporal pooling; z has Q*dim entries
     spatial_window: int = 0  # 0: spatial attention over the whole frame; w > 0: within w x w windows
     ff_mult: int = 4  # feed-forward expansion
-    head_hidden: int = 32  # hidden units of the video head (0: a single linear layer)
-    snippet_hidden: int = 16  # hidden units of the snippet head (0: a single linear layer)
+    head_hidden: int = 32  # hidden units of the video head, video_logit="embedding" only (0: linear)
+    snippet_hidden: int = 256  # hidden units of the snippet head (0: a single linear layer)
     dropout: float = 0.0
     input_norm: str = "video"  # video: statistics over the whole video; token: published per-token LN
     video_logit: str = "topk"  # topk: mean of the top-k snippet logits; embedding: the published head on z
@@ -97,14 +97,17 @@ class MateConfig:
             raise fault("dropout", "in [0, 1)")
 
 
-# Each variant's departures from the MateConfig defaults; sizes tuned to the published parameter
-# counts on 192-channel input (about 8.5k and 40k).
+# Each variant's departures from the MateConfig defaults (which are fast's). Sizes are tuned to the
+# published parameter counts on 192-channel input, about 8.5k and 40k: with the default top-k video
+# logit the budget of the published video head goes to the snippet head; with
+# video_logit="embedding" the snippet head shrinks back (EMBEDDING_SNIPPET_HIDDEN) to keep the count.
 VARIANT_DEFAULTS: dict[str, dict] = {
-    "fast": dict(snippet_hidden=256),  # the video head's budget moves to the snippet head (topk)
-    "base": dict(dim=32, num_heads=4, tcc_bottleneck=16, head_hidden=0, snippet_hidden=16),
-    "mil": dict(use_motion_map=False, use_attention=False, use_tcc=False, use_motion_pooling=False,
-                dropout=0.6),
+    "fast": {},
+    "base": dict(dim=32, num_heads=4, tcc_bottleneck=16, head_hidden=0, snippet_hidden=80),
+    # Sultani et al. used dropout 0.6; here it stops the MLP from learning at all (README: model)
+    "mil": dict(use_motion_map=False, use_attention=False, use_tcc=False, use_motion_pooling=False),
 }
+EMBEDDING_SNIPPET_HIDDEN = {"fast": 16, "base": 16, "mil": 16}
 
 
 def config_for_variant(variant: str, **overrides) -> MateConfig:
@@ -118,6 +121,8 @@ def config_for_variant(variant: str, **overrides) -> MateConfig:
         raise MateError(f"model config: unknown key(s) {', '.join(unknown)}")
     values = dict(VARIANT_DEFAULTS[variant], variant=variant)
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if values.get("video_logit") == "embedding" and overrides.get("snippet_hidden") is None:
+        values["snippet_hidden"] = EMBEDDING_SNIPPET_HIDDEN[variant]
     return MateConfig(**values)
 
 
@@ -133,11 +138,12 @@ class ModelOutput:
 
 class _DifferenceProjection(torch.autograd.Function):
     """a = W_x x_n + W_d |x_t - x_{t-1}|_n per token n, and the sums over the 2C channels of [x, d]
-    and [x, d]^2 that LayerNorm needs, computed a few videos at a time.
+    and [x, d]^2 that the normalisation needs, computed a few videos at a time.
 
-    LayerNorm followed by Linear is linear in the normalised input, so
-        Linear(LN(u)) = rstd * (W' u - mean * W' 1) + b',  W' = W diag(gamma),  b' = W beta + b,
-    and only W' u needs the 2C-channel tokens. Streaming it avoids materialising the concatenated
+    Normalisation followed by Linear is linear in the normalised input, so with u = [x, d]
+        Linear(Norm(u)) = rstd * (W' u - mean * W' 1) + b',  W' = W diag(gamma),  b' = W beta + b,
+    (mean, rstd per token for LayerNorm, per video for the video norm) and only W' u needs the
+    2C-channel tokens. Streaming it avoids materialising the concatenated
     [x, d] (2x the batch), its normalised copy and its gradient; the backward pass recomputes d per
     chunk. Gradients flow to the weights only (x is data); see DifferenceFeatures for the x-grad path.
     """
@@ -195,7 +201,7 @@ class DifferenceFeatures(nn.Module):
       synthetic data it costs ROC-AUC and makes training seed-sensitive (README: model).
     - "video" (default): the same statistics taken over the whole video (all channels and tokens,
       GroupNorm with one group), then the same per-channel affine. Invariant to the features' global
-      scale and offset like LayerNorm, but keeps the contrast between tokens that marks an event.
+      scale like LayerNorm, but keeps the contrast between tokens that marks an event.
     Both have the same parameters (a per-channel weight and bias of size 2C).
 
     Args:
@@ -223,14 +229,15 @@ class DifferenceFeatures(nn.Module):
         w = self.proj.weight * self.norm.weight  # [D, 2C]: W' = W diag(gamma)
         bias = self.proj.bias + self.proj.weight @ self.norm.bias  # [D]: b' = W beta + b
         proj, stats = _DifferenceProjection.apply(x.reshape(B, C, T, H * W), w[:, :C], w[:, C:])
-        if isinstance(self.norm, nn.GroupNorm):  # one mean and variance per video
-            stats = stats.sum(dim=(2, 3), keepdim=True, dtype=torch.float64).to(stats.dtype)  # [B, 2, 1, 1]
+        if isinstance(self.norm, nn.GroupNorm):  # one mean and variance per video, summed in float64
+            stats = stats.sum(dim=(2, 3), keepdim=True, dtype=torch.float64)  # [B, 2, 1, 1]
             count = 2 * C * T * H * W
         else:  # per token
             count = 2 * C
         mean = stats[:, 0] / count  # [B, T, N] or [B, 1, 1]
         var = (stats[:, 1] / count - mean * mean).clamp_min_(0)
-        rstd = torch.rsqrt(var + self.norm.eps)
+        rstd = torch.rsqrt(var + self.norm.eps).to(proj.dtype)
+        mean = mean.to(proj.dtype)
         h = (proj - mean[:, None] * w.sum(dim=1)[None, :, None, None]) * rstd[:, None]  # [B, D, T, N]
         h = h.permute(0, 2, 3, 1) + bias  # [B, T, N, D]
         return h.reshape(B, T, H, W, -1)  # [B, T, H, W, D]
@@ -247,8 +254,9 @@ class MotionMap(nn.Module):
         self.window, self.eps = window, eps
 
     def forward(self, x: Tensor) -> Tensor:
-        with torch.no_grad():
-            return normalise_per_video(motion_norms(x, self.window), self.eps).to(x.dtype)
+        with torch.no_grad():  # float32 (float64 for a float64 model), whatever the features' dtype
+            M = normalise_per_video(motion_norms(x, self.window), self.eps)
+            return M.to(torch.promote_types(x.dtype, torch.float32))
 
     def extra_repr(self) -> str:
         return f"window={self.window}"
@@ -284,7 +292,7 @@ class TemporalConditionedConv(nn.Module):
         mode (str): plain | multiscale | gating | multiscale_gating.
     """
 
-    def __init__(self, *, dim: int, bottleneck: int, mode: str = "multiscale_gating"):
+    def __init__(self, *, dim: int, bottleneck: int, mode: str = "plain"):
         super().__init__()
         assert mode in TCC_MODES, f"tcc mode must be one of {TCC_MODES}, got {mode!r}"
         self.mode = mode
@@ -514,10 +522,12 @@ class Mate(nn.Module):
         self.motion_pooling = (MotionAwareTemporalPooling(dim=cfg.dim, num_queries=cfg.num_queries)
                                if cfg.use_motion_pooling else None)
         embed_dim = cfg.num_queries * cfg.dim if cfg.use_motion_pooling else 2 * cfg.dim
-        # published: the video logit from z by its own head. Default ("topk"): the video logit is the
-        # mean of the top-k snippet logits, which trains far better from video labels (README: model)
-        self.video_head = mlp_head(embed_dim, cfg.head_hidden, cfg.dropout) if cfg.video_logit == "embedding" else None
-        self.snippet_head = mlp_head(cfg.dim, cfg.snippet_hidden, cfg.dropout if self.video_head is None else 0.0)
+        # Published: the video logit from z by its own head. Default ("topk"): the video logit is the
+        # mean of the top-k snippet logits, which trains far better from video labels (README: model).
+        self.video_head = (mlp_head(embed_dim, cfg.head_hidden, cfg.dropout)
+                           if cfg.video_logit == "embedding" else None)
+        self.snippet_head = mlp_head(cfg.dim, cfg.snippet_hidden,
+                                     cfg.dropout if self.video_head is None else 0.0)
 
     def forward(self, x: Tensor, motion: Tensor | None = None) -> ModelOutput:
         """x [B, C, T, H, W]; motion [B, T, H, W] overrides the MotionMap (ignored without one)."""
@@ -530,7 +540,7 @@ class Mate(nn.Module):
             else:
                 assert motion.shape == (B, T, H, W), \
                     f"motion must be [B, T, H, W] = {[B, T, H, W]}, got {list(motion.shape)}"
-                M = motion.to(device=x.device, dtype=torch.float32)
+                M = motion.to(device=x.device, dtype=torch.promote_types(x.dtype, torch.float32))
         h = self.embed(x)  # [B, T, H, W, D]
         for block in self.blocks:
             h = block(h, M)
@@ -567,11 +577,10 @@ class MilBaseline(nn.Module):
     def forward(self, x: Tensor, motion: Tensor | None = None) -> ModelOutput:
         check_input(x, self.cfg.in_channels)
         B, C, T, H, W = x.shape
-        p = x.float().mean(dim=(3, 4)).transpose(1, 2)  # [B, T, C]
+        p = x.mean(dim=(3, 4), dtype=torch.float32).transpose(1, 2)  # [B, T, C]
         e = self.fc2(self.dropout(F.relu(self.fc1(p))))  # [B, T, E]
         s = self.fc3(e).squeeze(-1)  # [B, T]
-        k = max(1, T // 8)
-        return ModelOutput(video_logit=s.topk(k, dim=1).values.mean(dim=1), snippet_logits=s,
+        return ModelOutput(video_logit=topk_mean(s), snippet_logits=s,
                            embedding=e.mean(dim=1), motion=x.new_zeros(B, T, H, W, dtype=torch.float32))
 
 

@@ -41,13 +41,15 @@ def preceding_mean_residual(x: Tensor, window: int) -> Tensor:
 
 
 def motion_norms(x: Tensor, window: int) -> Tensor:
-    """x [B, C, T, H, W] -> [B, T, H, W]: unnormalised residual norms (0 at t = 0), in float32."""
+    """x [B, C, T, H, W] -> [B, T, H, W]: unnormalised residual norms (0 at t = 0), in float32
+    (float64 for float64 input)."""
     B, C, T, H, W = x.shape
-    out = torch.zeros(B, T, H, W, device=x.device, dtype=torch.float32)
+    dtype = torch.promote_types(x.dtype, torch.float32)  # float16 would overflow in the squares
+    out = torch.zeros(B, T, H, W, device=x.device, dtype=dtype)
     if T == 1:
         return out
     for sl in video_chunks(B, C * T * H * W):
-        xc = x[sl].float()  # float16 features would overflow in the squares
+        xc = x[sl].to(dtype)
         r = preceding_mean_residual(xc, window)  # [b, C, T-1, H, W]
         out[sl, 1:] = r.mul_(r).sum(dim=1).sqrt_()  # [b, T-1, H, W]
     return out
@@ -68,8 +70,9 @@ def motion_map(x: Tensor, window: int = 2, eps: float = 1e-6) -> Tensor:
         eps (float): keeps a motionless video (all differences 0) at M = 0 instead of 0 / 0.
 
     Returns:
-        M [B, T, H, W] (float32) in [0, 1]: per token, the L2 norm over channels of its difference to
-        the mean of the preceding `window` steps, divided by the video's maximum; M = 0 at t = 0.
+        M [B, T, H, W] in [0, 1] (float32; float64 for float64 input): per token, the L2 norm over
+        channels of its difference to the mean of the preceding `window` steps, divided by the
+        video's maximum; M = 0 at t = 0.
     """
     assert x.dim() == 5, f"motion_map expects x [B, C, T, H, W], got shape {list(x.shape)}"
     with torch.no_grad():  # a function of the data alone: nothing upstream to differentiate
