@@ -13,7 +13,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # spin against each other (or against another job) slow small ops by orders of magnitude, and one
 # thread gives the same numbers on every run.
 os.environ["OMP_NUM_THREADS"] = "1"
-SHARED_DATA = ROOT / "tests" / "data"
+SHARED_DATA = ROOT / "data" / "ucf_crime"  # the split and annotation files the repo ships
+TEST_DATA = ROOT / "tests" / "data"  # the short real clip
+PUBLISHED = ROOT / "data" / "published"  # the artefacts of AIx699/MATE (MIT licence, see NOTICE)
 
 
 @pytest.fixture(autouse=True)

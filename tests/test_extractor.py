@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import feature_extractor
-from conftest import SHARED_DATA, run_script
+from conftest import TEST_DATA, run_script
 from scripts.errors import MateError
 from scripts.extraction import (ClipStream, ExtractSettings, Job, extract_video, plan_jobs, resolve_device,
                                 shard_jobs, torchrun_env)
@@ -23,7 +23,7 @@ from scripts.x3d import (X3DFeatures, _install_torchvision_shim, _remove_torchvi
                         create_x3d_network, load_backbone)
 from test_video import write_video
 
-CLIP = SHARED_DATA / "vtest_clip.avi"  # 100 frames, 320x240, 10 fps
+CLIP = TEST_DATA / "vtest_clip.avi"  # 100 frames, 320x240, 10 fps
 SMALL = dict(crop_size=64, side_size=72)  # tiny crops: fast, and the rule is the same
 
 

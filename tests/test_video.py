@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SHARED_DATA
+from conftest import TEST_DATA
 from scripts.errors import MateError
 from scripts.framegt import snippet_count_agrees
 from scripts.video import (MEAN, STD, ClipAssembler, ClipSpec, VideoReader, check_complete, find_videos,
                            preprocess_frame, spatial_crops)
 
-CLIP = SHARED_DATA / "vtest_clip.avi"
+CLIP = TEST_DATA / "vtest_clip.avi"
 
 
 def write_video(path, num_frames, size=(64, 48), fps=25.0, fourcc="MJPG"):
