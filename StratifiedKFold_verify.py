@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from scripts.cli import run
-from scripts.folds import format_fold_summary, list_args_parser, verify_folds
+from scripts.folds import format_fold_summary, list_args_parser, resolve_test_list, verify_folds
 from scripts.manifest import read_manifest
 
 
@@ -31,9 +31,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     entries = read_manifest(args.rgb_list, check_exists=False)  # checking needs no feature files
-    test = read_manifest(args.test_list, check_exists=False) if args.test_list is not None else None
+    test_list, said = resolve_test_list(args.rgb_list, args.test_list)
+    test = read_manifest(test_list, check_exists=False) if test_list is not None else None
+    print(said)
     report = verify_folds(entries, args.folds_dir, args.k, test, source=args.rgb_list.name,
-                          test_source=args.test_list.name if test is not None else "the test list")
+                          test_source=test_list.name if test is not None else "the test list")
     print(format_fold_summary(report.counts))
     print()
     if report.ok:

@@ -1,14 +1,19 @@
 r"""Make train/test manifests from a feature folder, or write the embedded synthetic data set.
 
-    # the official UCF-Crime split (lines like Abuse/Abuse001_x264.mp4) mapped onto your features
-    python makelist.py --features_dir data/ucf_x3d --train_split Anomaly_Train.txt \
-        --test_split Anomaly_Test.txt --out_train data/manifests/train.txt --out_test data/manifests/test.txt
-    # a stratified split of whatever is in the folder
-    python makelist.py --features_dir data/ucf_x3d --test_ratio 0.2 --seed 0
+    # UCF-Crime features: the official split (1,610 / 290, data/ucf_crime/Anomaly_{Train,Test}.txt),
+    # chosen by itself when the folder holds UCF-Crime's video names
+    python makelist.py --features_dir data/ucf_x3d/ --out_train ucf_x3d_train.txt --out_test ucf_x3d_test.txt
+    # other split files (lines like Abuse/Abuse001_x264.mp4)
+    python makelist.py --features_dir data/ucf_x3d --train_split my_train.txt --test_split my_test.txt
+    # another data set: a stratified random split of whatever is in the folder
+    python makelist.py --features_dir data/other --split random --test_ratio 0.2 --seed 0
     # the synthetic UCF-Crime-shaped data set (no download), with its own train.txt / test.txt
     python makelist.py --synthetic data/synthetic --n_train 200 --n_test 60 --layout map
 
-Manifests hold `path label class` lines, paths relative to the manifest's folder.
+Manifests hold `path label class` lines, paths relative to the manifest's folder; with the official
+split, the anomalous videos in the split file's order, then the normal ones (the published manifests'
+order, which the published folds depend on). The training manifest's header names its test manifest,
+so StratifiedKFold.py can write fold{i}_test.txt without being told.
 """
 from __future__ import annotations
 
@@ -18,8 +23,10 @@ from pathlib import Path
 
 from scripts.cli import run
 from scripts.errors import MateError
-from scripts.lists import split_official, split_stratified
-from scripts.manifest import format_count_table, write_manifest
+from scripts.lists import OFFICIAL_TEST, OFFICIAL_TRAIN, holds_ucf_crime, split_official, split_stratified
+from scripts.manifest import TEST_MANIFEST_KEY, format_count_table, relative_to_folder, write_manifest
+
+SHOW_MISSING = 20  # missing videos listed by name; the rest are counted
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -33,13 +40,19 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                        help="training manifest to write (default: data/manifests/train.txt)")
     lists.add_argument("--out_test", type=Path, default=Path("data/manifests/test.txt"),
                        help="test manifest to write (default: data/manifests/test.txt)")
+    lists.add_argument("--split", choices=("auto", "official", "random"), default="auto",
+                       help="official: the split files (UCF-Crime's official split unless --train_split/"
+                            "--test_split name others); random: a split stratified by class with "
+                            "--test_ratio, for other data sets; auto: official when at least half of the "
+                            "feature files carry UCF-Crime video names, else random (default: auto)")
     lists.add_argument("--train_split", type=Path, default=None,
-                       help="official split file (UCF-Crime's Anomaly_Train.txt, lines like "
-                            "Abuse/Abuse001_x264.mp4); needs --test_split (default: none = stratified split)")
+                       help="training split file, lines like Abuse/Abuse001_x264.mp4; implies --split "
+                            "official (default: data/ucf_crime/Anomaly_Train.txt)")
     lists.add_argument("--test_split", type=Path, default=None,
-                       help="official test split file (UCF-Crime's Anomaly_Test.txt) (default: none)")
+                       help="test split file; implies --split official (default: "
+                            "data/ucf_crime/Anomaly_Test.txt)")
     lists.add_argument("--test_ratio", type=float, default=0.2,
-                       help="test fraction of the stratified split used without split files (default: 0.2)")
+                       help="test fraction of --split random (default: 0.2)")
     synth = parser.add_argument_group("the embedded synthetic data set")
     synth.add_argument("--synthetic", type=Path, default=None, metavar="DIR",
                        help="write the synthetic data set into DIR (features/, train.txt, test.txt) "
@@ -76,20 +89,36 @@ def make_synthetic_set(args: argparse.Namespace) -> int:
     return 0
 
 
+def choose_split(args: argparse.Namespace) -> str:
+    """'official' or 'random' from --split and the split-file flags."""
+    named = args.train_split is not None or args.test_split is not None
+    if args.split == "random" and named:
+        raise MateError("--split random takes no --train_split/--test_split (they name an official split)")
+    if named or args.split == "official":
+        return "official"
+    if args.split == "random":
+        return "random"
+    return "official" if holds_ucf_crime(args.features_dir) else "random"
+
+
 def make_lists(args: argparse.Namespace) -> int:
     if args.features_dir is None:
         raise MateError("--features_dir is required (or --synthetic DIR for the synthetic data set)")
-    if (args.train_split is None) != (args.test_split is None):
-        raise MateError("--train_split and --test_split go together")
     refuse_existing([args.out_train, args.out_test], args.overwrite)
-    if args.train_split is not None:
-        result = split_official(args.features_dir, args.train_split, args.test_split)
-        how = f"official split {args.train_split.name} / {args.test_split.name}"
+    if choose_split(args) == "official":
+        train_split, test_split = args.train_split or OFFICIAL_TRAIN, args.test_split or OFFICIAL_TEST
+        result = split_official(args.features_dir, train_split, test_split)
+        shipped = (train_split, test_split) == (OFFICIAL_TRAIN, OFFICIAL_TEST)
+        how = ("UCF-Crime's official split (the repo's data/ucf_crime/Anomaly_Train.txt, Anomaly_Test.txt)"
+               if shipped else f"split files {train_split} / {test_split}")
     else:
         result = split_stratified(args.features_dir, test_ratio=args.test_ratio, seed=args.seed)
-        how = f"stratified split, test_ratio {args.test_ratio}, seed {args.seed}"
-    write_manifest(args.out_train, result.train, header=f"made by makelist.py: {how}")
+        how = f"random split stratified by class, test_ratio {args.test_ratio}, seed {args.seed}"
+    test_ref = relative_to_folder(args.out_test, args.out_train.parent)
     write_manifest(args.out_test, result.test, header=f"made by makelist.py: {how}")
+    write_manifest(args.out_train, result.train,
+                   header=f"made by makelist.py: {how}\n{TEST_MANIFEST_KEY} {test_ref}")
+    print(f"split: {how}")
     print(format_count_table({"train": result.train, "test": result.test}))
     print(f"wrote {args.out_train} ({len(result.train)} videos) and {args.out_test} ({len(result.test)} videos)")
     if result.unused:
@@ -97,8 +126,10 @@ def make_lists(args: argparse.Namespace) -> int:
     for split_file, names in result.missing.items():
         print(f"missing: {len(names)} videos of {split_file} have no feature file in {args.features_dir}:",
               file=sys.stderr)
-        for name in names:
+        for name in names[:SHOW_MISSING]:
             print(f"  {name}", file=sys.stderr)
+        if len(names) > SHOW_MISSING:
+            print(f"  ... and {len(names) - SHOW_MISSING} more", file=sys.stderr)
     return 1 if result.missing else 0
 
 

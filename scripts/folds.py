@@ -1,6 +1,11 @@
-"""Stratified K-fold train/val manifests and their check (DESIGN §2, Folds).
+"""Stratified K-fold train/val manifests and their check (docs/design.md §2, Folds).
 
 Fold i's val part is the i-th of K stratified parts of the training list; its train part is the rest.
+Two rules make the parts:
+- "label" (the default, the published rule): scikit-learn's `StratifiedKFold(n_splits=K,
+  shuffle=True, random_state=seed)` over the list's lines in file order, stratified by label. With
+  seed 42 and the published manifest order it gives AIx699/MATE's published folds exactly.
+- "class": stratified by label and, within a label, by class; independent of the list's order.
 Videos are compared by name (the feature file's stem, `Abuse001_x264`), never by path, so the same
 video listed under another feature folder still counts as the same video (and as a leak).
 """
@@ -13,11 +18,13 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from scripts.errors import MateError
-from scripts.manifest import (VideoEntry, check_both_labels, format_entry, read_manifest,
-                              write_manifest)
+from scripts.manifest import (VideoEntry, check_both_labels, companion_test_manifest, format_entry,
+                              read_manifest, write_manifest)
 
 Fold = tuple[list[VideoEntry], list[VideoEntry]]  # (train, val)
 LABEL_NAMES = ("Normal", "Abnormal")  # label 0, label 1: the wording of the published fold summary
+STRATIFY_RULES = ("label", "class")
+PUBLISHED_SEED = 42  # the random_state of the published folds
 
 
 def list_args_parser() -> argparse.ArgumentParser:
@@ -29,9 +36,22 @@ def list_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--k", type=int, default=5,
                         help="number of folds (default: 5); each label needs at least K videos")
     parser.add_argument("--test_list", type=Path, default=None,
-                        help="test manifest (default: none); no test video may be in any train or "
-                             "val part")
+                        help="test manifest, copied to fold{i}_test.txt; no test video may be in any "
+                             "train or val part (default: the test manifest named in --rgb_list's "
+                             "header by makelist.py, else the file named like it with 'test' for "
+                             "'train'; none if neither exists)")
     return parser
+
+
+def resolve_test_list(rgb_list: Path, test_list: Path | None) -> tuple[Path | None, str]:
+    """The test manifest to use and a line saying where it came from (or that there is none)."""
+    if test_list is not None:
+        return test_list, f"test list: {test_list} (--test_list)"
+    found = companion_test_manifest(rgb_list)
+    if found is not None:
+        return found, f"test list: {found} (the test manifest of {rgb_list.name}; --test_list to choose another)"
+    return None, (f"test list: none ({rgb_list.name}'s header names no test manifest and no file named "
+                  f"like it with 'test' for 'train' exists); pass --test_list for fold{{i}}_test.txt")
 
 
 def _sort_key(e: VideoEntry) -> tuple:
@@ -45,6 +65,40 @@ def check_unique_names(entries: Sequence[VideoEntry], *, source: str) -> None:
         if e.name in seen:
             raise MateError(f"{source}: video '{e.name}' is listed twice ({seen[e.name]} and {e.path})")
         seen[e.name] = e.path
+
+
+def _check_foldable(entries: Sequence[VideoEntry], k: int, source: str) -> None:
+    if k < 2:
+        raise MateError(f"--k {k}: need at least 2 folds")
+    check_both_labels(entries, source=source)
+    check_unique_names(entries, source=source)
+    for label in (0, 1):
+        n = sum(e.label == label for e in entries)
+        if n < k:
+            raise MateError(f"{source}: only {n} {LABEL_NAMES[label].lower()} videos, "
+                            f"fewer than --k {k} folds (every val part needs one)")
+
+
+def label_folds(entries: Sequence[VideoEntry], k: int = 5, seed: int = PUBLISHED_SEED, *,
+                source: str = "video list") -> list[Fold]:
+    """The published rule: scikit-learn's StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    over `entries` in list order, stratified by label. Both parts keep the list's order."""
+    from sklearn.model_selection import StratifiedKFold  # the rule is scikit-learn's, not a copy of it
+
+    _check_foldable(entries, k, source)
+    labels = [e.label for e in entries]
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    return [([entries[i] for i in train], [entries[i] for i in val])
+            for train, val in splitter.split(list(range(len(entries))), labels)]
+
+
+def make_folds(entries: Sequence[VideoEntry], k: int = 5, seed: int = PUBLISHED_SEED, *,
+               stratify: str = "label", source: str = "video list") -> list[Fold]:
+    """K (train, val) folds by `stratify` rule: "label" (published) or "class"."""
+    assert stratify in STRATIFY_RULES, f"stratify must be one of {STRATIFY_RULES}, got {stratify!r}"
+    if stratify == "label":
+        return label_folds(entries, k, seed, source=source)
+    return stratified_folds(entries, k, seed, source=source)
 
 
 def stratified_folds(entries: Sequence[VideoEntry], k: int = 5, seed: int = 0, *,
@@ -62,10 +116,7 @@ def stratified_folds(entries: Sequence[VideoEntry], k: int = 5, seed: int = 0, *
         seed (int): shuffling seed; the same seed gives the same folds.
         source (str): the list's file name, for error messages.
     """
-    if k < 2:
-        raise MateError(f"--k {k}: need at least 2 folds")
-    check_both_labels(entries, source=source)
-    check_unique_names(entries, source=source)
+    _check_foldable(entries, k, source)
     # Sorting by name first makes the folds independent of the list's order and of its folder.
     entries = sorted(entries, key=lambda e: e.name)
     rng = random.Random(seed)
@@ -73,9 +124,6 @@ def stratified_folds(entries: Sequence[VideoEntry], k: int = 5, seed: int = 0, *
     deal = 0
     for label in (0, 1):
         members = [e for e in entries if e.label == label]
-        if len(members) < k:
-            raise MateError(f"{source}: only {len(members)} {LABEL_NAMES[label].lower()} videos, "
-                            f"fewer than --k {k} folds (every val part needs one)")
         for cls in sorted({e.cls for e in members}):
             group = [e for e in members if e.cls == cls]
             rng.shuffle(group)

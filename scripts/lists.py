@@ -1,4 +1,8 @@
-"""Building manifests from a feature folder: official UCF-Crime splits or a stratified split."""
+"""Building manifests from a feature folder: official UCF-Crime splits or a stratified split.
+
+The official split files ship in data/ucf_crime/ (docs/design.md §2), so a folder of UCF-Crime
+features gets the split every published number used, with no download and no flag.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,6 +12,10 @@ from sklearn.model_selection import train_test_split
 from scripts.errors import MateError
 from scripts.fileio import read_lines
 from scripts.manifest import VideoEntry, infer_class, infer_label
+
+UCF_CRIME_DIR = Path(__file__).resolve().parents[1] / "data" / "ucf_crime"
+OFFICIAL_TRAIN = UCF_CRIME_DIR / "Anomaly_Train.txt"  # 1,610 videos: 810 anomalous, 800 normal
+OFFICIAL_TEST = UCF_CRIME_DIR / "Anomaly_Test.txt"  # 290 videos: 140 anomalous, 150 normal
 
 
 def scan_features(features_dir: str | Path) -> dict[str, Path]:
@@ -42,6 +50,13 @@ def read_split(path: str | Path) -> list[str]:
     return names
 
 
+def holds_ucf_crime(features_dir: str | Path) -> bool:
+    """Whether at least half of the folder's feature files are named like UCF-Crime's official videos."""
+    found = scan_features(features_dir)
+    official = set(read_split(OFFICIAL_TRAIN)) | set(read_split(OFFICIAL_TEST))
+    return 2 * sum(name in official for name in found) >= len(found)
+
+
 @dataclass
 class SplitResult:
     train: list[VideoEntry]
@@ -50,8 +65,14 @@ class SplitResult:
     unused: list[str] = field(default_factory=list)  # feature files in no split
 
 
-def split_official(features_dir: str | Path, train_split: str | Path, test_split: str | Path) -> SplitResult:
-    """Map each video of the official split files to its feature file; report the missing ones."""
+def split_official(features_dir: str | Path, train_split: str | Path = OFFICIAL_TRAIN,
+                   test_split: str | Path = OFFICIAL_TEST) -> SplitResult:
+    """Map each video of the official split files to its feature file; report the missing ones.
+
+    Each list holds the anomalous videos in the split file's order, then the normal ones in its
+    order: the order of the published manifests, on which the published folds depend (UCF-Crime's
+    Anomaly_Train.txt lists Vandalism after the normal videos, so file order alone differs).
+    """
     root = Path(features_dir)
     found = scan_features(root)
     result = SplitResult(train=[], test=[])
@@ -61,6 +82,7 @@ def split_official(features_dir: str | Path, train_split: str | Path, test_split
                 target.append(entry_for(found[name], root))
             else:
                 result.missing.setdefault(str(split_file), []).append(name)
+        target.sort(key=lambda e: -e.label)  # stable: anomalous first, each part in file order
     listed = {e.name for e in result.train + result.test}
     both = listed & set(read_split(train_split)) & set(read_split(test_split))
     if both:

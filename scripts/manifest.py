@@ -136,9 +136,44 @@ def check_both_labels(entries: Sequence[VideoEntry], *, source: str) -> None:
         raise MateError(f"{source}: all {len(entries)} videos are {only}; both labels 0 and 1 are needed")
 
 
+# The header line of a training manifest that names its test manifest (relative to its own folder);
+# makelist.py writes it, StratifiedKFold.py reads it to write fold{i}_test.txt.
+TEST_MANIFEST_KEY = "test manifest:"
+
+
+def relative_to_folder(path: str | os.PathLike, folder: str | os.PathLike) -> str:
+    """`path` relative to `folder`, in POSIX form (how manifests store paths)."""
+    return Path(os.path.relpath(Path(path).resolve(), Path(folder).resolve())).as_posix()
+
+
 def format_entry(entry: VideoEntry, relative_to: Path) -> str:
-    rel = os.path.relpath(entry.path.resolve(), relative_to.resolve())
-    return f"{Path(rel).as_posix()} {entry.label} {entry.cls}"
+    return f"{relative_to_folder(entry.path, relative_to)} {entry.label} {entry.cls}"
+
+
+def header_value(path: str | os.PathLike, key: str) -> str | None:
+    """The text after `# <key>` in a manifest's header comments, or None."""
+    for line in read_lines(path, "manifest"):
+        text = line.lstrip("#").strip()
+        if line.startswith("#") and text.startswith(key):
+            return text[len(key):].strip()
+    return None
+
+
+def companion_test_manifest(train_manifest: str | os.PathLike) -> Path | None:
+    """The test manifest that belongs to a training manifest: the one its header names (makelist.py
+    writes it), else the sibling whose name has 'test' for 'train' (ucf_x3d_train.txt ->
+    ucf_x3d_test.txt); None when neither exists."""
+    train_manifest = Path(train_manifest)
+    named = header_value(train_manifest, TEST_MANIFEST_KEY)
+    if named:
+        candidate = train_manifest.parent / named
+        if candidate.is_file():
+            return candidate
+    if "train" in train_manifest.name:
+        candidate = train_manifest.with_name(train_manifest.name.replace("train", "test"))
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def write_manifest(path: str | os.PathLike, entries: Iterable[VideoEntry], *, header: str = "") -> Path:

@@ -41,7 +41,11 @@ def test_official_split_maps_and_reports_missing(tmp_path):
     assert list(result.missing.values()) == [[Path(train[0]).stem]]
     assert result.unused == ["Extra001_x264"]
     assert {e.cls for e in result.train if e.label == 0} == {"Normal"}
-    assert all(e.cls == Path(line).parent.name for e, line in zip(result.train, train[1:]) if e.label == 1)
+    anomalous = [line for line in train[1:] if "Normal" not in line]
+    assert [e.cls for e in result.train if e.label == 1] == [Path(line).parent.name for line in anomalous]
+    # the published manifests' order: anomalous videos in split-file order, then the normal ones
+    normal = [line for line in train[1:] if "Normal" in line]
+    assert [e.name for e in result.train] == [Path(line).stem for line in anomalous + normal]
 
 
 def test_makelist_cli_official_split(tmp_path):
@@ -91,7 +95,7 @@ def test_stratified_split_errors(tmp_path):
 def test_help_documents_every_flag():
     proc = run_script("makelist.py", "--help")
     assert proc.returncode == 0
-    for flag in ("--features_dir", "--out_train", "--out_test", "--train_split", "--test_split",
+    for flag in ("--features_dir", "--out_train", "--out_test", "--split", "--train_split", "--test_split",
                  "--test_ratio", "--synthetic", "--n_train", "--n_test", "--layout", "--seed", "--overwrite"):
         assert flag in proc.stdout
 
@@ -105,3 +109,24 @@ def test_synthetic_cli_writes_readable_manifests(tmp_path):
     assert (len(train), len(test)) == (30, 14)
     assert np.load(train[0].path).shape == (192, 16, 10, 10)
     assert run_script("makelist.py", "--synthetic", tmp_path / "syn").returncode == 2
+
+
+def test_auto_split_is_random_for_other_names_and_official_for_ucf_names(tmp_path):
+    make_features(tmp_path / "other", [f"Cls/Fight{i:03d}.mp4" for i in range(12)]
+                  + [f"Cls/Normal_{i:03d}.mp4" for i in range(12)])
+    out = tmp_path / "lists"
+    proc = run_script("makelist.py", "--features_dir", tmp_path / "other", "--out_train", out / "a_train.txt",
+                      "--out_test", out / "a_test.txt")
+    assert proc.returncode == 0, proc.stderr
+    assert "split: random split stratified by class" in proc.stdout
+    train, test = ucf_subset()
+    make_features(tmp_path / "ucf", train + test)
+    proc = run_script("makelist.py", "--features_dir", tmp_path / "ucf", "--out_train", out / "u_train.txt",
+                      "--out_test", out / "u_test.txt")
+    # a subset of UCF-Crime: the official split, and every video it lacks is reported (exit 1)
+    assert proc.returncode == 1 and "split: UCF-Crime's official split" in proc.stdout
+    assert "missing: 1569 videos" in proc.stderr and "... and 1549 more" in proc.stderr
+    assert "# test manifest: u_test.txt" in (out / "u_train.txt").read_text()
+    proc = run_script("makelist.py", "--features_dir", tmp_path / "ucf", "--split", "random",
+                      "--train_split", "x.txt", "--out_train", out / "r_train.txt", "--out_test", out / "r_test.txt")
+    assert proc.returncode == 2 and "--split random takes no --train_split" in proc.stderr
