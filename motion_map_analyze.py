@@ -106,12 +106,11 @@ def write_outputs(table, labels, maps, out_dir, tau, time_bins):
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
-    from scripts.errors import MateError
+    from scripts.analysis_inputs import fill_analysis_inputs
     from scripts.motion_stats import class_table, format_line, normal_threshold
     from scripts.devices import resolve_device
 
-    if args.test_list is None:
-        raise MateError("--test_list is required")
+    fill_analysis_inputs(args, "motion_map_analyze.py")
     checkpoint, out_dir = resolve_analysis_paths(args, default_exp="motion_analysis")
     labels, classes, maps, source = motion_maps(args, checkpoint, resolve_device(args.device))
     tau = args.tau if args.tau is not None else normal_threshold(maps, labels)

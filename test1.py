@@ -102,14 +102,13 @@ def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     from sklearn.metrics import silhouette_score
 
-    from scripts.errors import MateError
+    from scripts.analysis_inputs import fill_analysis_inputs
     from scripts.evaluation import load_for_scoring
     from scripts.motion import motion_map
     from scripts.scoring import score_dataset
     from scripts.devices import resolve_device
 
-    if args.test_list is None:
-        raise MateError("--test_list is required")
+    fill_analysis_inputs(args, "test1.py")
     checkpoint, out_dir = resolve_analysis_paths(args, need_checkpoint=True)
     device = resolve_device(args.device)
     model, ckpt, ds = load_for_scoring(checkpoint, args.test_list, device=device, progress=not args.no_progress)

@@ -61,16 +61,15 @@ def plot(labels, on, off, result, path: Path) -> Path:
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
-    from scripts.errors import MateError
+    from scripts.analysis_inputs import fill_analysis_inputs
     from scripts.evaluation import load_for_scoring
     from scripts.fileio import write_json
     from scripts.scoring import score_dataset
     from scripts.devices import resolve_device
 
-    if args.test_list is None:
-        raise MateError("--test_list is required")
     if args.checkpoint_on is not None:
         args.checkpoint = args.checkpoint_on
+    fill_analysis_inputs(args, "test2.py")
     checkpoint_on, out_dir = resolve_analysis_paths(args, need_checkpoint=True)
     device = resolve_device(args.device)
     common = dict(device=device, batch_size=args.batch_size, progress=not args.no_progress)

@@ -1,0 +1,67 @@
+"""What the diagnostics (test1.py, test2.py, motion_map_analyze.py) analyse when not told.
+
+The original README runs them with no arguments (`python test1.py`). Then they take the most recent
+run under --runs_dir that test.py has evaluated, its evaluated checkpoint and the test manifest of
+that evaluation (both recorded in the run's test_metrics.json), and say what they chose. Given only
+--exp_name or --checkpoint, the test manifest comes from that run's test_metrics.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from scripts.errors import MateError
+
+METRICS_FILE = "test_metrics.json"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One test.py evaluation: the checkpoint it scored and the test manifest it scored."""
+
+    checkpoint: Path
+    test_list: Path
+    record: Path  # the test_metrics.json it came from
+
+
+def read_evaluation(record: Path) -> Evaluation | None:
+    """The evaluation recorded in a test_metrics.json, or None if it is unreadable or incomplete."""
+    try:
+        data = json.loads(record.read_text())
+        checkpoint, test_list = data["checkpoint"], data.get("test_list_resolved") or data["test_list"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return Evaluation(checkpoint=Path(checkpoint), test_list=Path(test_list), record=record)
+
+
+def latest_evaluation(runs_dir: Path) -> Evaluation:
+    """The newest test.py evaluation of any run under `runs_dir` (by its test_metrics.json's mtime)."""
+    records = sorted(Path(runs_dir).glob(f"*/{METRICS_FILE}"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for record in records:
+        found = read_evaluation(record)
+        if found is not None:
+            return found
+    raise MateError(f"{runs_dir}: no run evaluated by test.py to analyse; pass --test_list and "
+                    f"--checkpoint (or --exp_name)")
+
+
+def fill_analysis_inputs(args: argparse.Namespace, script: str) -> None:
+    """Fill args.test_list (and args.checkpoint) from the runs when not given, and print the choice."""
+    if args.test_list is not None:
+        return
+    if args.checkpoint is None and args.exp_name is None:
+        found = latest_evaluation(args.runs_dir)
+        args.checkpoint = found.checkpoint
+        print(f"{script}: no --test_list/--checkpoint given; using {found.checkpoint} and its test list "
+              f"{found.test_list} (the latest test.py evaluation, {found.record})")
+    else:
+        run_dir = Path(args.checkpoint).parent if args.checkpoint is not None else Path(args.runs_dir) / args.exp_name
+        found = read_evaluation(run_dir / METRICS_FILE)
+        if found is None:
+            raise MateError(f"{run_dir}: no {METRICS_FILE} naming a test list (run test.py on it first); "
+                            f"pass --test_list")
+        print(f"{script}: no --test_list given; using {found.test_list} (the last test.py evaluation, "
+              f"{found.record})")
+    args.test_list = found.test_list
