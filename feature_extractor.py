@@ -1,20 +1,34 @@
 r"""Raw videos -> one .npy of X3D features per video, plus a `<name>.json` sidecar (DESIGN §2).
 
-    # UCF-Crime, the shared features' format: X3D-L maps [192, 16, 10, 10], max-pooled over each video
+    # UCF-Crime as the shared features were made: [192, 16, 10, 10] per video
+    python feature_extractor.py --video_root data/UCF_Crimes/Videos --out_dir data/ucf_x3d
+    # offline: pass pytorchvideo's model-zoo file (X3D_L.pyth) yourself
     python feature_extractor.py --video_root data/UCF_Crimes/Videos --out_dir data/ucf_x3d \
         --checkpoint checkpoints/X3D_L.pyth
-    # one vector per clip for frame-level scores: [n_clips, 2048]
+    # pytorchvideo's own X3D-L transform instead of the shared features' (short side 356, 312 crop)
+    python feature_extractor.py --video_root ... --out_dir ... --side_size 356 --crop_size 312
+    # one vector per clip for frame-level scores, every frame in a clip: [n_clips, 2048]
     python feature_extractor.py --video_root data/UCF_Crimes/Videos --out_dir data/ucf_x3d_seq \
-        --checkpoint checkpoints/X3D_L.pyth --layout sequence
+        --layout sequence
     # one file; a smoke run without weights
     python feature_extractor.py --video tests/data/vtest_clip.avi --out_dir /tmp/feat \
         --backbone x3d_xs --random_weights
     # 4 GPUs on one node; a SLURM array adds --num_shards $SLURM_ARRAY_TASK_COUNT --shard_id $SLURM_ARRAY_TASK_ID
-    torchrun --nproc_per_node 4 feature_extractor.py --video_root ... --out_dir ... --checkpoint ...
+    torchrun --nproc_per_node 4 feature_extractor.py --video_root ... --out_dir ...
+
+The defaults are the published extractor's, so new features come from the distribution of the shared
+UCF-Crime ones (data/published/README.md) and a detector trained on those applies to them: X3D-L with
+pytorchvideo's Kinetics-400 weights (X3D_L.pyth, downloaded once into torch's hub cache,
+$TORCH_HOME/hub/checkpoints; offline, pass it with --checkpoint), the head removed; the short side
+scaled to 320 (bilinear) and a 320 x 320 centre crop; windows of 80 frames one after another, 16 frames
+spread evenly over each (--clip_sampling uniform; --layout sequence takes every 5th frame and keeps
+every frame in a clip), only whole windows; RGB / 255, mean 0.45, std 0.225;
+the element-wise maximum over all clips. The sidecar records every one of these settings.
 
 Class sub-folders of --video_root are mirrored into --out_dir. Finished videos (.npy and sidecar
-present) are skipped, so a killed job just runs again. A video that cannot be decoded is reported and
-the others go on; all failures are listed at the end and in <out_dir>/failures.csv, exit code 1.
+present, same settings) are skipped, so a killed job just runs again. A video that cannot be decoded is
+reported and the others go on; all failures are listed at the end and in <out_dir>/failures.csv, exit
+code 1.
 """
 from __future__ import annotations
 
@@ -25,7 +39,8 @@ from pathlib import Path
 from scripts.cli import run
 from scripts.errors import MateError
 from scripts.option import get_runtime_parser
-from scripts.x3d import PRESETS
+from scripts.video import CLIP_SAMPLINGS
+from scripts.x3d import CHECKPOINT_FILES, PRESETS, PYTORCHVIDEO_X3D_L
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -60,19 +75,27 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     io.add_argument("--no_progress", action="store_true", help="no progress bars (default: off)")
 
     model = parser.add_argument_group("backbone and weights")
+    sizes = "; ".join(f"{p.name[4:]} {p.num_frames}x{p.sampling_rate}, {p.side_size}, {p.crop_size}"
+                      for p in PRESETS.values())
+    hub_l = PYTORCHVIDEO_X3D_L
     model.add_argument("--backbone", choices=tuple(PRESETS), default="x3d_l",
-                       help="X3D size; frames x sampling rate, crop, short side: xs 4x12, 160, 182; "
-                            "s 13x6, 160, 182; m 16x5, 224, 256; l 16x5, 320 (pytorchvideo: 312), 356 "
+                       help=f"X3D size; frames x sampling rate, short side, crop: {sizes}. x3d_l's are the "
+                            f"shared UCF-Crime features' (map [192, 16, 10, 10]); pytorchvideo's own X3D-L "
+                            f"transform is --side_size {hub_l['side_size']} --crop_size {hub_l['crop_size']} "
                             "(default: x3d_l)")
     model.add_argument("--checkpoint", type=Path, default=None,
-                       help="local weights: pytorchvideo's model zoo file (X3D_L.pyth, {'model_state': ...}) "
-                            "or a plain state dict (default: none)")
+                       help="local weights instead of the download, no network needed: pytorchvideo's model "
+                            f"zoo file ({', '.join(CHECKPOINT_FILES.values())}; {{'model_state': ...}}) or a "
+                            "plain state dict (default: none, the official weights as with --pretrained)")
     model.add_argument("--pretrained", action="store_true",
-                       help="download pytorchvideo's Kinetics weights into torch's hub cache; needs internet "
-                            "the first time (default: off)")
+                       help="pytorchvideo's official Kinetics-400 weights, which the shared features were made "
+                            "with: the model zoo file in torch's hub cache ($TORCH_HOME/hub/checkpoints, "
+                            "~/.cache/torch/hub/checkpoints), downloaded there the first time; offline and not "
+                            "cached, pass the file with --checkpoint (default: on unless --checkpoint or "
+                            "--random_weights is given; the flag only says so explicitly)")
     model.add_argument("--random_weights", action="store_true",
                        help="random weights, for tests and smoke runs only: the features mean nothing "
-                            "(default: off; one of --checkpoint, --pretrained, --random_weights is required)")
+                            "(default: off)")
     model.add_argument("--layout", choices=("map", "sequence"), default="map",
                        help="map: the trunk's [192, T, H/32, W/32] map per clip, max-pooled over all clips "
                             "(and crops) of a video, the shared UCF-Crime format; sequence: one vector per "
@@ -84,20 +107,36 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                        help="spatial crops per clip: 1 centre; 3 along the long side; 10 = 4 corners + "
                             "centre, and flipped (default: 1)")
 
-    clips = parser.add_argument_group("clips (default: the backbone preset's values)")
-    clips.add_argument("--num_frames", type=int, default=None, help="frames per clip (default: preset)")
+    clips = parser.add_argument_group(
+        "clips and preprocessing (default: the backbone preset's values; x3d_l's are the shared features')")
+    clips.add_argument("--num_frames", type=int, default=None, help="frames per clip (default: preset, x3d_l 16)")
     clips.add_argument("--sampling_rate", type=int, default=None,
-                       help="a clip takes every sampling_rate-th frame (default: preset)")
+                       help="uniform: a clip's window is num_frames x sampling_rate frames; strided: a clip "
+                            "takes every sampling_rate-th frame (default: preset, x3d_l 5)")
     clips.add_argument("--stride", type=int, default=None,
-                       help="frames between clip starts; clip i stands for frames [i*stride, (i+1)*stride) "
-                            "(default: num_frames x sampling_rate, non-overlapping)")
-    clips.add_argument("--crop_size", type=int, default=None, help="square crop in pixels (default: preset)")
+                       help="frames between clip starts (default: num_frames x sampling_rate, clips one after "
+                            "another)")
+    clips.add_argument("--clip_sampling", choices=CLIP_SAMPLINGS, default=None,
+                       help="uniform: the published extractor's rule, which the shared features were made with "
+                            "(pytorchvideo's UniformClipSampler + UniformTemporalSubsample): num_frames frames "
+                            "spread evenly over each window (x3d_l: 16 of 80, frames 0, 5, 10, 15, 21, ..., 79); "
+                            "only whole windows, the frames after the last one are left out (the sidecar's "
+                            "dropped_frames), and a video shorter than one window gives one clip over all its "
+                            "frames. strided: every sampling_rate-th frame from each clip start, the last clip "
+                            "padded with the video's last frame, so every frame is in a clip (frame-level "
+                            "scores; clip i stands for frames [i*stride, (i+1)*stride)) (default: uniform for "
+                            "--layout map, strided for --layout sequence)")
+    clips.add_argument("--crop_size", type=int, default=None,
+                       help=f"square centre crop in pixels (default: preset, x3d_l 320 as the shared features; "
+                            f"pytorchvideo's X3D-L: {hub_l['crop_size']})")
     clips.add_argument("--side_size", type=int, default=None,
-                       help="the short side is scaled to this before cropping (default: preset)")
+                       help=f"the short side is scaled to this before cropping (default: preset, x3d_l 320 as "
+                            f"the shared features; pytorchvideo's X3D-L: {hub_l['side_size']})")
     clips.add_argument("--batch_size", type=int, default=8,
                        help="clips per forward pass; each holds `crops` views (default: 8)")
     clips.add_argument("--decoder", choices=("cv2", "av"), default="cv2",
-                       help="cv2: OpenCV's VideoCapture; av: PyAV (default: cv2)")
+                       help="cv2: OpenCV's VideoCapture; av: PyAV, the published extractor's decoder (both give "
+                            "the same RGB frames on the test clip) (default: cv2)")
     clips.add_argument("--decoder_threads", type=int, default=1,
                        help="FFmpeg threads per video decoder: 1 is fastest for small videos such as "
                             "UCF-Crime's 320x240 (decode several in parallel with --num_workers instead); "
@@ -118,9 +157,12 @@ def main(argv=None) -> int:
     from scripts.video import VIDEO_EXTENSIONS, find_videos
     from scripts.x3d import load_backbone
 
+    # maps: the published rule; sequences: every frame in a snippet, as frame-level scoring needs
+    clip_sampling = args.clip_sampling or ("strided" if args.layout == "sequence" else "uniform")
     settings = ExtractSettings.for_backbone(
         args.backbone, num_frames=args.num_frames, sampling_rate=args.sampling_rate, stride=args.stride,
-        crop_size=args.crop_size, side_size=args.side_size, crops=args.crops, batch_size=args.batch_size,
+        clip_sampling=clip_sampling, crop_size=args.crop_size, side_size=args.side_size, crops=args.crops,
+        batch_size=args.batch_size,
         decoder=args.decoder, decoder_threads=args.decoder_threads, dtype=args.dtype,
         allow_truncated=args.allow_truncated)
     if args.video is not None:

@@ -2,9 +2,13 @@
 
     from scripts.x3d import load_backbone
     from scripts.extraction import ExtractSettings, extract_video
-    backbone = load_backbone("x3d_l", checkpoint="X3D_L.pyth", layout="sequence")
-    settings = ExtractSettings.for_backbone("x3d_l")
-    features, sidecar = extract_video("Arson011_x264.mp4", backbone, settings, device="cpu")
+    backbone = load_backbone("x3d_l")  # Kinetics-400 weights from torch's hub cache (downloaded once)
+    settings = ExtractSettings.for_backbone("x3d_l")  # the shared features' preprocessing
+    features, sidecar = extract_video("Arson011_x264.mp4", backbone, settings, device="cpu")  # [192, 16, 10, 10]
+
+The defaults reproduce how the shared UCF-Crime features were made (data/published/README.md): X3D-L,
+short side 320, 320 x 320 centre crop, whole windows of 80 frames with 16 spread evenly over each
+(`clip_sampling="uniform"`), mean 0.45 / std 0.225, the element-wise maximum over all clips.
 
 Each video is decoded in a background thread (scripts/video.py) into batches of clips while the model
 runs on the previous batch; a bounded queue keeps memory flat. Many videos: `extract_all` skips the
@@ -14,7 +18,6 @@ stopping; `shard_jobs` splits the list between SLURM array tasks and torchrun ra
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import queue
 import threading
@@ -36,19 +39,26 @@ from scripts.video import (ClipAssembler, ClipSpec, VideoReader, check_complete,
 from scripts.x3d import X3DFeatures, get_preset
 
 _END = object()  # the decode thread's last queue item
-# Sidecar keys that must agree before an existing output counts as done (resume).
-SAME_SETTINGS = ("backbone", "layout", "frames_per_clip", "sampling_rate", "stride", "crops")
+# Sidecar keys that must agree before an existing output counts as done (resume); an older sidecar
+# without one of them is refused, not assumed to match.
+SAME_SETTINGS = ("backbone", "layout", "frames_per_clip", "sampling_rate", "stride", "clip_sampling", "crops",
+                 "side_size", "crop_size")
 
 
 @dataclass(frozen=True)
 class ExtractSettings:
-    """How a video becomes clips and batches; `for_backbone` fills the preset's values."""
+    """How a video becomes clips and batches; `for_backbone` fills the preset's values.
+
+    clip_sampling "uniform" is the published extractor's rule, "strided" pads the last clip so every
+    frame is in one (scripts/video.py's docstring has both).
+    """
 
     num_frames: int
     sampling_rate: int
     stride: int
     crop_size: int
     side_size: int
+    clip_sampling: str = "uniform"
     crops: int = 1
     batch_size: int = 8
     decoder: str = "cv2"
@@ -70,10 +80,10 @@ class ExtractSettings:
 
     @property
     def spec(self) -> ClipSpec:
-        return ClipSpec(self.num_frames, self.sampling_rate, self.stride)
+        return ClipSpec(self.num_frames, self.sampling_rate, self.stride, self.clip_sampling)
 
     def check(self) -> None:
-        ClipSpec(self.num_frames, self.sampling_rate, self.stride)  # checks the three counts
+        ClipSpec(self.num_frames, self.sampling_rate, self.stride, self.clip_sampling)  # counts and rule
         if self.crops not in (1, 3, 10):
             raise MateError(f"--crops: {self.crops} is not 1, 3 or 10")
         if self.crop_size < 32:
@@ -137,7 +147,8 @@ class ClipStream:
             if batch:
                 self._put(self._stack(batch))
             self.info.update(num_frames=assembler.num_frames, num_clips=assembler.next_clip,
-                             padded_frames=assembler.padded_frames, truncated=truncated,
+                             padded_frames=assembler.padded_frames, dropped_frames=assembler.dropped_frames,
+                             truncated=truncated,
                              peak_buffer=assembler.peak_buffer)
 
     def _add(self, batch: list[torch.Tensor], clip: torch.Tensor) -> list[torch.Tensor]:
@@ -208,7 +219,7 @@ def features_from_stream(stream: ClipStream, backbone: X3DFeatures, settings: Ex
                 rows.append(y.cpu())
             if bar is not None:
                 if bar.total is None and stream.info.get("declared_frames"):
-                    bar.total = math.ceil(stream.info["declared_frames"] / settings.stride)
+                    bar.total = settings.spec.clip_count(stream.info["declared_frames"])
                 bar.update(B)
     if backbone.layout == "map":
         features = pooled.cpu().numpy()  # [192, T, h, w]
@@ -226,9 +237,10 @@ def make_sidecar(stream: ClipStream, backbone: X3DFeatures, settings: ExtractSet
     sidecar = {
         "video": stream.path.name, "fps": info["fps"], "num_frames": info["num_frames"],
         "frames_per_clip": settings.num_frames, "sampling_rate": settings.sampling_rate,
-        "stride": settings.stride, "backbone": backbone.name, "weights": backbone.weights,
-        "layout": backbone.layout, "shape": list(features.shape), "crops": settings.crops,
-        "padded": info["padded_frames"] > 0, "padded_frames": info["padded_frames"],
+        "stride": settings.stride, "clip_sampling": settings.clip_sampling, "backbone": backbone.name,
+        "weights": backbone.weights, "layout": backbone.layout, "shape": list(features.shape),
+        "crops": settings.crops, "padded": info["padded_frames"] > 0, "padded_frames": info["padded_frames"],
+        "dropped_frames": info["dropped_frames"],
         "decoder": settings.decoder, "num_clips": info["num_clips"], "crop_size": settings.crop_size,
         "side_size": settings.side_size, "declared_frames": info["declared_frames"],
         "dtype": settings.dtype,

@@ -34,7 +34,7 @@ class VideoScores:
     fps: float
 
     def spans(self) -> list[tuple[int, int]]:
-        """(first, last) frame of each snippet; the last one ends at the video's last frame."""
+        """(first, last) frame of each snippet: [i * stride, (i + 1) * stride), cut at the video's end."""
         n = len(self.snippet_scores)
         return [(i * self.stride, min((i + 1) * self.stride, self.num_frames) - 1) for i in range(n)]
 
@@ -53,7 +53,9 @@ def score_video(video: Path, checkpoint: Path, *, backbone: str, backbone_checkp
     net = load_backbone(backbone, checkpoint=backbone_checkpoint, pretrained=pretrained,
                         random_weights=random_weights, layout="sequence" if sequence else "map",
                         sequence_feature="head" if C == 2048 else "stem").to(device)
-    settings = ExtractSettings.for_backbone(backbone, crops=crops, decoder=decoder, batch_size=batch_size)
+    # maps: the published clip rule; sequences: every frame in a snippet (feature_extractor.py's defaults)
+    settings = ExtractSettings.for_backbone(backbone, crops=crops, decoder=decoder, batch_size=batch_size,
+                                            clip_sampling="strided" if sequence else "uniform")
     clip_scores: list[torch.Tensor] = []
 
     def score_clips(y: torch.Tensor) -> None:  # y [B, K, 192, T, h, w]: each clip's map, crops max-pooled

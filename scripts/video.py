@@ -1,16 +1,29 @@
-"""Streaming video decoding, X3D preprocessing and the frames-to-clips rule of feature_extractor.py.
+"""Streaming video decoding, X3D preprocessing and the frames-to-clips rules of feature_extractor.py.
 
-Frames to clips (the rule scripts/framegt.py relies on): clip i starts at frame i * stride and takes
-`num_frames` frames, one every `sampling_rate` frames; frames past the end of the video repeat its last
-frame. A video of N decoded frames gives ceil(N / stride) clips, so clip i stands for frames
-[i * stride, (i + 1) * stride). Nothing holds the whole video: the ClipAssembler keeps only the
-preprocessed frames that clips still waiting for their last frame need, a bound independent of the
+Preprocessing, as the published extractor made the shared UCF-Crime features: frames in RGB, the short
+side scaled to `side_size` (bilinear, no antialiasing: pytorchvideo's ShortSideScale), a centre crop
+(torchvision's CenterCrop), /255, then mean 0.45 and std 0.225 on every channel.
+
+Frames to clips, two rules (clip i starts at frame i * stride; N = frames decoded):
+    uniform  (the default, the published extractor's: pytorchvideo's UniformClipSampler and
+             UniformTemporalSubsample) clip i covers the window [i * stride, i * stride + W) of
+             W = num_frames x sampling_rate frames and takes num_frames frames spread evenly over it
+             (linspace rounded down: X3D-L's 80-frame window gives 0, 5, 10, 15, 21, ..., 73, 79). Only
+             whole windows become clips, 1 + (N - W) // stride of them, and the frames after the last
+             one are left out; a video shorter than one window gives one clip spread over all its frames.
+    strided  clip i takes the frames i * stride + j * sampling_rate; frames past the end of the video
+             repeat its last frame. ceil(N / stride) clips, so every frame belongs to one: clip i
+             stands for frames [i * stride, (i + 1) * stride), the rule scripts/framegt.py assumes.
+Nothing holds the whole video: the ClipAssembler keeps only the preprocessed frames that clips still
+waiting for their last frame need (uniform: also the first window's frames until the first clip is
+complete, because a shorter video spreads its one clip over all of them), a bound independent of the
 video's length.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -23,6 +36,7 @@ from scripts.errors import MateError
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
                     ".ts", ".3gp")
 DECODERS = ("cv2", "av")
+CLIP_SAMPLINGS = ("uniform", "strided")  # see the module docstring
 MEAN, STD = 0.45, 0.225  # X3D's Kinetics normalisation, the same for the three channels
 
 
@@ -147,8 +161,10 @@ def find_videos(root: str | Path) -> list[Path]:
 def preprocess_frame(bgr: np.ndarray, side_size: int, crop_size: int | None = None) -> torch.Tensor:
     """BGR uint8 [H, W, 3] -> normalised RGB float [3, h, w] with the short side scaled to side_size.
 
-    Bilinear without antialiasing, as pytorchvideo's ShortSideScale (the X3D checkpoints' transform).
-    With crop_size, also the centre crop [3, crop, crop], so single-crop runs keep and move less data.
+    Bilinear without antialiasing, as pytorchvideo's ShortSideScale (the X3D checkpoints' transform and
+    the published extractor's). Normalising before or after the scaling gives the same numbers (both are
+    affine, the same for every channel). With crop_size, also the centre crop [3, crop, crop], so
+    single-crop runs keep and move less data.
     """
     H, W, _ = bgr.shape
     if W < H:
@@ -165,16 +181,22 @@ def preprocess_frame(bgr: np.ndarray, side_size: int, crop_size: int | None = No
 
 
 def _offsets(length: int, size: int) -> tuple[int, int, int]:
-    """Start, centre and end offsets of a crop along one axis (SlowFast's uniform_crop)."""
-    return 0, int(math.ceil((length - size) / 2)), length - size
+    """Start, centre and end offsets of a crop along one axis.
+
+    The centre is torchvision's CenterCrop anchor, round((length - size) / 2) with Python's round half
+    to even, as the published extractor and pytorchvideo's X3D transform crop; SlowFast's uniform_crop
+    rounds up, one pixel further when length - size is 1 mod 4 (UCF-Crime's 426 - 320 is not).
+    """
+    return 0, int(round((length - size) / 2)), length - size
 
 
 def spatial_crops(clips: torch.Tensor, crop_size: int, crops: int = 1) -> torch.Tensor:
     """Square crops of clips [B, C, T, H, W] -> [B, K, C, T, crop, crop].
 
-    1: centre. 3: start, centre and end along the long side (left/centre/right for landscape, top/
-    centre/bottom for portrait), as SlowFast's multi-view test. 10: the four corners and the centre,
-    then the same five of the horizontally flipped clip (torchvision's TenCrop, the I3D releases).
+    1: centre (torchvision's CenterCrop, the published extractor's). 3: start, centre and end along the
+    long side (left/centre/right for landscape, top/centre/bottom for portrait), as SlowFast's multi-view
+    test. 10: the four corners and the centre, then the same five of the horizontally flipped clip
+    (torchvision's TenCrop, the I3D releases).
     """
     B, C, T, H, W = clips.shape
     assert min(H, W) >= crop_size, f"frames {H}x{W} are smaller than the {crop_size}-pixel crop"
@@ -196,45 +218,66 @@ def spatial_crops(clips: torch.Tensor, crop_size: int, crops: int = 1) -> torch.
 
 
 # ----------------------------------------------------------------------------------------- frames -> clips
+def uniform_offsets(length: int, num_samples: int) -> tuple[int, ...]:
+    """num_samples indices spread evenly over [0, length), rounded down: pytorchvideo's
+    UniformTemporalSubsample (a float32 linspace, as there); indices repeat when length < num_samples."""
+    assert length >= 1 and num_samples >= 1, f"cannot take {num_samples} of {length} frames"
+    return tuple(torch.linspace(0, length - 1, num_samples).clamp(0, length - 1).long().tolist())
+
+
 @dataclass(frozen=True)
 class ClipSpec:
-    """Which frames make clip i: i * stride + j * sampling_rate for j < num_frames."""
+    """Which frames make clip i: i * stride + offsets[j] for j < num_frames (module docstring)."""
 
     num_frames: int
     sampling_rate: int
     stride: int
+    sampling: str = "uniform"
 
     def __post_init__(self):
         for key in ("num_frames", "sampling_rate", "stride"):
             if getattr(self, key) < 1:
                 raise MateError(f"--{key}: must be at least 1, got {getattr(self, key)}")
+        if self.sampling not in CLIP_SAMPLINGS:
+            raise MateError(f"--clip_sampling: '{self.sampling}' is not one of {', '.join(CLIP_SAMPLINGS)}")
+
+    @cached_property
+    def offsets(self) -> tuple[int, ...]:
+        """A clip's input frames, counted from its first frame."""
+        if self.sampling == "uniform":
+            return uniform_offsets(self.num_frames * self.sampling_rate, self.num_frames)
+        return tuple(j * self.sampling_rate for j in range(self.num_frames))
 
     @property
     def span(self) -> int:
-        """Frames from a clip's first to its last input frame, inclusive."""
-        return (self.num_frames - 1) * self.sampling_rate + 1
+        """Frames from a clip's first to its last input frame, inclusive (uniform: the whole window)."""
+        return self.offsets[-1] + 1
 
     def clip_count(self, num_frames: int) -> int:
+        if self.sampling == "uniform":  # whole windows only; a shorter video still gives one clip
+            return 1 + max(0, (num_frames - self.span) // self.stride)
         return math.ceil(num_frames / self.stride)
 
     def last_index(self, clip: int) -> int:
         return clip * self.stride + self.span - 1
 
     def indices(self, clip: int) -> list[int]:
-        return [clip * self.stride + j * self.sampling_rate for j in range(self.num_frames)]
+        return [clip * self.stride + o for o in self.offsets]
 
     def is_needed(self, frame: int) -> bool:
         """Whether any clip takes this frame (frames between sampled ones are decoded, then dropped)."""
         first = max(0, math.ceil((frame - self.span + 1) / self.stride))  # clips that reach this frame
         last = frame // self.stride
-        return any((frame - i * self.stride) % self.sampling_rate == 0 for i in range(first, last + 1))
+        taken = set(self.offsets)
+        return any(frame - i * self.stride in taken for i in range(first, last + 1))
 
 
 class ClipAssembler:
     """Turns a stream of decoded frames into clips [3, T, h, w], in order, with a bounded buffer.
 
-    `push` keeps a frame (preprocessed) only if some clip takes it and returns the clips it completes;
-    `finish` returns the remaining clips of the video, padded with its last frame. Frames before the
+    `push` keeps a frame (preprocessed) only if some clip may take it and returns the clips it
+    completes; `finish` returns the remaining clips of the video (uniform: only a video shorter than one
+    window has one left; strided: the last ones, padded with the video's last frame). Frames before the
     next clip's start are dropped, so at most `spec.span` frames are ever held, however long the video.
     """
 
@@ -243,7 +286,8 @@ class ClipAssembler:
         self.buffer: dict[int, torch.Tensor] = {}
         self.num_frames = 0  # decoded so far
         self.next_clip = 0
-        self.padded_frames = 0  # clip input frames that repeat the last decoded frame
+        self.padded_frames = 0  # strided: clip input frames that repeat the last decoded frame
+        self.dropped_frames = 0  # uniform: frames after the last whole window, in no clip
         self.peak_buffer = 0
         self._last_raw: np.ndarray | None = None
 
@@ -251,7 +295,9 @@ class ClipAssembler:
         index = self.num_frames
         self.num_frames += 1
         self._last_raw = frame
-        if self.spec.is_needed(index):
+        # uniform: until the first window is complete, any of its frames may end up in a short video's clip
+        short_clip = self.spec.sampling == "uniform" and index < self.spec.span
+        if short_clip or self.spec.is_needed(index):
             self.buffer[index] = self.preprocess(frame)
             self.peak_buffer = max(self.peak_buffer, len(self.buffer))
         clips = []
@@ -262,7 +308,14 @@ class ClipAssembler:
     def finish(self) -> list[torch.Tensor]:
         N = self.num_frames
         clips = []
-        while self.next_clip < self.spec.clip_count(N):
+        if N == 0:
+            return clips
+        if self.spec.sampling == "uniform":
+            if self.next_clip == 0:  # shorter than one window: one clip spread over all its frames
+                clips.append(self._emit(list(uniform_offsets(N, self.spec.num_frames))))
+            else:
+                self.dropped_frames = N - self.spec.last_index(self.next_clip - 1) - 1
+        while self.next_clip < self.spec.clip_count(N):  # strided: the clips that reach past the end
             if N - 1 not in self.buffer:  # the last frame, when no clip took it so far
                 self.buffer[N - 1] = self.preprocess(self._last_raw)
             wanted = self.spec.indices(self.next_clip)

@@ -1,8 +1,14 @@
 """The X3D backbone of feature_extractor.py: presets, weights and the two feature layouts.
 
 The network is pytorchvideo's `create_x3d`, built as pytorchvideo's hub builds it (hub/x3d.py), so the
-official Kinetics checkpoints of its model zoo (X3D_XS.pyth ... X3D_L.pyth) load strictly. Nothing is
-ever downloaded unless `pretrained=True` is asked for; `torch.hub.load` is never called.
+official Kinetics-400 checkpoints of its model zoo (X3D_XS.pyth ... X3D_L.pyth) load strictly.
+
+Weights, by default the official Kinetics-400 ones, as the shared UCF-Crime features were made with:
+the model-zoo file in torch's hub cache (<torch.hub.get_dir()>/checkpoints/X3D_L.pyth, the file
+`torch.hub.load("facebookresearch/pytorchvideo", "x3d_l", pretrained=True)` also uses), downloaded there
+the first time. Offline and not cached, the error says to pass the file as `checkpoint`. A local
+`checkpoint` never touches the network; `random_weights` (tests, smoke runs) must be asked for.
+`torch.hub.load` is never called: no code is fetched, only the weights file.
 
 Layouts (what one clip [B, 3, T, H, W] becomes):
     map       the trunk (stem + 4 stages, `blocks[:5]`) without the head: [B, 192, T, H/32, W/32];
@@ -14,9 +20,12 @@ Layouts (what one clip [B, 3, T, H, W] becomes):
 from __future__ import annotations
 
 import hashlib
+import http.client
 import importlib
+import shutil
 import sys
 import types
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +33,7 @@ import torch
 from torch import nn
 
 from scripts.errors import MateError
+from scripts.fileio import atomic_write
 
 MAP_CHANNELS = 192
 HEAD_DIM = 2048
@@ -41,18 +51,23 @@ class X3DPreset:
     depth_factor: float  # create_x3d's stage depth expansion
 
 
-# xs/s/m as in pytorchvideo's hub and model zoo. For l the hub crops 312 pixels; MATE crops 320 so the
-# trunk's map is 10 x 10 (320 / 32), the layout of the shared UCF-Crime features [192, 16, 10, 10].
+# x3d_l is the published extractor's preprocessing, the one the shared UCF-Crime features were made
+# with: short side 320, 320 x 320 centre crop (the full short side), so the trunk's map is 10 x 10
+# (320 / 32): [192, 16, 10, 10]. pytorchvideo's own X3D-L transform (hub, model zoo) scales to 356 and
+# crops 312, a closer view; pass side_size=356, crop_size=312 (--side_size 356 --crop_size 312) for it.
+# xs/s/m, for which no features were published, keep pytorchvideo's values.
 PRESETS: dict[str, X3DPreset] = {
     "x3d_xs": X3DPreset("x3d_xs", 4, 12, 160, 182, 2.2),
     "x3d_s": X3DPreset("x3d_s", 13, 6, 160, 182, 2.2),
     "x3d_m": X3DPreset("x3d_m", 16, 5, 224, 256, 2.2),
-    "x3d_l": X3DPreset("x3d_l", 16, 5, 320, 356, 5.0),
+    "x3d_l": X3DPreset("x3d_l", 16, 5, 320, 320, 5.0),
 }
-# pytorchvideo's model zoo files (what `--pretrained` fetches and what `--checkpoint` expects).
+PYTORCHVIDEO_X3D_L = {"side_size": 356, "crop_size": 312}  # pytorchvideo's X3D-L test transform
+# pytorchvideo's Kinetics-400 model zoo files (the default weights, and what `--checkpoint` expects).
 CHECKPOINT_FILES = {"x3d_xs": "X3D_XS.pyth", "x3d_s": "X3D_S.pyth", "x3d_m": "X3D_M.pyth",
                     "x3d_l": "X3D_L.pyth"}
 MODEL_ZOO_URL = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics"
+DOWNLOAD_TIMEOUT_S = 30  # per connection attempt and per read: a machine without a route fails, not hangs
 
 
 def _install_torchvision_shim() -> bool:
@@ -206,15 +221,40 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     return _state_dict_of(obj, path)
 
 
-def _hub_state(name: str) -> dict[str, torch.Tensor]:
+def hub_cache_path(name: str) -> Path:
+    """Where torch.hub keeps the model-zoo file: <torch.hub.get_dir()>/checkpoints/<file> ($TORCH_HOME/hub,
+    ~/.cache/torch/hub by default), the path torch.hub.load_state_dict_from_url uses for the same URL."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / CHECKPOINT_FILES[name]
+
+
+def _download(url: str, dest: Path) -> None:
+    """Fetch url into dest atomically (a broken download leaves no file behind), with a timeout."""
+    request = urllib.request.Request(url, headers={"User-Agent": "torch.hub"})
+    with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
+        print(f"downloading {url} to {dest}", flush=True)
+
+        def copy(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                shutil.copyfileobj(response, f, 1 << 20)
+
+        atomic_write(dest, copy)
+
+
+def _hub_weights(name: str) -> Path:
+    """The model-zoo file in torch's hub cache, downloaded once; offline and not cached: a MateError."""
+    path = hub_cache_path(name)
+    if path.is_file():
+        return path
     url = f"{MODEL_ZOO_URL}/{CHECKPOINT_FILES[name]}"
     try:
-        obj = torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=True, weights_only=True)
-    except Exception as exc:  # offline: URLError, socket errors, HTTP errors
+        _download(url, path)
+    except (OSError, http.client.HTTPException) as exc:  # offline: URLError, timeouts, HTTP errors
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise MateError(f"--pretrained: cannot download {url} ({reason}); fetch {CHECKPOINT_FILES[name]} "
-                        "on a machine with internet access and pass --checkpoint PATH") from None
-    return _state_dict_of(obj, Path(url))
+        raise MateError(f"no X3D weights: {CHECKPOINT_FILES[name]} (pytorchvideo's Kinetics-400 model zoo) is not "
+                        f"in torch's hub cache {path.parent} and cannot be downloaded from {url} ({reason}); "
+                        f"fetch it on a machine with internet access and pass --checkpoint PATH (test.py --video: "
+                        f"--backbone_checkpoint PATH), or copy it into that folder") from None
+    return path
 
 
 def load_backbone(name: str = "x3d_l", *, checkpoint: str | Path | None = None, pretrained: bool = False,
@@ -222,31 +262,28 @@ def load_backbone(name: str = "x3d_l", *, checkpoint: str | Path | None = None, 
                   sequence_feature: str = "head") -> X3DFeatures:
     """An X3D feature network in eval mode, on the CPU.
 
+    With neither `checkpoint` nor `random_weights`, the official Kinetics-400 weights (the shared
+    features' backbone) from torch's hub cache, downloaded there the first time.
+
     Args:
         name (str): preset, one of PRESETS.
-        checkpoint (path): a local checkpoint ({"model_state": ...} .pyth or a plain state dict).
-        pretrained (bool): download pytorchvideo's Kinetics weights (torch's hub cache; needs internet
-            the first time).
-        random_weights (bool): allow random weights (tests, smoke runs); features are meaningless.
+        checkpoint (path): a local checkpoint ({"model_state": ...} .pyth or a plain state dict); no network.
+        pretrained (bool): ask for the official weights explicitly; they are the default anyway.
+        random_weights (bool): random weights (tests, smoke runs); features are meaningless.
         layout (str): "map" or "sequence".
         sequence_feature (str): "head" (2048-d) or "stem" (192-d), for the sequence layout.
     """
-    chosen = [checkpoint is not None, pretrained, random_weights]
-    if sum(chosen) > 1:
-        raise MateError("--checkpoint, --pretrained and --random_weights exclude each other; give one")
-    if not any(chosen):
-        raise MateError("no weights given: pass --checkpoint PATH (pytorchvideo's model zoo file, e.g. "
-                        f"{CHECKPOINT_FILES.get(name, 'X3D_L.pyth')}) or --pretrained; random weights give "
-                        "meaningless features, so --random_weights is only for tests and smoke runs")
+    if sum([checkpoint is not None, pretrained, random_weights]) > 1:
+        raise MateError("--checkpoint, --pretrained and --random_weights exclude each other; give one "
+                        "(none: the official Kinetics-400 weights)")
+    get_preset(name)
+    path = None if random_weights else Path(checkpoint) if checkpoint is not None else _hub_weights(name)
     net = create_x3d_network(name)
-    if checkpoint is not None:
-        path = Path(checkpoint)
-        load_state(net, read_checkpoint(path), path, name)
-        weights = f"{path} sha256:{_sha256_prefix(path)}"  # the hash, not the path, names the weights
-    elif pretrained:
-        load_state(net, _hub_state(name), f"{MODEL_ZOO_URL}/{CHECKPOINT_FILES[name]}", name)
-        weights = "hub"
-    else:
+    if path is None:
         weights = "random"
+    else:
+        load_state(net, read_checkpoint(path), path, name)
+        where = str(path) if checkpoint is not None else f"model_zoo:{CHECKPOINT_FILES[name]}"
+        weights = f"{where} sha256:{_sha256_prefix(path)}"  # the hash, not the path, names the weights
     model = X3DFeatures(net, layout=layout, sequence_feature=sequence_feature, name=name, weights=weights)
     return model.eval()

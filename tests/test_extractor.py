@@ -1,26 +1,34 @@
 """feature_extractor.py, scripts/x3d.py and scripts/extraction.py on the CPU with random weights.
 
 x3d_xs and small crops keep it fast; the real clip is tests/data/vtest_clip.avi (see tests/data/README.md).
+No test touches the network: the default (official) weights come from a torch hub cache in tmp_path.
 """
 import csv
 import importlib.util
+import io
 import json
+import os
+import socket
+import subprocess
 import sys
 import types
 import urllib.error
+from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
 import torch
 
 import feature_extractor
-from conftest import TEST_DATA, run_script
+from conftest import ROOT, TEST_DATA, run_script
+from scripts.cli import run
 from scripts.errors import MateError
 from scripts.extraction import (ClipStream, ExtractSettings, Job, extract_video, plan_jobs, resolve_device,
                                 shard_jobs, torchrun_env)
 from scripts.video import VideoReader, preprocess_frame, spatial_crops
-from scripts.x3d import (X3DFeatures, _install_torchvision_shim, _remove_torchvision_shim,
-                        create_x3d_network, load_backbone)
+from scripts.x3d import (CHECKPOINT_FILES, MODEL_ZOO_URL, X3DFeatures, _install_torchvision_shim,
+                        _remove_torchvision_shim, create_x3d_network, hub_cache_path, load_backbone)
 from test_video import write_video
 
 CLIP = TEST_DATA / "vtest_clip.avi"  # 100 frames, 320x240, 10 fps
@@ -43,48 +51,68 @@ def backbone(layout="map", feature="head", seed=0):
     return load_backbone("x3d_xs", random_weights=True, layout=layout, sequence_feature=feature)
 
 
-def test_x3d_l_gives_the_shared_map_layout():
+def test_x3d_l_defaults_are_the_shared_features(tmp_path):
+    """No backbone, weight or clip flag: the shared features' preprocessing, recorded in the sidecar."""
     settings = ExtractSettings.for_backbone("x3d_l")
-    assert (settings.num_frames, settings.sampling_rate, settings.stride, settings.crop_size) == (16, 5, 80, 320)
+    assert (settings.num_frames, settings.sampling_rate, settings.stride, settings.clip_sampling,
+            settings.side_size, settings.crop_size) == (16, 5, 80, "uniform", 320, 320)
+    torch.manual_seed(0)
+    assert feature_extractor.main(["--video", str(CLIP), "--out_dir", str(tmp_path), "--random_weights",
+                                   "--no_progress"]) == 0
+    side = json.loads((tmp_path / "vtest_clip.json").read_text())
+    assert side == {**side, "backbone": "x3d_l", "side_size": 320, "crop_size": 320, "frames_per_clip": 16,
+                    "sampling_rate": 5, "stride": 80, "clip_sampling": "uniform", "layout": "map", "crops": 1,
+                    "num_frames": 100, "num_clips": 1, "dropped_frames": 20, "padded": False,
+                    "shape": [192, 16, 10, 10], "dtype": "float32", "weights": "random"}
+    fmap = np.load(tmp_path / "vtest_clip.npy")  # one whole 80-frame window; frames 80-99 left out
+    assert fmap.shape == (192, 16, 10, 10) and fmap.dtype == np.float32
+    torch.manual_seed(0)
     model = load_backbone("x3d_l", random_weights=True)
-    x = torch.randn(1, 3, 16, 320, 320)
-    with torch.inference_mode():
-        fmap = model(x)
-        model.layout = "sequence"
-        vec = model(x)
-    assert fmap.shape == (1, 192, 16, 10, 10) and vec.shape == (1, 2048)
+    with torch.inference_mode():  # the head on a map: the 2048-d vector of the sequence layout
+        assert model.head_pool(torch.from_numpy(fmap)[None]).flatten(1).shape == (1, 2048)
 
 
 def test_real_clip_shapes_for_both_layouts():
-    xs = ExtractSettings.for_backbone("x3d_xs")  # 4 frames every 12, stride 48: ceil(100 / 48) = 3 clips
+    xs = ExtractSettings.for_backbone("x3d_xs")  # windows of 4 x 12 = 48 frames: 100 frames give 2 whole ones
     fmap, side = extract_video(CLIP, backbone("map"), xs)
     assert fmap.shape == (192, 4, 5, 5) and fmap.dtype == np.float32 and side["shape"] == [192, 4, 5, 5]
     seq, side = extract_video(CLIP, backbone("sequence"), xs, progress=False)
-    assert seq.shape == (3, 2048) and side["num_clips"] == 3
+    assert seq.shape == (2, 2048) and side["num_clips"] == 2 and side["dropped_frames"] == 4
     small = ExtractSettings.for_backbone("x3d_xs", crops=3, decoder="av", dtype="float16", **SMALL)
     stem, side = extract_video(CLIP, backbone("sequence", "stem"), small)
-    assert stem.shape == (3, 3, 192) and stem.dtype == np.float16
+    assert stem.shape == (2, 3, 192) and stem.dtype == np.float16
     assert side["decoder"] == "av" and side["sequence_feature"] == "stem" and side["crops"] == 3
     ten, _ = extract_video(CLIP, backbone("sequence"), ExtractSettings.for_backbone("x3d_xs", crops=10, **SMALL))
-    assert ten.shape == (3, 10, 2048) and np.isfinite(ten).all()
+    assert ten.shape == (2, 10, 2048) and np.isfinite(ten).all()
+    strided = ExtractSettings.for_backbone("x3d_xs", clip_sampling="strided", **SMALL)  # ceil(100 / 48) = 3
+    seq, side = extract_video(CLIP, backbone("sequence"), strided)
+    assert seq.shape == (3, 2048) and side["clip_sampling"] == "strided" and side["padded_frames"] == 3
 
 
 def manual_clips(video, settings):
     """The extractor's input, built the slow way: every frame in memory, indices by the rule."""
     frames = [preprocess_frame(f, settings.side_size) for f in VideoReader(video).frames()]
-    N = len(frames)
-    for i in range(-(-N // settings.stride)):
-        idx = [min(i * settings.stride + j * settings.sampling_rate, N - 1) for j in range(settings.num_frames)]
+    N, T, stride = len(frames), settings.num_frames, settings.stride
+    if settings.clip_sampling == "uniform":  # whole windows, T frames spread over each (linspace, floor)
+        window = T * settings.sampling_rate
+        offsets = torch.linspace(0, window - 1, T).long().tolist()
+        starts = range(0, N - window + 1, stride)
+        clips = [[s + o for o in offsets] for s in starts]
+    else:  # every sampling_rate-th frame, the last clips padded with the last frame
+        clips = [[min(s + j * settings.sampling_rate, N - 1) for j in range(T)] for s in range(0, N, stride)]
+    for idx in clips:
         yield torch.stack([frames[f] for f in idx], dim=1)  # [3, T, h, w]
 
 
-def test_features_equal_a_direct_backbone_call():
-    settings = ExtractSettings.for_backbone("x3d_xs", batch_size=2, stride=20, crops=3, **SMALL)
+@pytest.mark.parametrize("sampling, clips", [("uniform", 3), ("strided", 5)])
+def test_features_equal_a_direct_backbone_call(sampling, clips):
+    settings = ExtractSettings.for_backbone("x3d_xs", batch_size=2, stride=20, crops=3, clip_sampling=sampling,
+                                            **SMALL)
     model = backbone("sequence")
     with torch.inference_mode():
         direct = [model(spatial_crops(c[None], 64, 3)[0]) for c in manual_clips(CLIP, settings)]  # [3, D] each
         seq, side = extract_video(CLIP, model, settings)
-        assert side["num_clips"] == len(direct) == 5  # ceil(100 / 20)
+        assert side["num_clips"] == len(direct) == clips  # uniform 1 + (100 - 48) // 20; strided ceil(100 / 20)
         np.testing.assert_allclose(seq, torch.stack(direct).numpy(), rtol=1e-4, atol=1e-5)
         model.layout = "map"
         maps = torch.stack([model(spatial_crops(c[None], 64, 3)[0]) for c in manual_clips(CLIP, settings)])
@@ -92,27 +120,34 @@ def test_features_equal_a_direct_backbone_call():
     np.testing.assert_allclose(fmap, maps.amax(dim=(0, 1)).numpy(), rtol=1e-4, atol=1e-5)  # max over clips, crops
 
 
-def test_short_video_is_padded_and_the_sidecar_says_so(tmp_path):
-    video = write_video(tmp_path / "short.avi", 20)  # shorter than one 48-frame clip
-    settings = ExtractSettings.for_backbone("x3d_xs", **SMALL)
-    seq, side = extract_video(video, backbone("sequence"), settings)
+def test_short_and_partial_videos_and_the_sidecar(tmp_path):
+    short = write_video(tmp_path / "short.avi", 20)  # shorter than one 48-frame clip
+    settings = ExtractSettings.for_backbone("x3d_xs", clip_sampling="strided", **SMALL)
+    seq, side = extract_video(short, backbone("sequence"), settings)
     assert seq.shape == (1, 2048)
     assert side == {**side, "video": "short.avi", "fps": 25.0, "num_frames": 20, "frames_per_clip": 4,
-                    "sampling_rate": 12, "stride": 48, "backbone": "x3d_xs", "weights": "random",
-                    "layout": "sequence", "shape": [1, 2048], "crops": 1, "padded": True,
-                    "padded_frames": 2, "decoder": "cv2", "num_clips": 1}  # frames 24 and 36 repeat 19
+                    "sampling_rate": 12, "stride": 48, "clip_sampling": "strided", "backbone": "x3d_xs",
+                    "weights": "random", "layout": "sequence", "shape": [1, 2048], "crops": 1, "padded": True,
+                    "padded_frames": 2, "dropped_frames": 0, "decoder": "cv2", "num_clips": 1,
+                    "side_size": 72, "crop_size": 64}  # frames 24 and 36 repeat 19
     seq, side = extract_video(write_video(tmp_path / "long.avi", 96), backbone("sequence"), settings)
     assert seq.shape == (2, 2048) and side["padded"] is False and side["padded_frames"] == 0
+    uniform = ExtractSettings.for_backbone("x3d_xs", **SMALL)  # the published rule
+    seq, side = extract_video(short, backbone("sequence"), uniform)  # one clip over frames 0, 6, 12, 19
+    assert seq.shape == (1, 2048) and (side["padded"], side["dropped_frames"], side["num_clips"]) == (False, 0, 1)
+    seq, side = extract_video(write_video(tmp_path / "partial.avi", 110), backbone("sequence"), uniform)
+    assert seq.shape == (2, 2048) and side["dropped_frames"] == 14  # frames 96-109: no whole window
 
 
 def test_decoding_keeps_a_bounded_buffer():
-    settings = ExtractSettings.for_backbone("x3d_xs", **SMALL)
-    stream = ClipStream(CLIP, settings).start()
-    try:
-        clips = sum(b.shape[0] for b in stream.batches())
-    finally:
-        stream.close()
-    assert clips == 3 and stream.info["peak_buffer"] <= settings.num_frames  # 4 frames, not 100
+    for sampling, bound in (("strided", 4), ("uniform", 48)):  # uniform: the first window until it is whole
+        settings = ExtractSettings.for_backbone("x3d_xs", clip_sampling=sampling, **SMALL)
+        stream = ClipStream(CLIP, settings).start()
+        try:
+            clips = sum(b.shape[0] for b in stream.batches())
+        finally:
+            stream.close()
+        assert clips == settings.spec.clip_count(100) and stream.info["peak_buffer"] <= bound  # not 100
 
 
 def make_root(root):
@@ -161,9 +196,15 @@ def test_batch_run_lists_failures_writes_the_rest_and_resumes(tmp_path, capsys):
     assert "written 2, skipped 0" in capsys.readouterr().out
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}
 
-    assert extract(root, out, "--layout", "sequence") == 1  # other settings: refused, not mixed
+    for flags in (["--layout", "sequence"], ["--clip_sampling", "strided"], ["--side_size", "80"]):
+        assert extract(root, out, *flags) == 1  # other settings: refused, not mixed
+        with open(out / "failures.csv") as f:
+            assert sum("exists with other settings" in r["error"] for r in csv.DictReader(f)) == 2
+    sidecar = out / "Abuse" / "Abuse001.json"  # written before clip_sampling was recorded: not assumed
+    sidecar.write_text(json.dumps({k: v for k, v in json.loads(sidecar.read_text()).items() if k != "clip_sampling"}))
+    assert extract(root, out) == 1
     with open(out / "failures.csv") as f:
-        assert sum("exists with other settings" in r["error"] for r in csv.DictReader(f)) == 2
+        assert any("clip_sampling None != uniform" in r["error"] for r in csv.DictReader(f))
     assert stamps == {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}
 
 
@@ -172,7 +213,7 @@ def test_single_video_and_clean_exit(tmp_path):
     video = write_video(tmp_path / "one.avi", 40)
     assert feature_extractor.main(["--video", str(video), "--out_dir", str(out), "--backbone", "x3d_xs",
                                    "--crop_size", "64", "--side_size", "72", "--random_weights", "--layout",
-                                   "sequence", "--stride", "16", "--no_progress"]) == 0
+                                   "sequence", "--stride", "16", "--clip_sampling", "strided", "--no_progress"]) == 0
     assert np.load(out / "one.npy").shape == (3, 2048)  # ceil(40 / 16)
     assert (out / "failures.csv").read_text().strip() == "video,error"
 
@@ -253,21 +294,101 @@ def test_wrong_checkpoints_are_named(tmp_path):
     assert not (tmp_path / "o").exists()  # stopped before writing anything
 
 
-def test_weights_must_be_chosen(tmp_path):
-    proc = run_script("feature_extractor.py", "--video", CLIP, "--out_dir", tmp_path)
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
-    assert "no weights given" in proc.stderr and "meaningless" in proc.stderr and "--random_weights" in proc.stderr
-    with pytest.raises(MateError, match="exclude each other"):
-        load_backbone("x3d_xs", checkpoint="a.pyth", random_weights=True)
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An empty torch hub cache ($TORCH_HOME) and no network: a download attempt fails at once."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    calls = []
 
-
-def test_pretrained_offline_fails_clearly(monkeypatch):
-    def offline(*args, **kwargs):
+    def offline(request, timeout=None):
+        calls.append((request.full_url, timeout))
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
-    with pytest.raises(MateError, match=r"--pretrained: cannot download .*X3D_XS.pyth .*--checkpoint"):
-        load_backbone("x3d_xs", pretrained=True)
+    monkeypatch.setattr("scripts.x3d.urllib.request.urlopen", offline)
+    return calls
+
+
+def zoo_file(name="x3d_xs", seed=1):
+    """A random-weights file in the model zoo's form, and the network it holds."""
+    torch.manual_seed(seed)
+    net = create_x3d_network(name)
+    return {"model_state": net.state_dict(), "epoch": 300}, net.eval()
+
+
+def test_default_weights_offline_and_not_cached_is_one_line(tmp_path, hub_cache, capsys):
+    argv = ["--video", str(CLIP), "--out_dir", str(tmp_path / "o"), "--backbone", "x3d_xs", "--no_progress"]
+    with pytest.raises(SystemExit) as exit_info:
+        run(feature_extractor.main, argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    cache = tmp_path / "torch_home" / "hub" / "checkpoints"
+    assert err.startswith("error: no X3D weights: X3D_XS.pyth (pytorchvideo's Kinetics-400 model zoo) is not in "
+                          f"torch's hub cache {cache} and cannot be downloaded from {MODEL_ZOO_URL}/X3D_XS.pyth")
+    assert "pass --checkpoint PATH" in err and "Temporary failure in name resolution" in err
+    assert hub_cache == [(f"{MODEL_ZOO_URL}/X3D_XS.pyth", 30)]  # one try, with a timeout: no hang
+    assert not (tmp_path / "o").exists() and not any(cache.glob("*"))  # nothing written, no partial file
+
+
+def test_default_weights_offline_through_the_process_boundary(tmp_path):
+    """A real process, its real downloader: a proxy on a closed local port refuses the connection at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch_home"), "https_proxy": closed,
+           "HTTPS_PROXY": closed, "no_proxy": "", "NO_PROXY": ""}
+    proc = subprocess.run([sys.executable, "feature_extractor.py", "--video", str(CLIP), "--out_dir",
+                           str(tmp_path / "o")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("error: no X3D weights: X3D_L.pyth") and "--checkpoint PATH" in proc.stderr
+
+
+def test_cached_official_weights_load_without_network(tmp_path, hub_cache):
+    state, net = zoo_file()
+    url = f"{MODEL_ZOO_URL}/{CHECKPOINT_FILES['x3d_xs']}"
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)  # torch's rule
+    assert hub_cache_path("x3d_xs") == cached == tmp_path / "torch_home" / "hub" / "checkpoints" / "X3D_XS.pyth"
+    cached.parent.mkdir(parents=True)
+    torch.save(state, cached)
+    # torch.hub finds the same file (so a cache filled by torch.hub.load(..., pretrained=True) serves us too)
+    assert torch.hub.load_state_dict_from_url(url, weights_only=True)["epoch"] == 300
+    x = torch.randn(1, 3, 4, 64, 64)
+    with torch.inference_mode():
+        model = load_backbone("x3d_xs", layout="sequence")  # no weight argument: the official weights
+        torch.testing.assert_close(model(x), X3DFeatures(net, layout="sequence")(x))
+        assert load_backbone("x3d_xs", pretrained=True, layout="sequence").weights == model.weights
+    assert model.weights.startswith("model_zoo:X3D_XS.pyth sha256:") and len(model.weights.split(":")[-1]) == 12
+    assert hub_cache == []  # the network was never asked
+    out = tmp_path / "out"
+    assert feature_extractor.main(["--video", str(CLIP), "--out_dir", str(out), "--backbone", "x3d_xs",
+                                   "--crop_size", "64", "--side_size", "72", "--no_progress"]) == 0
+    assert json.loads((out / "vtest_clip.json").read_text())["weights"] == model.weights
+
+
+def test_official_weights_are_downloaded_once_into_the_cache(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    state, net = zoo_file()
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    calls = []
+
+    def served(request, timeout=None):
+        calls.append(request.full_url)
+        return io.BytesIO(buffer.getvalue())
+
+    monkeypatch.setattr("scripts.x3d.urllib.request.urlopen", served)
+    first = load_backbone("x3d_xs")
+    assert "downloading" in capsys.readouterr().out  # on stdout: stderr stays for errors
+    second = load_backbone("x3d_xs")
+    assert calls == [f"{MODEL_ZOO_URL}/X3D_XS.pyth"] and first.weights == second.weights
+    assert sorted(p.name for p in hub_cache_path("x3d_xs").parent.iterdir()) == ["X3D_XS.pyth"]  # no temp file
+    torch.testing.assert_close(first.state_dict(), X3DFeatures(net).state_dict())
+
+
+def test_weight_flags_exclude_each_other():
+    for kwargs in (dict(checkpoint="a.pyth", random_weights=True), dict(pretrained=True, random_weights=True),
+                   dict(checkpoint="a.pyth", pretrained=True)):
+        with pytest.raises(MateError, match="exclude each other"):
+            load_backbone("x3d_xs", **kwargs)
 
 
 def test_torchvision_shim_only_when_absent(monkeypatch):

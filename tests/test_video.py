@@ -1,5 +1,12 @@
-"""scripts/video.py: decoding, preprocessing, crops and the frames-to-clips rule, on tiny generated videos."""
+"""scripts/video.py: decoding, preprocessing, crops and the frames-to-clips rules, on tiny generated videos.
+
+The uniform rule and the preprocessing are checked against pytorchvideo's own functions, the ones the
+published extractor ran (their files loaded on their own: pytorchvideo's package imports need torchvision).
+"""
+import importlib.util
 import math
+from fractions import Fraction
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -9,8 +16,8 @@ import torch
 from conftest import TEST_DATA
 from scripts.errors import MateError
 from scripts.framegt import snippet_count_agrees
-from scripts.video import (MEAN, STD, ClipAssembler, ClipSpec, VideoReader, check_complete, find_videos,
-                           preprocess_frame, spatial_crops)
+from scripts.video import (MEAN, STD, ClipAssembler, ClipSpec, VideoReader, _offsets, check_complete,
+                           find_videos, preprocess_frame, spatial_crops, uniform_offsets)
 
 CLIP = TEST_DATA / "vtest_clip.avi"
 
@@ -41,10 +48,64 @@ def assemble(spec, N):
     return [c[0].tolist() for c in clips], asm
 
 
+def pytorchvideo_file(relative: str):
+    """One of pytorchvideo's module files, loaded on its own (both used here import only torch/stdlib)."""
+    import pytorchvideo
+
+    path = Path(pytorchvideo.__file__).parent / relative
+    spec = importlib.util.spec_from_file_location(f"_pv_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def published_clips(N, num_frames, rate, fps=30):
+    """Each clip's frame indices as the published extractor got them from a 30-fps video of N frames:
+    LabeledVideoDataset's loop over UniformClipSampler(num_frames * rate / fps seconds), the frames whose
+    time lies in [start, end) (EncodedVideoPyAV.get_clip, time base 1/fps), uniform_temporal_subsample."""
+    sampler = pytorchvideo_file("data/clip_sampling.py").UniformClipSampler(num_frames * rate / fps)
+    subsample = pytorchvideo_file("transforms/functional.py").uniform_temporal_subsample
+    clips, end, last = [], 0.0, False
+    while not last:
+        start, end, _, _, last = sampler(end, Fraction(N, fps), {})
+        frames = [i for i in range(N) if math.ceil(start * fps) <= i < math.ceil(end * fps)]
+        if not frames:
+            break
+        clips.append(subsample(torch.tensor(frames), num_frames, temporal_dim=0).tolist())
+    return clips
+
+
+@pytest.mark.parametrize("N", [1, 5, 15, 16, 17, 79, 80, 81, 159, 160, 161, 399, 1000])
+def test_uniform_rule_is_the_published_extractors(N):
+    """X3D-L's 16 x 5: whole 80-frame windows, 16 frames spread over each, the tail left out."""
+    clips, asm = assemble(ClipSpec(16, 5, 80, "uniform"), N)
+    assert clips == published_clips(N, 16, 5)
+    assert len(clips) == ClipSpec(16, 5, 80).clip_count(N) == max(1, N // 80)
+    assert asm.padded_frames == 0 and asm.dropped_frames == (N % 80 if N >= 80 else 0)
+    assert snippet_count_agrees(len(clips), N, 80)  # what framegt.py checks against the sidecar
+    if N >= 80:
+        assert clips[0] == [0, 5, 10, 15, 21, 26, 31, 36, 42, 47, 52, 57, 63, 68, 73, 79]
+
+
+@pytest.mark.parametrize("num_frames,rate,stride", [(4, 12, 48), (16, 5, 80), (16, 5, 16), (3, 2, 2), (1, 1, 16)])
+@pytest.mark.parametrize("N", [1, 5, 47, 48, 49, 96, 161])
+def test_uniform_clips_follow_the_rule(num_frames, rate, stride, N):
+    spec = ClipSpec(num_frames, rate, stride, "uniform")
+    window = num_frames * rate
+    clips, asm = assemble(spec, N)
+    if N < window:  # one clip spread over the whole short video
+        assert clips == [list(uniform_offsets(N, num_frames))]
+        return
+    assert len(clips) == (N - window) // stride + 1 == spec.clip_count(N)
+    offsets = torch.linspace(0, window - 1, num_frames).long().tolist()
+    assert clips == [[i * stride + o for o in offsets] for i in range(len(clips))]
+    assert asm.dropped_frames == N - ((len(clips) - 1) * stride + window)
+
+
 @pytest.mark.parametrize("num_frames,rate,stride", [(4, 12, 48), (16, 5, 80), (3, 2, 2), (2, 3, 10), (1, 1, 16)])
 @pytest.mark.parametrize("N", [1, 5, 47, 48, 49, 96, 161])
-def test_clips_follow_the_rule(num_frames, rate, stride, N):
-    spec = ClipSpec(num_frames, rate, stride)
+def test_strided_clips_follow_the_rule(num_frames, rate, stride, N):
+    spec = ClipSpec(num_frames, rate, stride, "strided")
     clips, asm = assemble(spec, N)
     assert len(clips) == math.ceil(N / stride) == spec.clip_count(N)
     assert snippet_count_agrees(len(clips), N, stride)  # what framegt.py checks against the sidecar
@@ -56,29 +117,42 @@ def test_clips_follow_the_rule(num_frames, rate, stride, N):
     assert asm.padded_frames == padded and asm.num_frames == N
 
 
-def test_short_video_gives_one_padded_clip():
-    clips, asm = assemble(ClipSpec(4, 12, 48), 20)
-    assert clips == [[0, 12, 19, 19]] and asm.padded_frames == 2
+def test_short_video_gives_one_clip():
+    clips, asm = assemble(ClipSpec(4, 12, 48, "strided"), 20)
+    assert clips == [[0, 12, 19, 19]] and asm.padded_frames == 2  # padded with the last frame
+    clips, asm = assemble(ClipSpec(4, 12, 48, "uniform"), 20)
+    assert clips == [[0, 6, 12, 19]] and asm.padded_frames == 0  # spread over the 20 frames
+    clips, _ = assemble(ClipSpec(16, 5, 80, "uniform"), 10)  # fewer frames than the clip takes: some repeat
+    assert clips == [[0, 0, 1, 1, 2, 3, 3, 4, 4, 5, 6, 6, 7, 7, 8, 9]]
 
 
-def test_is_needed_matches_the_clips():
-    for spec in (ClipSpec(4, 12, 48), ClipSpec(3, 2, 2), ClipSpec(2, 3, 10), ClipSpec(16, 5, 40)):
+@pytest.mark.parametrize("sampling", ["uniform", "strided"])
+def test_is_needed_matches_the_clips(sampling):
+    for spec in (ClipSpec(4, 12, 48, sampling), ClipSpec(3, 2, 2, sampling), ClipSpec(2, 3, 10, sampling),
+                 ClipSpec(16, 5, 40, sampling)):
         taken = {f for i in range(20) for f in spec.indices(i)}
         assert [spec.is_needed(f) for f in range(15 * spec.stride)] == [f in taken for f in range(15 * spec.stride)]
 
 
 def test_buffer_is_bounded_whatever_the_length():
-    """An hour of 30-fps video holds no more frames than a minute: at most one clip's sampled frames."""
-    for spec in (ClipSpec(16, 5, 80), ClipSpec(4, 12, 48)):
+    """An hour of 30-fps video holds no more frames than a minute: at most one clip's sampled frames
+    (uniform: the first window's frames, kept until the first clip is complete)."""
+    for spec in (ClipSpec(16, 5, 80, "strided"), ClipSpec(4, 12, 48, "strided")):
         peaks = [assemble(spec, N)[1].peak_buffer for N in (1_800, 108_000)]
         assert peaks[0] == peaks[1] <= spec.num_frames
-    overlapping = ClipSpec(16, 5, 16)  # clips overlap: still bounded by the span of one clip
-    assert assemble(overlapping, 5_000)[1].peak_buffer <= overlapping.span
+    for spec in (ClipSpec(16, 5, 80, "uniform"), ClipSpec(4, 12, 48, "uniform")):
+        peaks = [assemble(spec, N)[1].peak_buffer for N in (1_800, 108_000)]
+        assert peaks[0] == peaks[1] == spec.span  # 80 frames for X3D-L, however long the video
+    for sampling in ("uniform", "strided"):
+        overlapping = ClipSpec(16, 5, 16, sampling)  # clips overlap: still bounded by the span of one clip
+        assert assemble(overlapping, 5_000)[1].peak_buffer <= overlapping.span
 
 
-def test_clip_spec_rejects_zero():
+def test_clip_spec_rejects_zero_and_unknown_rules():
     with pytest.raises(MateError, match="--stride"):
         ClipSpec(4, 12, 0)
+    with pytest.raises(MateError, match="--clip_sampling: 'random'"):
+        ClipSpec(4, 12, 48, "random")
 
 
 def test_preprocess_scales_short_side_and_normalises():
@@ -93,6 +167,22 @@ def test_preprocess_scales_short_side_and_normalises():
     cropped = preprocess_frame(frame, 36, crop_size=32)  # the single-view shortcut = the centre crop
     full = preprocess_frame(frame, 36)
     torch.testing.assert_close(cropped, spatial_crops(full[None, :, None], 32, 1)[0, 0, :, 0])
+
+
+@pytest.mark.parametrize("H, W, side, crop", [(240, 320, 320, 320), (48, 64, 36, 32), (50, 71, 40, 35)])
+def test_preprocess_is_the_published_transform(H, W, side, crop):
+    """The published order: RGB / 255, Normalize(0.45, 0.225), ShortSideScale (pytorchvideo's), then
+    torchvision's CenterCrop (anchor round((length - crop) / 2)); UCF-Crime's 320 x 240 becomes 426 x 320,
+    cropped from x = 53."""
+    short_side_scale = pytorchvideo_file("transforms/functional.py").short_side_scale
+    bgr = np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    x = torch.from_numpy(bgr[..., ::-1].copy()).permute(2, 0, 1).float()[:, None]  # [C, T=1, H, W] RGB
+    x = (x / 255.0 - MEAN) / STD
+    x = short_side_scale(x, side)[:, 0]  # [C, h, w]
+    h, w = x.shape[1:]
+    top, left = int(round((h - crop) / 2.0)), int(round((w - crop) / 2.0))
+    expected = x[:, top:top + crop, left:left + crop]
+    torch.testing.assert_close(preprocess_frame(bgr, side, crop_size=crop), expected, rtol=0, atol=1e-5)
 
 
 def test_crops():
@@ -111,6 +201,8 @@ def test_crops():
     torch.testing.assert_close(ten[:, 0], clips[..., 0:4, 0:4])  # top-left
     torch.testing.assert_close(ten[:, 5], clips.flip(-1)[..., 0:4, 0:4])  # top-left of the mirrored clip
     torch.testing.assert_close(ten[:, 9], clips.flip(-1)[..., 1:5, 3:7])
+    # the centre anchor is torchvision's CenterCrop: round half to even, not SlowFast's round-up
+    assert [_offsets(n, 4)[1] for n in (9, 10, 11, 13)] == [2, 3, 4, 4]
 
 
 @pytest.mark.parametrize("decoder", ["cv2", "av"])
