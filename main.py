@@ -5,6 +5,7 @@ r"""Train MATE on precomputed features (DESIGN §5); everything goes to runs/<ex
     python main.py --config configs/fast.json --train_list ... --val_list ... --exp_name fast_fold0
     python main.py --config configs/ablations/no_motion_map.json ...   # one ablation row
     python main.py ... --exp_name fast_fold0 --resume                  # continue an interrupted run
+    python main.py ... --model_variant paper_base --pretrained_ckpt data/published/MATE_base.pkl  # fine-tune
 
 Options: code defaults < --config file < flags on the command line. The run folder holds config.json,
 train.log, metrics.csv, checkpoint_best.pth (best validation ROC-AUC), checkpoint_last.pth, plots/.

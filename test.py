@@ -5,12 +5,15 @@ r"""Score a test manifest with a trained checkpoint: per-video scores, ROC-AUC, 
         --gt Temporal_Anomaly_Annotation_for_Testing_Videos.txt --plot_videos 10   # + frame level
     python test.py --video my_camera.mp4 --checkpoint runs/seq/checkpoint_best.pth \
         --backbone_checkpoint checkpoints/X3D_L.pyth                 # score a new video
+    python test.py --test_list data/manifests/test.txt --checkpoint data/published/MATE_base.pkl
+                                                    # the authors' weights (variant paper_base)
 
 The model is rebuilt from the checkpoint alone. Writes into --out_dir (default: the checkpoint's run
-folder): predictions.csv (video, label, class, score), preds_fold{X}.npy (scores in manifest order),
-test_metrics.json (ROC-AUC, PR-AUC, per-class ROC-AUC, bootstrap 95% CIs, frame-level with --gt),
-plots/roc_curve.png and plots/pr_curve.png. With --video: <video>_scores.csv (start_frame, end_frame,
-seconds, score per snippet) and <video>_scores.png (default: <run>/videos/).
+folder; runs/<name> for a published state dict such as MATE_base.pkl): predictions.csv (video, label,
+class, score), preds_fold{X}.npy (scores in manifest order), test_metrics.json (ROC-AUC, PR-AUC,
+per-class ROC-AUC, bootstrap 95% CIs, frame-level with --gt), plots/roc_curve.png and
+plots/pr_curve.png. With --video: <video>_scores.csv (start_frame, end_frame, seconds, score per
+snippet) and <video>_scores.png (default: <run>/videos/).
 """
 from __future__ import annotations
 
@@ -28,11 +31,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                      parents=[get_runtime_parser()])
     parser.add_argument("--test_list", type=Path, default=None, help="test manifest (this or --video is required)")
     parser.add_argument("--checkpoint", type=Path, required=True,
-                        help="checkpoint written by main.py, e.g. runs/<exp>/checkpoint_best.pth (required)")
+                        help="checkpoint written by main.py, e.g. runs/<exp>/checkpoint_best.pth, or the "
+                             "authors' published data/published/MATE_base.pkl (required)")
     parser.add_argument("--fold", type=str, default=None,
                         help="X of preds_fold{X}.npy (default: from 'fold<N>' in the manifest's or the run's name)")
     parser.add_argument("--out_dir", type=Path, default=None,
-                        help="where the outputs go (default: the checkpoint's folder)")
+                        help="where the outputs go (default: the checkpoint's folder; runs/<name> for a "
+                             "published state dict)")
     parser.add_argument("--batch_size", type=int, default=32, help="videos per batch for map features (default: 32)")
     parser.add_argument("--gt", type=Path, default=None,
                         help="frame annotations (UCF-Crime's Temporal_Anomaly_Annotation_for_Testing_Videos.txt "
@@ -49,8 +54,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     video.add_argument("--backbone", default="x3d_l", choices=("x3d_xs", "x3d_s", "x3d_m", "x3d_l"),
                        help="X3D preset the checkpoint's features came from (default: x3d_l)")
     video.add_argument("--backbone_checkpoint", type=Path, default=None,
-                       help="local X3D weights (pytorchvideo's .pyth, e.g. X3D_L.pyth) (default: none)")
-    video.add_argument("--pretrained", action="store_true", help="X3D weights from torch hub; needs internet (default: off)")
+                       help="local X3D weights (pytorchvideo's .pyth, e.g. X3D_L.pyth), no network needed "
+                            "(default: none, the official Kinetics-400 weights as with --pretrained)")
+    video.add_argument("--pretrained", action="store_true",
+                       help="pytorchvideo's official Kinetics-400 X3D weights, as the shared features were made "
+                            "with, from torch's hub cache ($TORCH_HOME/hub/checkpoints), downloaded there the "
+                            "first time (default: on unless --backbone_checkpoint or --random_weights is given)")
     video.add_argument("--random_weights", action="store_true",
                        help="random X3D weights: meaningless scores, for smoke tests only (default: off)")
     video.add_argument("--crops", type=int, default=1, choices=(1, 3, 10), help="spatial crops per clip (default: 1)")
@@ -68,7 +77,11 @@ def score_one_video(args) -> int:
                          backbone_checkpoint=args.backbone_checkpoint, pretrained=args.pretrained,
                          random_weights=args.random_weights, device=resolve_device(args.device),
                          crops=args.crops, decoder=args.decoder, progress=not args.no_progress)
-    out_dir = args.out_dir or Path(args.checkpoint).parent / "videos"
+    if args.out_dir is not None:
+        out_dir = args.out_dir
+    else:
+        from scripts.checkpoint import load_checkpoint, output_folder
+        out_dir = output_folder(args.checkpoint, load_checkpoint(args.checkpoint)) / "videos"
     paths = write_video_outputs(scores, args.video, out_dir, args.threshold)
     fps = scores.fps or 30.0
     print(f"{args.video}: video score {scores.video_score:.4f} ({len(scores.snippet_scores)} snippets of "

@@ -1,18 +1,30 @@
 """Checkpoints hold tensors and plain data only: they load with `weights_only=True`, and the model
-config they store is all test.py needs to rebuild the model (strict state-dict matching)."""
+config they store is all test.py needs to rebuild the model (strict state-dict matching).
+
+The authors' published weights (data/published/MATE_base.pkl, a plain state dict of the published
+`Model`) load too: `load_checkpoint` recognises the published key names and shapes and wraps them as
+a checkpoint of variant paper_base (paper_fast for dim 8), with the shared UCF-Crime feature format
+and no epoch or validation metrics (None / NaN: unknown).
+"""
 from __future__ import annotations
 
 import dataclasses
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
 from scripts.errors import MateError
 from scripts.fileio import atomic_write
-from scripts.model import MateConfig, build_model
+from scripts.model import PAPER_VARIANTS, MateConfig, build_model, config_for_variant
+
+# The features the published weights were trained on: X3D-L maps [192, 16, 10, 10], one per video
+# (the element-wise maximum over its 16-frame clips), single crop (data/published/README.md).
+PUBLISHED_FEATURE = {"shape": [192, 16, 10, 10], "sequence": False, "crop_mode": "mean",
+                     "num_segments": None, "frames_per_snippet": 16}
+UNRELEASED_MODULE = "motion_attn_mlp"  # in MATE_fast.pkl only; its code was never published
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
@@ -21,7 +33,8 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint on the CPU with `weights_only=True`; every fault is a MateError naming it."""
+    """Load a checkpoint on the CPU with `weights_only=True`; every fault is a MateError naming it.
+    A published plain state dict comes back wrapped as a checkpoint (see `published_checkpoint`)."""
     path = Path(path)
     if not path.is_file():
         raise MateError(f"{path}: checkpoint not found")
@@ -30,9 +43,67 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     except (RuntimeError, OSError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise MateError(f"{path}: not a readable MATE checkpoint ({first})") from None
+    if is_plain_state_dict(state):
+        return published_checkpoint(state, source=path)
     if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
         raise MateError(f"{path}: not a MATE checkpoint (no model weights and config)")
     return state
+
+
+def is_plain_state_dict(state: Any) -> bool:
+    return (isinstance(state, dict) and len(state) > 0
+            and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()))
+
+
+def expected_shapes(cfg: MateConfig) -> dict[str, tuple[int, ...]]:
+    """The state dict's key -> shape of the model `cfg` builds (on the meta device: no memory, no RNG)."""
+    with torch.device("meta"):
+        model = build_model(cfg)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def state_dict_mismatch(expected: Mapping[str, tuple[int, ...]], given: Mapping[str, torch.Tensor]) -> str | None:
+    """How `given` differs from the expected keys and shapes, in a few words; None when it fits."""
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    shapes = [f"{k} {list(given[k].shape)} (expected {list(expected[k])})"
+              for k in expected if k in given and tuple(given[k].shape) != expected[k]]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} tensors missing, e.g. {', '.join(missing[:2])}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected, e.g. {', '.join(unexpected[:2])}")
+    if shapes:
+        parts.append(f"{len(shapes)} of another shape, e.g. {shapes[0]}")
+    return "; ".join(parts) or None
+
+
+def published_checkpoint(weights: dict[str, torch.Tensor], *, source: str | Path) -> dict[str, Any]:
+    """A plain published state dict as a checkpoint of the paper variant whose keys and shapes it has."""
+    unreleased = sorted(k for k in weights if f".{UNRELEASED_MODULE}." in k)
+    if unreleased:
+        module = unreleased[0].split(f".{UNRELEASED_MODULE}.")[0] + f".{UNRELEASED_MODULE}"
+        raise MateError(f"{source}: {len(unreleased)} of its tensors belong to {module}, a module whose code "
+                        "was never published; MATE cannot rebuild this model and will not guess it")
+    mismatch = {}
+    for variant in PAPER_VARIANTS[::-1]:  # paper_base first: the one the authors published whole
+        cfg = config_for_variant(variant)
+        mismatch[variant] = state_dict_mismatch(expected_shapes(cfg), weights)
+        if mismatch[variant] is None:
+            nan = float("nan")
+            return {"model": weights, "model_config": dataclasses.asdict(cfg), "options": {},
+                    "feature": dict(PUBLISHED_FEATURE), "epoch": None,
+                    "metrics": {"val_roc_auc": nan, "val_pr_auc": nan, "loss": nan},
+                    "source": "published state dict (AIx699/MATE model.py)"}
+    raise MateError(f"{source}: a plain state dict that is not the published MATE model "
+                    f"(against paper_base: {mismatch['paper_base']})")
+
+
+def output_folder(checkpoint: str | Path, state: dict[str, Any]) -> Path:
+    """Where test.py writes by default: the folder of a MATE run's checkpoint; runs/<file stem> for a
+    published state dict (never beside the vendored file)."""
+    checkpoint = Path(checkpoint)
+    return Path("runs") / checkpoint.stem if "source" in state else checkpoint.parent
 
 
 def model_from_checkpoint(state: dict[str, Any], *, source: str | Path = "checkpoint") -> tuple[torch.nn.Module, MateConfig]:
@@ -43,10 +114,26 @@ def model_from_checkpoint(state: dict[str, Any], *, source: str | Path = "checkp
         raise MateError(f"{source}: model config has unknown keys {sorted(unknown)} (made by another version?)")
     cfg = MateConfig(**state["model_config"])
     model = build_model(cfg)
-    try:
-        model.load_state_dict(state["model"], strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise MateError(f"{source}: weights do not match the stored model config ({first})") from None
+    mismatch = state_dict_mismatch(expected_shapes(cfg), state["model"])
+    if mismatch:
+        raise MateError(f"{source}: weights do not match the stored model config ({mismatch})")
+    model.load_state_dict(state["model"], strict=True)
     model.eval()
     return model, cfg
+
+
+def init_from_checkpoint(model: torch.nn.Module, cfg: MateConfig, state: dict[str, Any], *,
+                         source: str | Path) -> None:
+    """Load a loaded checkpoint's weights (a MATE run's or a published state dict) into `model`, built
+    from `cfg`, before training: the same variant, and the weights must load strictly."""
+    path = source
+    stored = state["model_config"]
+    if stored.get("variant") != cfg.variant:
+        raise MateError(f"{path}: holds a {stored.get('variant')} model, this run builds {cfg.variant} "
+                        "(--model_variant)")
+    mismatch = state_dict_mismatch(expected_shapes(cfg), state["model"])
+    if mismatch:
+        differ = sorted(k for k, v in dataclasses.asdict(cfg).items() if k in stored and stored[k] != v)
+        because = f"model options differ: {', '.join(differ)}; " if differ else ""
+        raise MateError(f"{path}: its weights do not fit this run's {cfg.variant} model ({because}{mismatch})")
+    model.load_state_dict(state["model"], strict=True)

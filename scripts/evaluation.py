@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from scripts.checkpoint import load_checkpoint, model_from_checkpoint
+from scripts.checkpoint import load_checkpoint, model_from_checkpoint, output_folder
 from scripts.dataset import FeatureDataset, read_manifest
 from scripts.errors import MateError
 from scripts.fileio import save_npy, write_json, write_text
@@ -116,10 +117,11 @@ def run_test(args: argparse.Namespace) -> dict[str, Any]:
     scores = score_dataset(model, ds, device=device, batch_size=args.batch_size, progress=not args.no_progress)
     labels = ds.labels.numpy().astype(int)
     metrics = summarize(labels, scores.video, [e.cls for e in entries], n_boot=args.n_boot, seed=args.seed)
-    metrics.update(best_epoch=ckpt["epoch"], val_roc_auc=ckpt["metrics"]["val_roc_auc"],
-                   val_pr_auc=ckpt["metrics"]["val_pr_auc"], checkpoint=str(args.checkpoint),
+    stored = ckpt.get("metrics") or {}
+    metrics.update(best_epoch=ckpt.get("epoch"), val_roc_auc=known(stored.get("val_roc_auc")),
+                   val_pr_auc=known(stored.get("val_pr_auc")), checkpoint=str(args.checkpoint),
                    test_list=str(args.test_list))
-    out_dir = Path(args.out_dir) if args.out_dir else Path(args.checkpoint).parent
+    out_dir = Path(args.out_dir) if args.out_dir else output_folder(args.checkpoint, ckpt)
     if args.gt is not None:
         metrics["frame"] = frame_metrics(ds, scores, args.gt, ckpt["feature"].get("frames_per_snippet", 16),
                                          plot_dir=out_dir / "plots" / "videos", plot_videos=args.plot_videos)
@@ -134,14 +136,21 @@ def run_test(args: argparse.Namespace) -> dict[str, Any]:
     return metrics
 
 
+def known(value: Any) -> Any:
+    """None for an unknown number (None or NaN: a published checkpoint has no validation metrics)."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
 def format_report(metrics: dict[str, Any]) -> str:
-    """The short table test.py prints."""
+    """The short table test.py prints; unknown checkpoint numbers print as n/a."""
     lo, hi = metrics["roc_auc_ci"]
     plo, phi = metrics["pr_auc_ci"]
+    val, epoch = known(metrics.get("val_roc_auc")), known(metrics.get("best_epoch"))
     lines = [f"{'videos':<22}{metrics['n_videos']} ({metrics['n_normal']} normal, {metrics['n_anomalous']} anomalous)",
              f"{'ROC-AUC':<22}{metrics['roc_auc']:.4f}  [95% CI {lo:.4f}-{hi:.4f}]",
              f"{'PR-AUC':<22}{metrics['pr_auc']:.4f}  [95% CI {plo:.4f}-{phi:.4f}]",
-             f"{'val ROC-AUC (ckpt)':<22}{metrics['val_roc_auc']:.4f}  (epoch {metrics['best_epoch']})"]
+             f"{'val ROC-AUC (ckpt)':<22}{'n/a' if val is None else f'{val:.4f}'}  "
+             f"(epoch {'n/a' if epoch is None else epoch})"]
     per_class = {k: v for k, v in metrics.get("per_class_roc_auc", {}).items() if v == v}
     if per_class:
         lines.append("per-class ROC-AUC     " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(per_class.items())))

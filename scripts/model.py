@@ -1,7 +1,7 @@
 """MATE and the MIL baseline (DESIGN §3): one module per paper component, built from a MateConfig.
 
     from scripts.model import config_for_variant, build_model
-    cfg = config_for_variant("fast")               # or "base", "mil"; keyword overrides allowed
+    cfg = config_for_variant("fast")               # or "base", "mil", "paper_fast", "paper_base"
     model = build_model(cfg)
     out = model(x)                                 # x [B, C, T, H, W] -> ModelOutput (logits)
 
@@ -19,7 +19,8 @@ Data flow of Mate (tokens are the T*H*W positions, hidden size `dim`):
 Departures from the published design, each kept as an option (DESIGN §3, last paragraph; numbers in
 the README): the input normalisation is taken over the whole video, not per token (input_norm); the
 video logit is the top-k mean of the snippet logits, not a head on z (video_logit); there is no
-LayerNorm between the last block and the pooling.
+LayerNorm between the last block and the pooling. The variants paper_fast and paper_base are the
+published architecture itself, unchanged (scripts/paper_model.py).
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ from scripts.errors import MateError
 from scripts.motion import (difference_features, motion_norms, normalise_per_video,
                             video_chunks)
 
-VARIANTS = ("fast", "base", "mil")
+PAPER_VARIANTS = ("paper_fast", "paper_base")  # the published architecture (scripts/paper_model.py)
+VARIANTS = ("fast", "base", "mil") + PAPER_VARIANTS
 TCC_MODES = ("plain", "multiscale", "gating", "multiscale_gating")
 VIDEO_LOGITS = ("topk", "embedding")
 INPUT_NORMS = ("video", "token")
@@ -47,7 +49,7 @@ class MateConfig:
 
     The defaults are the `fast` variant. Ablation switches set a component to None (skipped).
     """
-    variant: str = "fast"  # fast | base | mil
+    variant: str = "fast"  # fast | base | mil | paper_fast | paper_base
     in_channels: int = 192  # C of the features (192 for X3D-L maps, e.g. 2048 for I3D sequences)
     dim: int = 8  # hidden size D of every token
     num_blocks: int = 1
@@ -95,6 +97,10 @@ class MateConfig:
             raise fault("video_logit", "one of " + ", ".join(VIDEO_LOGITS))
         if not 0.0 <= self.dropout < 1.0:
             raise fault("dropout", "in [0, 1)")
+        if self.variant in PAPER_VARIANTS:
+            for key, value in PAPER_FIXED.items():
+                if getattr(self, key) != value:
+                    raise fault(key, f"{value!r} for {self.variant} (fixed by the published architecture)")
 
 
 # Each variant's departures from the MateConfig defaults (which are fast's). Sizes are tuned to the
@@ -106,8 +112,20 @@ VARIANT_DEFAULTS: dict[str, dict] = {
     "base": dict(dim=32, num_heads=4, tcc_bottleneck=16, head_hidden=0, snippet_hidden=80),
     # Sultani et al. used dropout 0.6; here it stops the MLP from learning at all (README: model)
     "mil": dict(use_motion_map=False, use_attention=False, use_tcc=False, use_motion_pooling=False),
+    # The published Model(dim=8) and Model(dim=32): heads 8, multiscale TCC with motion gating,
+    # dropout 0.4 (its main.py's --dropout_rate default); the TCC bottleneck follows dim (below).
+    "paper_fast": dict(dim=8, num_heads=8, tcc_mode="multiscale_gating", dropout=0.4, input_norm="token",
+                       video_logit="embedding"),
+    "paper_base": dict(dim=32, num_heads=8, tcc_mode="multiscale_gating", dropout=0.4, input_norm="token",
+                       video_logit="embedding"),
 }
 EMBEDDING_SNIPPET_HIDDEN = {"fast": 16, "base": 16, "mil": 16}
+# The paper variants use in_channels, dim, num_blocks, num_heads, motion_window, use_motion_map,
+# tcc_mode, tcc_bottleneck, num_queries and dropout; these fields must keep the values below (the
+# published code has no other setting; its windowed spatial attention puts the windows' tokens back
+# in the wrong places, so spatial_window is 0). head_hidden, snippet_hidden and mil_* are unused.
+PAPER_FIXED = dict(use_attention=True, use_tcc=True, use_motion_pooling=True, spatial_window=0, ff_mult=4,
+                   input_norm="token", video_logit="embedding")
 
 
 def config_for_variant(variant: str, **overrides) -> MateConfig:
@@ -121,8 +139,11 @@ def config_for_variant(variant: str, **overrides) -> MateConfig:
         raise MateError(f"model config: unknown key(s) {', '.join(unknown)}")
     values = dict(VARIANT_DEFAULTS[variant], variant=variant)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    if values.get("video_logit") == "embedding" and overrides.get("snippet_hidden") is None:
+    if (values.get("video_logit") == "embedding" and overrides.get("snippet_hidden") is None
+            and variant in EMBEDDING_SNIPPET_HIDDEN):
         values["snippet_hidden"] = EMBEDDING_SNIPPET_HIDDEN[variant]
+    if variant in PAPER_VARIANTS and overrides.get("tcc_bottleneck") is None:
+        values["tcc_bottleneck"] = max(values["dim"] // 4, 32)  # the published rule: 32 up to dim 128
     return MateConfig(**values)
 
 
@@ -585,7 +606,11 @@ class MilBaseline(nn.Module):
 
 
 def build_model(cfg: MateConfig) -> nn.Module:
-    """Mate for the fast and base variants, MilBaseline for mil."""
+    """Mate for the fast and base variants, MilBaseline for mil, PaperMate for paper_*."""
+    if cfg.variant in PAPER_VARIANTS:
+        from scripts.paper_model import PaperMate  # it imports this module
+
+        return PaperMate(cfg)
     return MilBaseline(cfg) if cfg.variant == "mil" else Mate(cfg)
 
 

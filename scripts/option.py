@@ -135,11 +135,17 @@ def options_to_dict(args: argparse.Namespace) -> dict[str, Any]:
 
 def get_model_parser(add_help: bool = False) -> argparse.ArgumentParser:
     """The model's options (DESIGN §3); each ablation switch is also a config key."""
+    from scripts.model import VARIANTS  # the one list of names (this imports torch: model parsers only)
+
     parser = argparse.ArgumentParser(add_help=add_help)
     group = parser.add_argument_group("model")
-    group.add_argument("--model_variant", choices=("fast", "base", "mil"), default="fast",
+    group.add_argument("--model_variant", choices=VARIANTS, default="fast",
                        help="fast: dim 8, about 8.5k parameters; base: dim 32, about 40k; mil: the classic "
-                            "MIL ranking MLP on snippets, the in-repo baseline (default: fast)")
+                            "MIL ranking MLP on snippets, the in-repo baseline; paper_fast / paper_base: the "
+                            "published architecture unchanged (dim 8 / 32, 8,378 / 40,130 parameters; the "
+                            "options below other than --dim, --num_blocks, --motion_window, --tcc_mode, "
+                            "--num_queries, --dropout and --no_motion_map must stay at their defaults) "
+                            "(default: fast)")
     group.add_argument("--dim", type=int, default=None,
                        help="hidden size; overrides the variant's (default: the variant's, 8 or 32)")
     group.add_argument("--num_blocks", type=int, default=None,
@@ -230,6 +236,11 @@ def get_train_parser(add_help: bool = False) -> argparse.ArgumentParser:
     group.add_argument("--overwrite", action="store_true",
                        help="start the run again even if its folder already holds checkpoints (default: "
                             "refuse)")
+    group.add_argument("--pretrained_ckpt", type=Path, default=None,
+                       help="start from these weights: a MATE checkpoint or the authors' published state "
+                            "dict (data/published/MATE_base.pkl with --model_variant paper_base); the run's "
+                            "model must be the checkpoint's (same variant, weights load strictly); not with "
+                            "--resume (default: the variant's random initialisation)")
     group.add_argument("--stop_epoch", type=int, default=None,
                        help="stop after this epoch as if interrupted (e.g. to fit a time-limited job); "
                             "continue later with --resume (default: run to --max_epoch)")
@@ -267,5 +278,8 @@ def resolve_analysis_paths(args: argparse.Namespace, *, default_exp: str | None 
     if args.out_dir is not None:
         return checkpoint, Path(args.out_dir)
     if checkpoint is not None:
+        if Path(checkpoint).is_file():  # a published state dict writes to runs/<name>, not beside itself
+            from scripts.checkpoint import load_checkpoint, output_folder
+            return checkpoint, output_folder(checkpoint, load_checkpoint(checkpoint)) / "plots"
         return checkpoint, Path(checkpoint).parent / "plots"
     return checkpoint, Path(args.runs_dir) / (args.exp_name or default_exp or "analysis") / "plots"

@@ -16,7 +16,7 @@ import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
 from tqdm import tqdm
 
-from scripts.checkpoint import load_checkpoint, save_checkpoint
+from scripts.checkpoint import init_from_checkpoint, load_checkpoint, save_checkpoint
 from scripts.devices import resolve_device
 from scripts.dataset import BalancedBatchSampler, FeatureDataset, read_manifest
 from scripts.errors import MateError
@@ -117,12 +117,22 @@ def load_data(args: argparse.Namespace) -> tuple[FeatureDataset, FeatureDataset]
 
 def run_training(args: argparse.Namespace) -> dict[str, Any]:
     """Train as the options say and write the run folder; returns the best epoch's numbers."""
+    pretrained_path = getattr(args, "pretrained_ckpt", None)
+    pretrained = None
+    if pretrained_path is not None:
+        if args.resume:
+            raise MateError("--pretrained_ckpt and --resume exclude each other: --resume continues from the "
+                            "run's own checkpoint_last.pth")
+        pretrained = load_checkpoint(pretrained_path)  # a bad file is refused before the run folder is touched
     run_dir = prepare_run_dir(args)
     seed_everything(args.seed)
     device = resolve_device(args.device)
     train_ds, val_ds = load_data(args)
     model_cfg = model_config_from_args(args, in_channels=train_ds.feature_shape[0])
-    model = build_model(model_cfg).to(device)
+    model = build_model(model_cfg)
+    if pretrained is not None:
+        init_from_checkpoint(model, model_cfg, pretrained, source=pretrained_path)
+    model = model.to(device)
     loss_fn = MateLoss(loss_config_from_args(args))
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sampler = BalancedBatchSampler(train_ds.labels, batch_size=args.batch_size, seed=args.seed)
@@ -142,7 +152,8 @@ def run_training(args: argparse.Namespace) -> dict[str, Any]:
     run.log(f"{'resuming' if args.resume else 'starting'} {run_dir} at epoch {state.epoch + 1}/{args.max_epoch}: "
             f"{args.model_variant} ({count_parameters(model):,} parameters) on {device}, "
             f"{len(train_ds)} train / {len(val_ds)} val videos, features {list(train_ds.feature_shape)}, "
-            f"git {git_commit() or 'unknown'}")
+            f"git {git_commit() or 'unknown'}"
+            + (f", initialised from {pretrained_path}" if pretrained is not None else ""))
     common = dict(model_config=dataclasses.asdict(model_cfg), options=options, feature=feature)
     last_epoch = min(args.max_epoch, args.stop_epoch or args.max_epoch)
     bar = tqdm(range(state.epoch + 1, last_epoch + 1), desc=args.exp_name, unit="epoch",
