@@ -30,9 +30,14 @@ def read_evaluation(record: Path) -> Evaluation | None:
     """The evaluation recorded in a test_metrics.json, or None if it is unreadable or incomplete."""
     try:
         data = json.loads(record.read_text())
-        checkpoint, test_list = data["checkpoint"], data.get("test_list_resolved") or data["test_list"]
+        checkpoint, test_list = data["checkpoint"], data["test_list"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    # as typed when it still resolves from here (the message shows it so), else the absolute path
+    if not Path(test_list).is_file() and data.get("test_list_resolved"):
+        test_list = data["test_list_resolved"]
+    if not Path(checkpoint).is_file() and data.get("checkpoint_resolved"):
+        checkpoint = data["checkpoint_resolved"]
     return Evaluation(checkpoint=Path(checkpoint), test_list=Path(test_list), record=record)
 
 

@@ -120,7 +120,10 @@ def run_test(args: argparse.Namespace) -> dict[str, Any]:
     stored = ckpt.get("metrics") or {}
     metrics.update(best_epoch=ckpt.get("epoch"), val_roc_auc=known(stored.get("val_roc_auc")),
                    val_pr_auc=known(stored.get("val_pr_auc")), checkpoint=str(args.checkpoint),
-                   test_list=str(args.test_list))
+                   test_list=str(args.test_list),
+                   # absolute too: the diagnostics find this evaluation from any folder (analysis_inputs.py)
+                   checkpoint_resolved=str(Path(args.checkpoint).resolve()),
+                   test_list_resolved=str(Path(args.test_list).resolve()))
     out_dir = Path(args.out_dir) if args.out_dir else output_folder(args.checkpoint, ckpt)
     if args.gt is not None:
         metrics["frame"] = frame_metrics(ds, scores, args.gt, ckpt["feature"].get("frames_per_snippet", 16),

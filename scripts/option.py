@@ -252,7 +252,10 @@ def get_analysis_parser(add_help: bool = False) -> argparse.ArgumentParser:
     """Flags shared by the diagnostics (test1.py, test2.py, motion_map_analyze.py)."""
     parser = argparse.ArgumentParser(add_help=add_help)
     group = parser.add_argument_group("inputs and outputs")
-    group.add_argument("--test_list", type=Path, default=None, help="manifest of the videos to analyse (required)")
+    group.add_argument("--test_list", type=Path, default=None,
+                       help="manifest of the videos to analyse (default: the test list of the run's last "
+                            "test.py evaluation; with no --test_list, --checkpoint or --exp_name, the latest "
+                            "evaluation of any run under --runs_dir, its checkpoint included)")
     group.add_argument("--checkpoint", type=Path, default=None,
                        help="checkpoint of a trained model (default: <runs_dir>/<exp_name>/checkpoint_best.pth "
                             "when --exp_name is given)")
