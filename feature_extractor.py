@@ -180,10 +180,9 @@ def main(argv=None) -> int:
     device = resolve_device(args.device)
     if device.type == "cuda":
         torch.cuda.set_device(device)  # one GPU per torchrun rank: its allocations and streams stay there
-    torch.manual_seed(args.seed)
     backbone = load_backbone(args.backbone, checkpoint=args.checkpoint, pretrained=args.pretrained,
                              random_weights=args.random_weights, layout=args.layout,
-                             sequence_feature=args.sequence_feature).to(device)
+                             sequence_feature=args.sequence_feature, random_seed=args.seed).to(device)
     torch.backends.cudnn.benchmark = True  # fixed clip sizes: let cuDNN pick its fastest kernels
     print(f"git {git_commit()} | {args.backbone} ({backbone.weights}) {args.layout} on {device} | "
           f"shard {shard_id}/{num_shards}: {len(mine)} of {len(jobs)} videos | {settings}", flush=True)

@@ -53,7 +53,8 @@ def motion_maps(args, checkpoint, device) -> tuple[list, list, list[np.ndarray],
     if checkpoint is not None:
         from scripts.evaluation import load_for_scoring
 
-        model, ckpt, ds = load_for_scoring(checkpoint, args.test_list, device=device, progress=not args.no_progress)
+        model, ckpt, ds = load_for_scoring(checkpoint, args.test_list, device=device, progress=not args.no_progress,
+                                       force_settings=args.force_settings)
         if not ckpt["model_config"].get("use_motion_map", True):
             raise MateError(f"{checkpoint}: this model was trained with --no_motion_map; it has no MotionMap")
         window, source = ckpt["model_config"]["motion_window"], f"the MotionMap of {checkpoint}"

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from scripts.cli import run
 from scripts.option import get_runtime_parser
+from scripts.x3d import PRESETS
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -48,11 +49,17 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="with --gt: frame-score curves with the annotation shaded for the N highest-scored "
                              "videos, in plots/videos/ (default: 0)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars (default: off)")
+    parser.add_argument("--force_settings", action="store_true",
+                        help="score features (--test_list) or extract a video (--video) with other extraction "
+                             "settings than the checkpoint's training features had, with a warning; without "
+                             "it such a mismatch is refused (default: off)")
     video = parser.add_argument_group("scoring a new video (--video)")
     video.add_argument("--video", type=Path, default=None,
                        help="a video file to extract and score snippet by snippet (default: none)")
-    video.add_argument("--backbone", default="x3d_l", choices=("x3d_xs", "x3d_s", "x3d_m", "x3d_l"),
-                       help="X3D preset the checkpoint's features came from (default: x3d_l)")
+    video.add_argument("--backbone", default=None, choices=tuple(PRESETS),
+                       help="X3D preset; it must be the one the checkpoint's training features were made with "
+                            "(default: the checkpoint's, from its training features' sidecars; x3d_l with the "
+                            "shared features' preprocessing for map features without sidecars)")
     video.add_argument("--backbone_checkpoint", type=Path, default=None,
                        help="local X3D weights (pytorchvideo's .pyth, e.g. X3D_L.pyth), no network needed "
                             "(default: none, the official Kinetics-400 weights as with --pretrained)")
@@ -62,7 +69,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                             "first time (default: on unless --backbone_checkpoint or --random_weights is given)")
     video.add_argument("--random_weights", action="store_true",
                        help="random X3D weights: meaningless scores, for smoke tests only (default: off)")
-    video.add_argument("--crops", type=int, default=1, choices=(1, 3, 10), help="spatial crops per clip (default: 1)")
+    video.add_argument("--crops", type=int, default=None, choices=(1, 3, 10),
+                       help="spatial crops per clip (default: the checkpoint's, else 1)")
     video.add_argument("--decoder", default="cv2", choices=("cv2", "av"), help="video decoder (default: cv2)")
     video.add_argument("--threshold", type=float, default=0.5,
                        help="snippets scoring at least this form the reported intervals (default: 0.5)")
@@ -76,7 +84,9 @@ def score_one_video(args) -> int:
     scores = score_video(args.video, args.checkpoint, backbone=args.backbone,
                          backbone_checkpoint=args.backbone_checkpoint, pretrained=args.pretrained,
                          random_weights=args.random_weights, device=resolve_device(args.device),
-                         crops=args.crops, decoder=args.decoder, progress=not args.no_progress)
+                         crops=args.crops, decoder=args.decoder, progress=not args.no_progress,
+                         force_settings=args.force_settings)
+    print(scores.settings)
     if args.out_dir is not None:
         out_dir = args.out_dir
     else:

@@ -111,7 +111,8 @@ def main(argv=None) -> int:
     fill_analysis_inputs(args, "test1.py")
     checkpoint, out_dir = resolve_analysis_paths(args, need_checkpoint=True)
     device = resolve_device(args.device)
-    model, ckpt, ds = load_for_scoring(checkpoint, args.test_list, device=device, progress=not args.no_progress)
+    model, ckpt, ds = load_for_scoring(checkpoint, args.test_list, device=device, progress=not args.no_progress,
+                                       force_settings=args.force_settings)
     scores = score_dataset(model, ds, device=device, batch_size=args.batch_size, progress=not args.no_progress)
     motion = scores.motion
     if not ckpt["model_config"].get("use_motion_map", True):  # the model saw none: show the features' own

@@ -73,10 +73,12 @@ def main(argv=None) -> int:
     checkpoint_on, out_dir = resolve_analysis_paths(args, need_checkpoint=True)
     device = resolve_device(args.device)
     common = dict(device=device, batch_size=args.batch_size, progress=not args.no_progress)
-    model, _, ds = load_for_scoring(checkpoint_on, args.test_list, device=device, progress=not args.no_progress)
+    model, _, ds = load_for_scoring(checkpoint_on, args.test_list, device=device, progress=not args.no_progress,
+                                       force_settings=args.force_settings)
     on = score_dataset(model, ds, **common).video
     if args.checkpoint_off is not None:
-        model_off, _, ds_off = load_for_scoring(args.checkpoint_off, args.test_list, device=device, progress=False)
+        model_off, _, ds_off = load_for_scoring(args.checkpoint_off, args.test_list, device=device, progress=False,
+                                              force_settings=args.force_settings)
         off, how = score_dataset(model_off, ds_off, **common).video, f"{args.checkpoint_off}"
     else:
         off, how = score_dataset(model, ds, motion_off=True, **common).video, "the same model, MotionMap set to 0"

@@ -23,7 +23,9 @@ from scripts.model import PAPER_VARIANTS, MateConfig, build_model, config_for_va
 # The features the published weights were trained on: X3D-L maps [192, 16, 10, 10], one per video
 # (the element-wise maximum over its 16-frame clips), single crop (data/published/README.md).
 PUBLISHED_FEATURE = {"shape": [192, 16, 10, 10], "sequence": False, "crop_mode": "mean",
-                     "num_segments": None, "frames_per_snippet": 16}
+                     "num_segments": None, "frames_per_snippet": 16,
+                     # no sidecars: the published preprocessing is assumed (feature_settings.PUBLISHED)
+                     "extraction": {"source": "none", "settings": None}}
 UNRELEASED_MODULE = "motion_attn_mlp"  # in MATE_fast.pkl only; its code was never published
 
 

@@ -6,6 +6,7 @@ import csv
 import io
 import math
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import torch
 from scripts.checkpoint import load_checkpoint, model_from_checkpoint, output_folder
 from scripts.dataset import FeatureDataset, read_manifest
 from scripts.errors import MateError
+from scripts.feature_settings import check_test_features
 from scripts.fileio import save_npy, write_json, write_text
 from scripts.framegt import FrameGroundTruth, align, read_annotations
 from scripts.metrics import frame_ap, frame_auc, plot_roc_pr, summarize
@@ -99,11 +101,17 @@ def predictions_csv(ds: FeatureDataset, video_scores: np.ndarray) -> str:
 
 
 def load_for_scoring(checkpoint: Path, manifest: Path, *, device: torch.device, progress: bool = True,
-                     require_both_labels: bool = True) -> tuple[torch.nn.Module, dict[str, Any], FeatureDataset]:
-    """The model rebuilt from a checkpoint (on `device`) and a manifest's features checked against it."""
+                     require_both_labels: bool = True,
+                     force_settings: bool = False) -> tuple[torch.nn.Module, dict[str, Any], FeatureDataset]:
+    """The model rebuilt from a checkpoint (on `device`) and a manifest's features checked against it:
+    their extraction settings (sidecars) must be the training features'; `force_settings` only warns."""
     ckpt = load_checkpoint(checkpoint)
     model, _ = model_from_checkpoint(ckpt, source=checkpoint)
     entries = read_manifest(manifest, require_both_labels=require_both_labels)
+    ckpt["settings_check"] = check_test_features(entries, ckpt["feature"], test_list=manifest,
+                                                 checkpoint=checkpoint, force=force_settings)
+    if ckpt["settings_check"].startswith("warning"):
+        print(ckpt["settings_check"], file=sys.stderr)
     ds = FeatureDataset(entries, num_segments=None, crop_mode=ckpt["feature"]["crop_mode"], progress=progress)
     check_features(ds, ckpt, manifest, checkpoint)
     return model.to(device), ckpt, ds
@@ -112,7 +120,8 @@ def load_for_scoring(checkpoint: Path, manifest: Path, *, device: torch.device, 
 def run_test(args: argparse.Namespace) -> dict[str, Any]:
     """Score `args.test_list` with `args.checkpoint`; write the outputs; return test_metrics."""
     device = resolve_device(args.device)
-    model, ckpt, ds = load_for_scoring(args.checkpoint, args.test_list, device=device, progress=not args.no_progress)
+    model, ckpt, ds = load_for_scoring(args.checkpoint, args.test_list, device=device, progress=not args.no_progress,
+                                       force_settings=args.force_settings)
     entries = ds.entries
     scores = score_dataset(model, ds, device=device, batch_size=args.batch_size, progress=not args.no_progress)
     labels = ds.labels.numpy().astype(int)
@@ -120,7 +129,7 @@ def run_test(args: argparse.Namespace) -> dict[str, Any]:
     stored = ckpt.get("metrics") or {}
     metrics.update(best_epoch=ckpt.get("epoch"), val_roc_auc=known(stored.get("val_roc_auc")),
                    val_pr_auc=known(stored.get("val_pr_auc")), checkpoint=str(args.checkpoint),
-                   test_list=str(args.test_list),
+                   test_list=str(args.test_list), extraction_check=ckpt["settings_check"],
                    # absolute too: the diagnostics find this evaluation from any folder (analysis_inputs.py)
                    checkpoint_resolved=str(Path(args.checkpoint).resolve()),
                    test_list_resolved=str(Path(args.test_list).resolve()))
@@ -154,6 +163,8 @@ def format_report(metrics: dict[str, Any]) -> str:
              f"{'PR-AUC':<22}{metrics['pr_auc']:.4f}  [95% CI {plo:.4f}-{phi:.4f}]",
              f"{'val ROC-AUC (ckpt)':<22}{'n/a' if val is None else f'{val:.4f}'}  "
              f"(epoch {'n/a' if epoch is None else epoch})"]
+    if metrics.get("extraction_check"):
+        lines.append(metrics["extraction_check"])
     per_class = {k: v for k, v in metrics.get("per_class_roc_auc", {}).items() if v == v}
     if per_class:
         lines.append("per-class ROC-AUC     " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(per_class.items())))

@@ -267,6 +267,9 @@ def get_analysis_parser(add_help: bool = False) -> argparse.ArgumentParser:
                        help="where PNGs and CSV/JSON go (default: the run's plots/ folder)")
     group.add_argument("--batch_size", type=int, default=32, help="videos per batch when scoring maps (default: 32)")
     group.add_argument("--no_progress", action="store_true", help="no progress bars (default: off)")
+    group.add_argument("--force_settings", action="store_true",
+                       help="analyse features extracted otherwise than the checkpoint's training features, "
+                            "with a warning (default: off: refused)")
     return parser
 
 

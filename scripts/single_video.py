@@ -22,6 +22,7 @@ from scripts.errors import MateError
 from scripts.extraction import ExtractSettings, extract_video
 from scripts.fileio import write_text
 from scripts.plots import new_figure, save_figure
+from scripts.feature_settings import check_video_weights, video_settings
 from scripts.x3d import load_backbone
 
 
@@ -32,6 +33,7 @@ class VideoScores:
     stride: int  # frames per snippet
     num_frames: int
     fps: float
+    settings: str = ""  # which extraction settings were used and where they came from
 
     def spans(self) -> list[tuple[int, int]]:
         """(first, last) frame of each snippet: [i * stride, (i + 1) * stride), cut at the video's end."""
@@ -39,29 +41,38 @@ class VideoScores:
         return [(i * self.stride, min((i + 1) * self.stride, self.num_frames) - 1) for i in range(n)]
 
 
-def score_video(video: Path, checkpoint: Path, *, backbone: str, backbone_checkpoint: Path | None,
-                pretrained: bool, random_weights: bool, device: torch.device, crops: int = 1,
-                decoder: str = "cv2", batch_size: int = 8, progress: bool = True) -> VideoScores:
+def score_video(video: Path, checkpoint: Path, *, backbone: str | None, backbone_checkpoint: Path | None,
+                pretrained: bool, random_weights: bool, device: torch.device, crops: int | None = None,
+                decoder: str = "cv2", batch_size: int = 8, progress: bool = True,
+                force_settings: bool = False) -> VideoScores:
+    """Extract `video` as the checkpoint's training features were extracted (feature_settings.py) and
+    score it snippet by snippet; `backbone`/`crops` None take the checkpoint's settings."""
     ckpt = load_checkpoint(checkpoint)
     model, _ = model_from_checkpoint(ckpt, source=checkpoint)
     model.to(device)
     feature = ckpt["feature"]
     C, _, H, W = feature["shape"]
     sequence = feature["sequence"]
+    made, said = video_settings(feature, backbone=backbone, crops=crops, force=force_settings)
     if sequence and C not in (192, 2048):
         raise MateError(f"{checkpoint}: trained on {C}-d sequence features; X3D gives 2048 (head) or 192 (stem)")
-    net = load_backbone(backbone, checkpoint=backbone_checkpoint, pretrained=pretrained,
+    net = load_backbone(made["backbone"], checkpoint=backbone_checkpoint, pretrained=pretrained,
                         random_weights=random_weights, layout="sequence" if sequence else "map",
-                        sequence_feature="head" if C == 2048 else "stem").to(device)
+                        sequence_feature=made.get("sequence_feature") or ("head" if C == 2048 else "stem"))
+    check_video_weights(made.get("weights"), net.weights, random_weights=random_weights, force=force_settings)
+    net = net.to(device)
     # maps: the published clip rule; sequences: every frame in a snippet (feature_extractor.py's defaults)
-    settings = ExtractSettings.for_backbone(backbone, crops=crops, decoder=decoder, batch_size=batch_size,
-                                            clip_sampling="strided" if sequence else "uniform")
+    settings = ExtractSettings.for_backbone(
+        made["backbone"], num_frames=made.get("frames_per_clip"), sampling_rate=made.get("sampling_rate"),
+        stride=made.get("stride"), side_size=made.get("side_size"), crop_size=made.get("crop_size"),
+        clip_sampling=made.get("clip_sampling") or ("strided" if sequence else "uniform"),
+        crops=made.get("crops") or 1, decoder=decoder, batch_size=batch_size)
     clip_scores: list[torch.Tensor] = []
 
     def score_clips(y: torch.Tensor) -> None:  # y [B, K, 192, T, h, w]: each clip's map, crops max-pooled
         maps = y.amax(dim=1).float()
         if tuple(maps.shape[1:2] + maps.shape[3:]) != (C, H, W):
-            raise MateError(f"{video}: --backbone {backbone} gives maps {list(maps.shape[1:])}, the checkpoint "
+            raise MateError(f"{video}: --backbone {made['backbone']} gives maps {list(maps.shape[1:])}, the checkpoint "
                             f"{checkpoint} was trained on {feature['shape']}")
         clip_scores.append(torch.sigmoid(model(maps).video_logit).cpu())
 
@@ -73,7 +84,7 @@ def score_video(video: Path, checkpoint: Path, *, backbone: str, backbone_checkp
     snippets = torch.sigmoid(out.snippet_logits[0]).cpu() if sequence else torch.cat(clip_scores)
     return VideoScores(video_score=float(torch.sigmoid(out.video_logit[0])), snippet_scores=snippets.numpy(),
                        stride=int(sidecar["stride"]), num_frames=int(sidecar["num_frames"]),
-                       fps=float(sidecar["fps"] or 0.0))
+                       fps=float(sidecar["fps"] or 0.0), settings=said)
 
 
 def top_intervals(scores: VideoScores, threshold: float, k: int = 5) -> list[tuple[int, int, float]]:

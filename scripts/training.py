@@ -20,6 +20,7 @@ from scripts.checkpoint import init_from_checkpoint, load_checkpoint, save_check
 from scripts.devices import resolve_device
 from scripts.dataset import BalancedBatchSampler, FeatureDataset, read_manifest
 from scripts.errors import MateError
+from scripts.feature_settings import describe, first_difference, read_extraction
 from scripts.losses import LossConfig, MateLoss
 from scripts.metrics import pr_auc, roc_auc
 from scripts.model import MateConfig, build_model, config_for_variant, count_parameters
@@ -101,10 +102,22 @@ class TrainState:
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
+def read_training_extraction(train_entries, val_entries, args: argparse.Namespace) -> dict:
+    """The extraction settings of the training features (all videos agree), checked on validation."""
+    record = read_extraction(train_entries, source=args.train_list)
+    val = read_extraction(val_entries, source=args.val_list)
+    if val != record:
+        key = first_difference(record["settings"] or {}, val["settings"] or {}) or "sidecars"
+        raise MateError(f"{args.val_list}: its features were extracted otherwise than the training features of "
+                        f"{args.train_list} ({key}: {describe(val['settings'])} vs {describe(record['settings'])})")
+    return record
+
+
 def load_data(args: argparse.Namespace) -> tuple[FeatureDataset, FeatureDataset]:
     train_entries = read_manifest(args.train_list, require_both_labels=True)
     val_entries = read_manifest(args.val_list, require_both_labels=True)
     check_disjoint(train_entries, val_entries, args.train_list, args.val_list)
+    extraction = read_training_extraction(train_entries, val_entries, args)
     common = dict(crop_mode=args.crop_mode, cache_dtype=args.cache_dtype, progress=not args.no_progress)
     train_ds = FeatureDataset(train_entries, num_segments=args.num_segments, **common)
     val_ds = FeatureDataset(val_entries, num_segments=None, **common)
@@ -112,6 +125,7 @@ def load_data(args: argparse.Namespace) -> tuple[FeatureDataset, FeatureDataset]
     if (C, H, W) != (vC, vH, vW) or train_ds.is_sequence != val_ds.is_sequence:
         raise MateError(f"{args.val_list}: features [C={vC}, H={vH}, W={vW}] differ from the training "
                         f"features [C={C}, H={H}, W={W}] of {args.train_list}")
+    train_ds.extraction = extraction
     return train_ds, val_ds
 
 
@@ -144,7 +158,8 @@ def run_training(args: argparse.Namespace) -> dict[str, Any]:
         state = restore(run_dir / "checkpoint_last.pth", model, optimizer, scheduler, model_cfg)
     feature = {"shape": list(train_ds.feature_shape), "sequence": train_ds.is_sequence,
                "crop_mode": args.crop_mode, "num_segments": args.num_segments,
-               "frames_per_snippet": args.frames_per_snippet}
+               "frames_per_snippet": args.frames_per_snippet,
+               "extraction": train_ds.extraction}  # how the features were made (feature_settings.py)
     options = options_to_dict(args)
     run.write_config(options, model_config=dataclasses.asdict(model_cfg),
                      loss_config=dataclasses.asdict(loss_fn.cfg), feature=feature,

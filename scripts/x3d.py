@@ -259,7 +259,7 @@ def _hub_weights(name: str) -> Path:
 
 def load_backbone(name: str = "x3d_l", *, checkpoint: str | Path | None = None, pretrained: bool = False,
                   random_weights: bool = False, layout: str = "map",
-                  sequence_feature: str = "head") -> X3DFeatures:
+                  sequence_feature: str = "head", random_seed: int = 0) -> X3DFeatures:
     """An X3D feature network in eval mode, on the CPU.
 
     With neither `checkpoint` nor `random_weights`, the official Kinetics-400 weights (the shared
@@ -272,12 +272,15 @@ def load_backbone(name: str = "x3d_l", *, checkpoint: str | Path | None = None, 
         random_weights (bool): random weights (tests, smoke runs); features are meaningless.
         layout (str): "map" or "sequence".
         sequence_feature (str): "head" (2048-d) or "stem" (192-d), for the sequence layout.
+        random_seed (int): torch's seed for random weights.
     """
     if sum([checkpoint is not None, pretrained, random_weights]) > 1:
         raise MateError("--checkpoint, --pretrained and --random_weights exclude each other; give one "
                         "(none: the official Kinetics-400 weights)")
     get_preset(name)
     path = None if random_weights else Path(checkpoint) if checkpoint is not None else _hub_weights(name)
+    if path is None:  # seeded, so the extractor and test.py --video build the same random network
+        torch.manual_seed(random_seed)
     net = create_x3d_network(name)
     if path is None:
         weights = "random"

@@ -1,7 +1,13 @@
 """Shared pytest set-up: the repository root on sys.path, seeded RNGs, a headless matplotlib."""
+import contextlib
+import importlib.util
+import io
 import os
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -30,8 +36,50 @@ def _seeded():
     yield
 
 
-def run_script(script: str, *args: str, cwd: Path | None = None):
-    """Run a top-level script in a subprocess, as a user would; returns the CompletedProcess."""
-    import subprocess
-    return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd or ROOT,
+@dataclass
+class Finished:
+    """What a script run left: its exit code and what it printed (as subprocess.CompletedProcess)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def load_script(script: str) -> ModuleType:
+    """A top-level script as a module (under a private name: `test.py` must not shadow Python's own
+    `test` package), loaded once; tests reach the scripts only through here and `scripts.*`."""
+    name = "mate_script_" + Path(script).stem
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / script)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def run_script(script: str, *args, cwd: Path | None = None) -> Finished:
+    """Run a top-level script as `python <script> <args>` would, but in this process (no new
+    interpreter, no second torch import): its `main` through scripts.cli.run, exit code and output
+    captured. Exceptions other than the CLI's own exits propagate, with their traceback."""
+    from scripts.cli import run
+
+    main = load_script(script).main
+    out, err = io.StringIO(), io.StringIO()
+    old_cwd = Path.cwd()
+    try:
+        os.chdir(cwd or ROOT)  # as the subprocess runs did
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                run(main, [str(a) for a in args])
+                code = 0
+            except SystemExit as done:
+                code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    finally:
+        os.chdir(old_cwd)
+    return Finished(code, out.getvalue(), err.getvalue())
+
+
+def run_subprocess(script: str, *args, cwd: Path | None = None, env: dict | None = None):
+    """Run a top-level script in a new interpreter, for the few tests of the process boundary itself."""
+    return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd or ROOT, env=env,
                           capture_output=True, text=True, timeout=600)

@@ -1,0 +1,176 @@
+"""A model remembers how its features were made: training stores the sidecars' extraction settings,
+test.py --video extracts with them, and test features or flags made otherwise are refused."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import feature_extractor
+import main as main_script
+import test as test_script
+from scripts.checkpoint import load_checkpoint
+from scripts.cli import run
+from scripts.devices import resolve_device
+from scripts.errors import MateError
+from scripts.evaluation import load_for_scoring
+from scripts.feature_settings import PUBLISHED, check_test_features, read_extraction, weights_id
+from scripts.manifest import VideoEntry, read_manifest
+from scripts.scoring import score_dataset
+from scripts.single_video import score_video
+from test_video import write_video
+from tests.conftest import PUBLISHED as PUBLISHED_DIR
+
+# Not the x3d_xs preset (4 x 12 frames, stride 48, 182/160 pixels): what the model must remember.
+SETTINGS = "--backbone x3d_xs --layout sequence --sampling_rate 4 --stride 16 --side_size 64 --crop_size 64"
+
+
+def cli(module, *argv) -> int:
+    with pytest.raises(SystemExit) as done:
+        run(module.main, [str(a) for a in argv])
+    return done.value.code
+
+
+def extract(videos: Path, out: Path, settings: str = SETTINGS) -> None:
+    assert cli(feature_extractor, "--video_root", videos, "--out_dir", out, *settings.split(),
+               "--random_weights", "--no_progress") == 0
+
+
+def manifest(path: Path, features: Path, names: list[str]) -> Path:
+    path.write_text("".join(f"{features / (n + '.npy')} {int('Normal' not in n)}\n" for n in names))
+    return path
+
+
+TRAIN = ["Normal_Videos_001", "Normal_Videos_002", "Abuse001", "Abuse002"]
+VAL = ["Normal_Videos_003", "Abuse003"]
+TEST = ["Normal_Videos_004", "Abuse004"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Features of 8 short videos with SETTINGS, and a fast model trained on 4 of them for 2 epochs."""
+    root = tmp_path_factory.mktemp("settings")
+    for i, name in enumerate(TRAIN + VAL + TEST):
+        write_video(root / "videos" / f"{name}.avi", 40 + 8 * i, size=(80, 64))
+    extract(root / "videos", root / "feats")
+    lists = {part: manifest(root / f"{part}.txt", root / "feats", names)
+             for part, names in (("train", TRAIN), ("val", VAL), ("test", TEST))}
+    assert cli(main_script, "--train_list", lists["train"], "--val_list", lists["val"], "--max_epoch", 2,
+               "--batch_size", 4, "--runs_dir", root / "runs", "--exp_name", "seq", "--no_progress") == 0
+    return root, lists, root / "runs" / "seq" / "checkpoint_best.pth"
+
+
+def test_checkpoint_stores_the_sidecars_settings(trained):
+    root, _, ckpt = trained
+    record = load_checkpoint(ckpt)["feature"]["extraction"]
+    sidecar = json.loads((root / "feats" / "Abuse001.json").read_text())
+    assert record["source"] == "sidecars"
+    assert record["settings"] == {"backbone": "x3d_xs", "weights": "random", "layout": "sequence",
+                                  "sequence_feature": "head", "frames_per_clip": 4, "sampling_rate": 4,
+                                  "stride": 16, "clip_sampling": "strided", "side_size": 64, "crop_size": 64,
+                                  "crops": 1}
+    assert {k: sidecar[k] for k in record["settings"]} == record["settings"]
+
+
+def test_video_is_scored_with_the_checkpoints_settings(trained, capsys):
+    root, _, ckpt = trained
+    video = write_video(root / "new" / "Abuse009.avi", 75, size=(80, 64))
+    scores = score_video(video, ckpt, backbone=None, backbone_checkpoint=None, pretrained=False,
+                         random_weights=True, device=resolve_device("cpu"), progress=False)
+    assert "from the sidecars of its training features: x3d_xs sequence (head), clips of 4 x 4" in scores.settings
+    # the same video extracted directly with the same flags, then scored as a test manifest
+    extract(root / "new", root / "new_feats")
+    direct = np.load(root / "new_feats" / "Abuse009.npy")
+    assert direct.shape == (5, 2048) and len(scores.snippet_scores) == 5  # ceil(75 / 16) snippets of 16
+    assert scores.stride == 16 and scores.spans()[-1] == (64, 74)
+    both = manifest(root / "new.txt", root / "new_feats", ["Abuse009"])
+    model, _, ds = load_for_scoring(ckpt, both, device=torch.device("cpu"), progress=False,
+                                    require_both_labels=False)
+    ref = score_dataset(model, ds)
+    assert np.allclose(scores.snippet_scores, ref.snippets[0], atol=1e-5)
+    assert abs(scores.video_score - float(ref.video[0])) < 1e-5
+    assert cli(test_script, "--video", video, "--checkpoint", ckpt, "--random_weights", "--out_dir",
+               root / "out", "--no_progress") == 0
+    out = capsys.readouterr().out
+    assert "extraction settings from the sidecars of its training features" in out and "5 snippets of 16" in out
+
+
+def test_contradicting_flags_and_weights_are_refused(trained, capsys):
+    root, _, ckpt = trained
+    video = root / "videos" / "Abuse004.avi"
+    assert cli(test_script, "--video", video, "--checkpoint", ckpt, "--backbone", "x3d_l", "--random_weights") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--backbone x3d_l contradicts the checkpoint" in err[0] and "'x3d_xs'" in err[0]
+    assert cli(test_script, "--video", video, "--checkpoint", ckpt, "--crops", 3, "--random_weights") == 2
+    assert "--crops 3 contradicts" in capsys.readouterr().err
+    # trained on random-weight features: real weights would be another feature space
+    weights = root / "X3D_XS.pyth"
+    from scripts.x3d import create_x3d_network
+    torch.save({"model_state": create_x3d_network("x3d_xs").state_dict()}, weights)
+    assert cli(test_script, "--video", video, "--checkpoint", ckpt, "--backbone_checkpoint", weights) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "made with random X3D weights" in err[0]
+
+
+def test_test_manifest_made_otherwise_is_refused(trained, capsys):
+    root, lists, ckpt = trained
+    extract(root / "videos", root / "feats32", SETTINGS.replace("--stride 16", "--stride 32"))
+    other = manifest(root / "test32.txt", root / "feats32", TEST)
+    assert cli(test_script, "--test_list", other, "--checkpoint", ckpt, "--out_dir", root / "t32") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "features extracted with stride 32" in err[0] and "trained on stride 16" in err[0]
+    assert not (root / "t32").exists()
+    assert cli(test_script, "--test_list", other, "--checkpoint", ckpt, "--out_dir", root / "t32",
+               "--force_settings", "--no_progress") == 0
+    assert "warning: " in capsys.readouterr().err
+    assert cli(test_script, "--test_list", lists["test"], "--checkpoint", ckpt, "--out_dir", root / "t16",
+               "--no_progress") == 0
+    assert "extraction settings match" in capsys.readouterr().out
+
+
+def test_training_on_mixed_settings_is_refused(trained, capsys):
+    root, lists, _ = trained
+    mixed = root / "mixed.txt"
+    mixed.write_text(manifest(root / "a.txt", root / "feats", TRAIN[:3]).read_text()
+                     + manifest(root / "b.txt", root / "feats32", TRAIN[3:]).read_text())
+    assert cli(main_script, "--train_list", mixed, "--val_list", lists["val"], "--max_epoch", 1,
+               "--runs_dir", root / "runs", "--exp_name", "mixed", "--no_progress") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {mixed}: Normal_Videos_001 and Abuse002 were extracted with different settings "
+                   "(stride: 16 vs 32); train and score on features made one way"]
+    (root / "feats" / "Abuse001.json").rename(root / "Abuse001.json")  # one video without a sidecar
+    try:
+        with pytest.raises(MateError, match="Normal_Videos_001 has an extractor sidecar .* but Abuse001 has none"):
+            read_extraction(read_manifest(lists["train"]), source=lists["train"])
+    finally:
+        (root / "Abuse001.json").rename(root / "feats" / "Abuse001.json")
+
+
+def fake_maps(folder: Path, side: int | None) -> list[VideoEntry]:
+    """Two map feature files, with sidecars of the published preprocessing (short side `side`) or none."""
+    entries = []
+    for name, label in (("Normal_Videos_001_x264", 0), ("Abuse001_x264", 1)):
+        path = folder / f"{name}.npy"
+        np.save(path, np.zeros((192, 16, 10, 10), np.float16))
+        if side is not None:
+            sidecar = dict(PUBLISHED, side_size=side, weights="model_zoo:X3D_L.pyth sha256:0123456789ab")
+            path.with_suffix(".json").write_text(json.dumps(sidecar))
+        entries.append(VideoEntry(path=path, label=label, cls="Normal" if label == 0 else "Abuse"))
+    return entries
+
+
+@pytest.mark.parametrize("side, ok", [(None, True), (320, True), (356, False)])
+def test_published_checkpoint_assumes_the_published_preprocessing(tmp_path, side, ok):
+    feature = load_checkpoint(PUBLISHED_DIR / "MATE_base.pkl")["feature"]
+    entries = fake_maps(tmp_path, side)
+    if ok:
+        check_test_features(entries, feature, test_list=Path("t.txt"), checkpoint=Path("MATE_base.pkl"))
+    else:
+        with pytest.raises(MateError, match="side_size 356.*trained on side_size 320 .the published preprocessing"):
+            check_test_features(entries, feature, test_list=Path("t.txt"), checkpoint=Path("MATE_base.pkl"))
+
+
+def test_weights_are_named_by_their_hash():
+    assert weights_id("checkpoints/X3D_L.pyth sha256:0a1b2c") == weights_id("model_zoo:X3D_L.pyth sha256:0a1b2c")
+    assert weights_id("random") == "random"
