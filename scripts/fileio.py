@@ -1,7 +1,8 @@
 """Atomic writes: every output goes to a temp file in the same folder, then is renamed into place.
 
 A crash or a Ctrl-C mid-write therefore never leaves a half-written file, and a file that was already
-there is only replaced by a complete new one.
+there is only replaced by a complete new one. Files get the mode a plain open() would give them
+(0666 less the umask: 0644 under the usual 022), not mkstemp's private 0600.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; outputs are as readable as open() makes them
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -29,6 +31,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | os.PathLike, writer: Callable[[Path], Any]) -> Path:

@@ -1,4 +1,7 @@
 """Atomic writes keep the old file whole when writing fails; the CLI boundary prints one line."""
+import os
+import stat
+
 import numpy as np
 import pytest
 
@@ -36,3 +39,18 @@ def test_cli_boundary_one_line_exit_2(capsys):
         run(main, [])
     assert stop.value.code == 2
     assert capsys.readouterr().err == "error: list.txt: manifest lists no videos\n"
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_outputs_get_the_mode_the_umask_gives(tmp_path, umask, mode):
+    import torch
+
+    from scripts.checkpoint import save_checkpoint
+
+    old = os.umask(umask)
+    try:
+        paths = [write_text(tmp_path / "a.txt", "x\n"), save_npy(tmp_path / "b.npy", np.zeros(3)),
+                 save_checkpoint(tmp_path / "c.pth", {"w": torch.zeros(2)})]
+    finally:
+        os.umask(old)
+    assert [stat.S_IMODE(p.stat().st_mode) for p in paths] == [mode] * 3
