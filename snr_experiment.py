@@ -13,8 +13,6 @@ Writes snr_results.csv, snr_vs_rho.png, snr_closed_form.png and auc_vs_amplitude
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 from pathlib import Path
 
 from scripts.cli import run
@@ -54,80 +52,24 @@ def check(args: argparse.Namespace) -> None:
         raise MateError("--n_bags must be at least 10 and --sigma positive")
 
 
-def write_csv(rows: list[dict], path: Path) -> None:
-    from scripts.fileio import write_text
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
-    write_text(path, buf.getvalue())
-
-
-def plot(rows: list[dict], model, out_dir: Path) -> list[Path]:
-    import numpy as np
-
-    from scripts.plots import new_figure, save_figure
-    from scripts.snr import POOLINGS, snr_mean_closed, snr_motion_closed
-
-    amps = sorted({r["amplitude"] for r in rows})
-    rhos = sorted({r["rho"] for r in rows})
-    mid = amps[len(amps) // 2]
-    paths = []
-    fig = new_figure(6.5, 4.2)
-    ax = fig.add_subplot()
-    for how in POOLINGS:
-        pts = [r for r in rows if r["amplitude"] == mid and r["pooling"] == how]
-        ax.plot([r["rho"] for r in pts], [r["snr"] for r in pts], "o-", label=f"{how} (empirical)")
-    fine = np.linspace(0, 1, 101)
-    ax.plot(fine, [snr_motion_closed(model, mid, r) for r in fine], "k--", label="motion (closed form)")
-    ax.axhline(snr_mean_closed(model, mid), color="grey", linestyle=":", label="mean (closed form)")
-    ax.set(xlabel="motion strength ρ", ylabel="SNR of the video statistic", title=f"amplitude a = {mid:g}")
-    ax.legend(fontsize=8)
-    paths.append(save_figure(fig, out_dir / "snr_vs_rho.png"))
-
-    fig = new_figure(6.5, 4.2)
-    ax = fig.add_subplot()
-    for rho, color in zip(rhos, ["C0", "C1", "C2", "C3", "C4", "C5", "C6"] * 3):
-        pts = [r for r in rows if r["rho"] == rho and r["pooling"] == "motion"]
-        ax.plot([r["amplitude"] for r in pts], [r["snr"] for r in pts], "o", color=color, label=f"ρ = {rho:g}")
-        fine_a = np.linspace(0, max(amps), 50)
-        ax.plot(fine_a, [snr_motion_closed(model, a, rho) for a in fine_a], "-", color=color, linewidth=0.8)
-    ax.plot(fine_a, [snr_mean_closed(model, a) for a in fine_a], "k--", label="mean pooling")
-    ax.set(xlabel="amplitude a", ylabel="SNR", title="motion-weighted pooling: empirical (dots), closed form (lines)")
-    ax.legend(fontsize=8)
-    paths.append(save_figure(fig, out_dir / "snr_closed_form.png"))
-
-    fig = new_figure(6.5, 4.2)
-    ax = fig.add_subplot()
-    top = max(rhos)
-    for how in POOLINGS:
-        pts = [r for r in rows if r["rho"] == top and r["pooling"] == how]
-        ax.plot([r["amplitude"] for r in pts], [r["roc_auc"] for r in pts], "o-", label=how)
-    ax.set(xlabel="amplitude a", ylabel="detection ROC-AUC", title=f"ρ = {top:g}")
-    ax.legend(fontsize=8)
-    paths.append(save_figure(fig, out_dir / "auc_vs_amplitude.png"))
-    return paths
-
-
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     check(args)
+    from scripts.fileio import write_text
     from scripts.snr import BagModel, sweep
+    from scripts.snr_report import plot_auc_vs_amplitude, plot_closed_form, plot_snr_vs_rho, results_csv, table_lines
 
     model = BagModel(T=args.T, L=args.L, sigma=args.sigma, beta=args.beta, false_rate=args.false_rate, topk=args.topk)
     rows = sweep(model, args.amplitudes, args.rhos, n_bags=args.n_bags, seed=args.seed)
-    write_csv(rows, args.out_dir / "snr_results.csv")
-    paths = plot(rows, model, args.out_dir)
+    paths = [write_text(args.out_dir / "snr_results.csv", results_csv(rows)),
+             plot_snr_vs_rho(rows, model, args.out_dir / "snr_vs_rho.png"),
+             plot_closed_form(rows, model, args.out_dir / "snr_closed_form.png"),
+             plot_auc_vs_amplitude(rows, args.out_dir / "auc_vs_amplitude.png")]
     mid = sorted(args.amplitudes)[len(args.amplitudes) // 2]
     print(f"SNR of the video statistic at amplitude a = {mid:g} (closed form in brackets); T={args.T}, L={args.L}")
-    print(f"{'rho':>6} {'mean':>16} {'max':>8} {'topk':>8} {'motion':>16} {'AUC mean':>9} {'AUC motion':>11}")
-    for rho in args.rhos:
-        r = {row["pooling"]: row for row in rows if row["amplitude"] == mid and row["rho"] == rho}
-        print(f"{rho:>6.2f} {r['mean']['snr']:>7.3f} [{r['mean']['snr_closed_form']:.3f}] {r['max']['snr']:>8.3f} "
-              f"{r['topk']['snr']:>8.3f} {r['motion']['snr']:>7.3f} [{r['motion']['snr_closed_form']:.3f}] "
-              f"{r['mean']['roc_auc']:>9.3f} {r['motion']['roc_auc']:>11.3f}")
-    print("wrote " + ", ".join(str(p) for p in [args.out_dir / "snr_results.csv", *paths]))
+    for line in table_lines(rows, mid, args.rhos):
+        print(line)
+    print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
 

@@ -4,6 +4,8 @@ The original README runs them with no arguments (`python test1.py`). Then they t
 run under --runs_dir that test.py has evaluated, its evaluated checkpoint and the test manifest of
 that evaluation (both recorded in the run's test_metrics.json), and say what they chose. Given only
 --exp_name or --checkpoint, the test manifest comes from that run's test_metrics.json.
+`load_analysis_run` is the diagnostics' common start: those inputs, the output folder, the device
+and, when there is a checkpoint, the model and the test features checked against it.
 """
 from __future__ import annotations
 
@@ -11,8 +13,15 @@ import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from scripts.errors import MateError
+from scripts.option import resolve_analysis_paths
+
+if TYPE_CHECKING:  # torch and the dataset load only when a diagnostic runs, not for --help
+    import torch
+
+    from scripts.dataset import FeatureDataset
 
 METRICS_FILE = "test_metrics.json"
 
@@ -70,3 +79,41 @@ def fill_analysis_inputs(args: argparse.Namespace, script: str) -> None:
         print(f"{script}: no --test_list given; using {found.test_list} (the last test.py evaluation, "
               f"{found.record})")
     args.test_list = found.test_list
+
+
+@dataclass
+class AnalysisRun:
+    """What a diagnostic analyses: the checkpoint (None: the features alone), where its outputs go,
+    the device, and with a checkpoint its model, the checkpoint dict and the checked test features."""
+
+    checkpoint: Path | None
+    out_dir: Path
+    device: torch.device
+    model: torch.nn.Module | None = None
+    ckpt: dict[str, Any] | None = None
+    ds: FeatureDataset | None = None
+
+
+def load_analysis_run(args: argparse.Namespace, script: str, *, need_checkpoint: bool = False,
+                      default_exp: str | None = None) -> AnalysisRun:
+    """Fill the inputs (`fill_analysis_inputs`), resolve checkpoint and output folder, pick the device
+    and, when there is a checkpoint, load the model and the test features it is checked against.
+
+    Args:
+        args (argparse.Namespace): the flags of scripts.option.get_analysis_parser and get_runtime_parser.
+        script (str): the script's name, for the message that says what was chosen.
+        need_checkpoint (bool): no checkpoint (no --checkpoint, --exp_name or evaluated run) is an error.
+        default_exp (str): the run folder of the outputs when neither a checkpoint nor --exp_name names one.
+    """
+    from scripts.devices import resolve_device
+
+    fill_analysis_inputs(args, script)
+    checkpoint, out_dir = resolve_analysis_paths(args, default_exp=default_exp, need_checkpoint=need_checkpoint)
+    device = resolve_device(args.device)
+    if checkpoint is None:
+        return AnalysisRun(checkpoint=None, out_dir=out_dir, device=device)
+    from scripts.evaluation import load_for_scoring
+
+    model, ckpt, ds = load_for_scoring(checkpoint, args.test_list, device=device, progress=not args.no_progress,
+                                       force_settings=args.force_settings)
+    return AnalysisRun(checkpoint=checkpoint, out_dir=out_dir, device=device, model=model, ckpt=ckpt, ds=ds)

@@ -1,6 +1,21 @@
 """Checkpoints hold tensors and plain data only: they load with `weights_only=True`, and the model
 config they store is all test.py needs to rebuild the model (strict state-dict matching).
 
+What a checkpoint written by main.py holds (format 2):
+    format        2 (FORMAT): how to read the rest
+    model         the state dict
+    model_config  `asdict` of the variant's config, every key (scripts/model.py: MateConfig, MilConfig)
+    loss_config   `asdict` of the LossConfig it was trained with
+    options       the resolved command-line options; feature: the features' shape, layout and extraction
+    epoch, metrics (validation ROC-AUC, PR-AUC, loss); checkpoint_last also optimizer, scheduler, rng,
+    best, history (for --resume)
+Loading never fills a missing model-config key with today's default: a missing or unknown key, or a
+newer format, is refused in one line naming the file and the key. The one migration, tested: a
+checkpoint without "format" (format 1, written before the MIL baseline had its own config) held a
+MateConfig for every variant, mil_hidden and mil_embed included; loading drops those two from MATE
+variants (they were unused there) and, for mil, keeps in_channels and dropout and renames
+mil_hidden -> hidden, mil_embed -> embed (the other MATE keys were ignored by the baseline).
+
 The authors' published weights (data/published/MATE_base.pkl, a plain state dict of the published
 `Model`) load too: `load_checkpoint` recognises the published key names and shapes and wraps them as
 a checkpoint of variant paper_base (paper_fast for dim 8), with the shared UCF-Crime feature format
@@ -18,7 +33,10 @@ import torch
 
 from scripts.errors import MateError
 from scripts.fileio import atomic_write
-from scripts.model import PAPER_VARIANTS, MateConfig, build_model, config_for_variant
+from scripts.model import (PAPER_VARIANTS, VARIANTS, ModelConfig, build_model, config_class, config_fields,
+                           config_for_variant)
+
+FORMAT = 2  # what save_checkpoint's callers write; see the module docstring
 
 # The features the published weights were trained on: X3D-L maps [192, 16, 10, 10], one per video
 # (the element-wise maximum over its 16-frame clips), single crop (data/published/README.md).
@@ -49,7 +67,55 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         return published_checkpoint(state, source=path)
     if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
         raise MateError(f"{path}: not a MATE checkpoint (no model weights and config)")
+    state = read_format(state, source=path)
+    stored_model_config(state["model_config"], source=path)  # refuse a bad config here, whoever reads it
     return state
+
+
+def read_format(state: dict[str, Any], *, source: str | Path) -> dict[str, Any]:
+    """The checkpoint as format FORMAT: format 1 migrated by the rule of the module docstring, a newer
+    or unknown format refused."""
+    version = state.get("format", 1)
+    if version == FORMAT:
+        return state
+    if version != 1 or isinstance(version, bool):
+        raise MateError(f"{source}: checkpoint format {version!r} is not one this MATE reads (1 or {FORMAT}; "
+                        "a newer MATE wrote it?)")
+    stored = state["model_config"]
+    if not isinstance(stored, dict):
+        raise MateError(f"{source}: model config is not a mapping ({type(stored).__name__})")
+    config = {k: v for k, v in stored.items() if k not in ("mil_hidden", "mil_embed")}
+    if stored.get("variant") == "mil":
+        config = {k: stored[k] for k in ("variant", "in_channels", "dropout") if k in stored}
+        for old, new in (("mil_hidden", "hidden"), ("mil_embed", "embed")):
+            if old in stored:
+                config[new] = stored[old]
+    return {**state, "format": FORMAT, "model_config": config, "migrated_from_format": 1}
+
+
+def stored_model_config(stored: Any, *, source: str | Path) -> ModelConfig:
+    """The config a checkpoint stores, rebuilt key for key: a missing or unknown key is a MateError
+    naming the file and the key, never filled with today's default or dropped."""
+    if not isinstance(stored, dict):
+        raise MateError(f"{source}: model config is not a mapping ({type(stored).__name__})")
+    if "variant" not in stored:
+        raise MateError(f"{source}: model config lacks 'variant'; not a model MATE can rebuild")
+    if stored["variant"] not in VARIANTS:
+        raise MateError(f"{source}: model config has variant {stored['variant']!r}, not one of "
+                        f"{', '.join(VARIANTS)} (made by another MATE version?)")
+    fields = config_fields(stored["variant"])
+    missing = [k for k in fields if k not in stored]
+    if missing:
+        raise MateError(f"{source}: model config lacks {', '.join(map(repr, missing))} (made by an older MATE); "
+                        "retrain with this version, or score it with the MATE version that made it")
+    unknown = sorted(k for k in stored if k not in fields)
+    if unknown:
+        raise MateError(f"{source}: model config has unknown key(s) {', '.join(map(repr, unknown))} for variant "
+                        f"{stored['variant']} (made by a newer or another MATE); use the MATE version that made it")
+    try:
+        return config_class(stored["variant"])(**stored)
+    except MateError as exc:
+        raise MateError(f"{source}: {exc}") from None
 
 
 def is_plain_state_dict(state: Any) -> bool:
@@ -57,7 +123,7 @@ def is_plain_state_dict(state: Any) -> bool:
             and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()))
 
 
-def expected_shapes(cfg: MateConfig) -> dict[str, tuple[int, ...]]:
+def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """The state dict's key -> shape of the model `cfg` builds (on the meta device: no memory, no RNG)."""
     with torch.device("meta"):
         model = build_model(cfg)
@@ -93,7 +159,7 @@ def published_checkpoint(weights: dict[str, torch.Tensor], *, source: str | Path
         mismatch[variant] = state_dict_mismatch(expected_shapes(cfg), weights)
         if mismatch[variant] is None:
             nan = float("nan")
-            return {"model": weights, "model_config": dataclasses.asdict(cfg), "options": {},
+            return {"format": FORMAT, "model": weights, "model_config": dataclasses.asdict(cfg), "options": {},
                     "feature": dict(PUBLISHED_FEATURE), "epoch": None,
                     "metrics": {"val_roc_auc": nan, "val_pr_auc": nan, "loss": nan},
                     "source": "published state dict (AIx699/MATE model.py)"}
@@ -108,13 +174,10 @@ def output_folder(checkpoint: str | Path, state: dict[str, Any]) -> Path:
     return Path("runs") / checkpoint.stem if "source" in state else checkpoint.parent
 
 
-def model_from_checkpoint(state: dict[str, Any], *, source: str | Path = "checkpoint") -> tuple[torch.nn.Module, MateConfig]:
-    """Rebuild the model from the stored config and load its weights strictly."""
-    fields = {f.name for f in dataclasses.fields(MateConfig)}
-    unknown = set(state["model_config"]) - fields
-    if unknown:
-        raise MateError(f"{source}: model config has unknown keys {sorted(unknown)} (made by another version?)")
-    cfg = MateConfig(**state["model_config"])
+def model_from_checkpoint(state: dict[str, Any], *,
+                          source: str | Path = "checkpoint") -> tuple[torch.nn.Module, ModelConfig]:
+    """Rebuild the model from a loaded checkpoint's config and load its weights strictly."""
+    cfg = stored_model_config(state["model_config"], source=source)
     model = build_model(cfg)
     mismatch = state_dict_mismatch(expected_shapes(cfg), state["model"])
     if mismatch:
@@ -124,7 +187,7 @@ def model_from_checkpoint(state: dict[str, Any], *, source: str | Path = "checkp
     return model, cfg
 
 
-def init_from_checkpoint(model: torch.nn.Module, cfg: MateConfig, state: dict[str, Any], *,
+def init_from_checkpoint(model: torch.nn.Module, cfg: ModelConfig, state: dict[str, Any], *,
                          source: str | Path) -> None:
     """Load a loaded checkpoint's weights (a MATE run's or a published state dict) into `model`, built
     from `cfg`, before training: the same variant, and the weights must load strictly."""

@@ -12,6 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from scripts.errors import MateError
+from scripts.model import topk_mean
+
 
 @dataclass
 class LossConfig:
@@ -21,7 +24,8 @@ class LossConfig:
         lambda_triplet (float): weight of the batch-hard triplet loss on L2-normalised embeddings.
         triplet_margin (float): its margin (distances of unit vectors lie in [0, 2]).
         lambda_topk (float): weight of the top-k MIL BCE on snippet logits.
-        topk_ratio (float): k = max(1, round(ratio * T)) snippets per video for top-k MIL.
+        topk_ratio (float): top-k MIL uses k = max(1, floor(ratio * T)) snippets per video, the
+            model's rule (scripts.model.topk_count); 0.125 gives the model's own T // 8.
         lambda_sparsity (float): weight of the mean snippet probability of anomalous videos.
         lambda_smooth (float): weight of the mean squared change of consecutive snippet probabilities.
     """
@@ -32,6 +36,10 @@ class LossConfig:
     topk_ratio: float = 0.125
     lambda_sparsity: float = 0.0
     lambda_smooth: float = 0.0
+
+    def __post_init__(self):
+        if not 0.0 < self.topk_ratio <= 1.0:
+            raise MateError(f"loss config: topk_ratio (--topk_ratio) must be in (0, 1], got {self.topk_ratio!r}")
 
 
 def batch_hard_triplet(embedding: Tensor, labels: Tensor, margin: float) -> Tensor:
@@ -49,15 +57,9 @@ def batch_hard_triplet(embedding: Tensor, labels: Tensor, margin: float) -> Tens
     return F.relu(hardest_pos[valid] - hardest_neg[valid] + margin).mean()
 
 
-def topk_logits(snippet_logits: Tensor, ratio: float) -> Tensor:
-    """Mean of the k largest snippet logits per video, k = max(1, round(ratio * T))."""
-    T = snippet_logits.shape[1]
-    k = max(1, min(T, int(round(ratio * T))))
-    return snippet_logits.topk(k, dim=1).values.mean(dim=1)  # [B]
-
-
 def topk_mil_loss(snippet_logits: Tensor, labels: Tensor, ratio: float) -> Tensor:
-    return F.binary_cross_entropy_with_logits(topk_logits(snippet_logits, ratio), labels)
+    """BCE of the video label on the mean of the top-k snippet logits (the model's top-k rule)."""
+    return F.binary_cross_entropy_with_logits(topk_mean(snippet_logits, ratio), labels)
 
 
 def sparsity_loss(snippet_logits: Tensor, labels: Tensor) -> Tensor:

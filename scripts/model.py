@@ -1,19 +1,22 @@
-"""MATE and the MIL baseline (DESIGN §3): one module per paper component, built from a MateConfig.
+"""MATE and the MIL baseline (DESIGN §3): one module per paper component, built from a config.
 
     from scripts.model import config_for_variant, build_model
     cfg = config_for_variant("fast")               # or "base", "mil", "paper_fast", "paper_base"
     model = build_model(cfg)
     out = model(x)                                 # x [B, C, T, H, W] -> ModelOutput (logits)
 
-The checkpoint stores `dataclasses.asdict(cfg)`; `build_model(MateConfig(**d))` rebuilds the model.
-The model returns logits; the sigmoid is applied once, in the loss or at scoring.
+A variant's config is a MateConfig (fast, base, paper_fast, paper_base) or a MilConfig (mil, the
+baseline, which has none of MATE's parts). The checkpoint stores `dataclasses.asdict(cfg)`;
+scripts/checkpoint.py rebuilds it key for key (`config_class(variant)(**stored)`, a missing or
+unknown key refused) and `build_model` the model. The model returns logits; the sigmoid is applied
+once, in the loss or at scoring.
 
 Data flow of Mate (tokens are the T*H*W positions, hidden size `dim`):
     x [B, C, T, H, W] --DifferenceFeatures--> h [B, T, H, W, D]   (|x_t - x_{t-1}| joins x, norm, Linear)
     x --MotionMap--> M [B, T, H, W] in [0, 1]                    (None with use_motion_map=False)
     h --Block x num_blocks: TemporalConditionedConv, MotionConditionedAttention, FeedForward--> h
     h --MotionAwareTemporalPooling--> z [B, Q*D] (video embedding), p [B, T, D] (pooled time steps)
-    p --snippet_head--> snippet logits [B, T] --mean of the top k = max(1, T // 8)--> video logit [B]
+    p --snippet_head--> snippet logits [B, T] --topk_mean: the top k = topk_count(T)--> video logit [B]
     (video_logit="embedding", the published head: z --video_head--> video logit [B])
 
 Departures from the published design, each kept as an option (DESIGN §3, last paragraph; numbers in
@@ -27,29 +30,52 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any, Mapping, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from scripts.difference_projection import fused_difference_projection
 from scripts.errors import MateError
-from scripts.motion import (difference_features, motion_norms, normalise_per_video,
-                            video_chunks)
+from scripts.motion import difference_features, motion_norms, normalise_per_video
 
 PAPER_VARIANTS = ("paper_fast", "paper_base")  # the published architecture (scripts/paper_model.py)
+MATE_VARIANTS = ("fast", "base") + PAPER_VARIANTS  # built from a MateConfig
 VARIANTS = ("fast", "base", "mil") + PAPER_VARIANTS
 TCC_MODES = ("plain", "multiscale", "gating", "multiscale_gating")
 VIDEO_LOGITS = ("topk", "embedding")
 INPUT_NORMS = ("video", "token")
+VIDEO_TOPK_RATIO = 0.125  # the video logit of Mate and MilBaseline: the mean of the top T // 8 snippets
+
+
+def _check_config(cfg, variants: tuple[str, ...], positive: tuple[str, ...] = (),
+                  non_negative: tuple[str, ...] = ()) -> None:
+    """The value checks every config shares; a bad value is a MateError naming the key."""
+    def fault(key: str, expected: str) -> MateError:
+        return MateError(f"model config: {key} must be {expected}, got {getattr(cfg, key)!r}")
+
+    if cfg.variant not in variants:
+        raise fault("variant", "one of " + ", ".join(variants))
+    for key in positive:
+        value = getattr(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise fault(key, "a positive integer")
+    for key in non_negative:
+        value = getattr(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise fault(key, "an integer >= 0")
+    if isinstance(cfg.dropout, bool) or not isinstance(cfg.dropout, (int, float)) or not 0.0 <= cfg.dropout < 1.0:
+        raise fault("dropout", "in [0, 1)")
 
 
 @dataclass
 class MateConfig:
-    """Hyper-parameters of the model; plain values only, so a checkpoint can store `asdict(cfg)`.
+    """Hyper-parameters of Mate and PaperMate; plain values only, so a checkpoint can store `asdict(cfg)`.
 
     The defaults are the `fast` variant. Ablation switches set a component to None (skipped).
     """
-    variant: str = "fast"  # fast | base | mil | paper_fast | paper_base
+    variant: str = "fast"  # fast | base | paper_fast | paper_base
     in_channels: int = 192  # C of the features (192 for X3D-L maps, e.g. 2048 for I3D sequences)
     dim: int = 8  # hidden size D of every token
     num_blocks: int = 1
@@ -70,48 +96,68 @@ class MateConfig:
     input_norm: str = "video"  # video: statistics over the whole video; token: published per-token LN
     video_logit: str = "topk"  # topk: mean of the top-k snippet logits; embedding: the published head on z
     # (z then still feeds the triplet loss and the diagnostics; with topk it conditions nothing else)
-    mil_hidden: int = 512  # MIL baseline: FC sizes (Sultani et al.: 512, 32)
-    mil_embed: int = 32
 
     def __post_init__(self):
-        def fault(key: str, expected: str) -> MateError:
-            return MateError(f"model config: {key} must be {expected}, got {getattr(self, key)!r}")
-
-        if self.variant not in VARIANTS:
-            raise fault("variant", "one of " + ", ".join(VARIANTS))
-        if self.tcc_mode not in TCC_MODES:
-            raise fault("tcc_mode", "one of " + ", ".join(TCC_MODES))
-        for key in ("in_channels", "dim", "num_blocks", "num_heads", "motion_window", "tcc_bottleneck",
-                    "num_queries", "ff_mult", "mil_hidden", "mil_embed"):
-            if isinstance(getattr(self, key), bool) or not isinstance(getattr(self, key), int) \
-                    or getattr(self, key) < 1:
-                raise fault(key, "a positive integer")
-        for key in ("spatial_window", "head_hidden", "snippet_hidden"):
-            if not isinstance(getattr(self, key), int) or getattr(self, key) < 0:
-                raise fault(key, "an integer >= 0")
+        _check_config(self, MATE_VARIANTS,
+                      positive=("in_channels", "dim", "num_blocks", "num_heads", "motion_window",
+                                "tcc_bottleneck", "num_queries", "ff_mult"),
+                      non_negative=("spatial_window", "head_hidden", "snippet_hidden"))
+        for key, choices in (("tcc_mode", TCC_MODES), ("input_norm", INPUT_NORMS), ("video_logit", VIDEO_LOGITS)):
+            if getattr(self, key) not in choices:
+                raise MateError(f"model config: {key} must be one of {', '.join(choices)}, "
+                                f"got {getattr(self, key)!r}")
+        for key in ("use_motion_map", "use_attention", "use_tcc", "use_motion_pooling"):
+            if not isinstance(getattr(self, key), bool):
+                raise MateError(f"model config: {key} must be true or false, got {getattr(self, key)!r}")
         if self.dim % self.num_heads:
-            raise fault("num_heads", f"a divisor of dim = {self.dim}")
-        if self.input_norm not in INPUT_NORMS:
-            raise fault("input_norm", "one of " + ", ".join(INPUT_NORMS))
-        if self.video_logit not in VIDEO_LOGITS:
-            raise fault("video_logit", "one of " + ", ".join(VIDEO_LOGITS))
-        if not 0.0 <= self.dropout < 1.0:
-            raise fault("dropout", "in [0, 1)")
+            raise MateError(f"model config: num_heads must be a divisor of dim = {self.dim}, got {self.num_heads}")
         if self.variant in PAPER_VARIANTS:
             for key, value in PAPER_FIXED.items():
                 if getattr(self, key) != value:
-                    raise fault(key, f"{value!r} for {self.variant} (fixed by the published architecture)")
+                    raise MateError(f"model config: {key} must be {value!r} for {self.variant} (fixed by the "
+                                    f"published architecture), got {getattr(self, key)!r}")
 
 
-# Each variant's departures from the MateConfig defaults (which are fast's). Sizes are tuned to the
-# published parameter counts on 192-channel input, about 8.5k and 40k: with the default top-k video
-# logit the budget of the published video head goes to the snippet head; with
+@dataclass
+class MilConfig:
+    """Hyper-parameters of the MIL baseline (Sultani et al., 2018): a 512-32-1 MLP on every snippet.
+
+    It has no MotionMap, attention, TCC or motion pooling, so none of MATE's options exist here.
+    """
+    variant: str = "mil"
+    in_channels: int = 192  # C of the features
+    hidden: int = 512  # first FC layer (Sultani et al.: 512)
+    embed: int = 32  # second FC layer; the embedding is its temporal mean (Sultani et al.: 32)
+    # Sultani et al. used dropout 0.6; here it stops the MLP from learning at all (README: model)
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        _check_config(self, ("mil",), positive=("in_channels", "hidden", "embed"))
+
+
+ModelConfig = Union[MateConfig, MilConfig]
+
+
+def config_class(variant: str) -> type:
+    """MilConfig for mil, MateConfig for the others (an unknown variant is a MateError)."""
+    if variant not in VARIANTS:
+        raise MateError(f"model config: variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    return MilConfig if variant == "mil" else MateConfig
+
+
+def config_fields(variant: str) -> tuple[str, ...]:
+    """The keys a stored config of `variant` has, in order."""
+    return tuple(f.name for f in dataclasses.fields(config_class(variant)))
+
+
+# Each MATE variant's departures from the MateConfig defaults (which are fast's). Sizes are tuned to
+# the published parameter counts on 192-channel input, about 8.5k and 40k: with the default top-k
+# video logit the budget of the published video head goes to the snippet head; with
 # video_logit="embedding" the snippet head shrinks back (EMBEDDING_SNIPPET_HIDDEN) to keep the count.
 VARIANT_DEFAULTS: dict[str, dict] = {
     "fast": {},
     "base": dict(dim=32, num_heads=4, tcc_bottleneck=16, head_hidden=0, snippet_hidden=80),
-    # Sultani et al. used dropout 0.6; here it stops the MLP from learning at all (README: model)
-    "mil": dict(use_motion_map=False, use_attention=False, use_tcc=False, use_motion_pooling=False),
+    "mil": {},  # MilConfig's defaults
     # The published Model(dim=8) and Model(dim=32): heads 8, multiscale TCC with motion gating,
     # dropout 0.4 (its main.py's --dropout_rate default); the TCC bottleneck follows dim (below).
     "paper_fast": dict(dim=8, num_heads=8, tcc_mode="multiscale_gating", dropout=0.4, input_norm="token",
@@ -119,24 +165,23 @@ VARIANT_DEFAULTS: dict[str, dict] = {
     "paper_base": dict(dim=32, num_heads=8, tcc_mode="multiscale_gating", dropout=0.4, input_norm="token",
                        video_logit="embedding"),
 }
-EMBEDDING_SNIPPET_HIDDEN = {"fast": 16, "base": 16, "mil": 16}
+EMBEDDING_SNIPPET_HIDDEN = {"fast": 16, "base": 16}
 # The paper variants use in_channels, dim, num_blocks, num_heads, motion_window, use_motion_map,
 # tcc_mode, tcc_bottleneck, num_queries and dropout; these fields must keep the values below (the
 # published code has no other setting; its windowed spatial attention puts the windows' tokens back
-# in the wrong places, so spatial_window is 0). head_hidden, snippet_hidden and mil_* are unused.
+# in the wrong places, so spatial_window is 0). head_hidden and snippet_hidden are unused.
 PAPER_FIXED = dict(use_attention=True, use_tcc=True, use_motion_pooling=True, spatial_window=0, ff_mult=4,
                    input_norm="token", video_logit="embedding")
 
 
-def config_for_variant(variant: str, **overrides) -> MateConfig:
+def config_for_variant(variant: str, **overrides) -> ModelConfig:
     """The variant's config with `overrides` applied; an override of None keeps the variant's value
-    (so CLI flags defaulting to None can be passed straight through)."""
-    if variant not in VARIANTS:
-        raise MateError(f"model config: variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
-    fields = {f.name for f in dataclasses.fields(MateConfig)}
-    unknown = sorted(set(overrides) - fields)
+    (so CLI flags defaulting to None can be passed straight through). A key the variant's config
+    lacks (e.g. dim for mil) is a MateError, None or not."""
+    cls = config_class(variant)
+    unknown = sorted(set(overrides) - set(config_fields(variant)))
     if unknown:
-        raise MateError(f"model config: unknown key(s) {', '.join(unknown)}")
+        raise MateError(f"model config: unknown key(s) {', '.join(unknown)} for variant {variant}")
     values = dict(VARIANT_DEFAULTS[variant], variant=variant)
     values.update({k: v for k, v in overrides.items() if v is not None})
     if (values.get("video_logit") == "embedding" and overrides.get("snippet_hidden") is None
@@ -144,7 +189,32 @@ def config_for_variant(variant: str, **overrides) -> MateConfig:
         values["snippet_hidden"] = EMBEDDING_SNIPPET_HIDDEN[variant]
     if variant in PAPER_VARIANTS and overrides.get("tcc_bottleneck") is None:
         values["tcc_bottleneck"] = max(values["dim"] // 4, 32)  # the published rule: 32 up to dim 128
-    return MateConfig(**values)
+    return cls(**values)
+
+
+def uses_motion_map(model_config: Mapping[str, Any] | ModelConfig) -> bool:
+    """Whether the model of a config (stored dict or dataclass) computes and uses a MotionMap: MATE and
+    paper configs with use_motion_map; never the MIL baseline."""
+    if dataclasses.is_dataclass(model_config):
+        model_config = dataclasses.asdict(model_config)
+    return model_config["variant"] != "mil" and bool(model_config["use_motion_map"])
+
+
+def topk_count(T: int, ratio: float = VIDEO_TOPK_RATIO) -> int:
+    """How many of T snippets make a video's top-k score: k = max(1, floor(ratio * T)), at most T.
+
+    The one rule of the model, the baseline and the top-k MIL loss; ratio 0.125 gives T // 8.
+    """
+    assert T >= 1 and 0 < ratio <= 1, f"top-k needs T >= 1 and a ratio in (0, 1], got T = {T}, ratio = {ratio}"
+    # 1e-9: 0.57 * 100 is 56.99999999999999 in floating point, and means 57
+    return max(1, min(T, math.floor(ratio * T + 1e-9)))
+
+
+def topk_mean(snippet_logits: Tensor, ratio: float = VIDEO_TOPK_RATIO) -> Tensor:
+    """[B, T] -> [B]: the mean of the topk_count(T, ratio) largest snippet logits per video (an anomaly
+    fills a part of it)."""
+    k = topk_count(snippet_logits.shape[1], ratio)
+    return snippet_logits.topk(k, dim=1).values.mean(dim=1)
 
 
 @dataclass
@@ -156,62 +226,6 @@ class ModelOutput:
 
 
 # --- 1. difference features and the input projection ----------------------------------------------
-
-class _DifferenceProjection(torch.autograd.Function):
-    """a = W_x x_n + W_d |x_t - x_{t-1}|_n per token n, and the sums over the 2C channels of [x, d]
-    and [x, d]^2 that the normalisation needs, computed a few videos at a time.
-
-    Normalisation followed by Linear is linear in the normalised input, so with u = [x, d]
-        Linear(Norm(u)) = rstd * (W' u - mean * W' 1) + b',  W' = W diag(gamma),  b' = W beta + b,
-    (mean, rstd per token for LayerNorm, per video for the video norm) and only W' u needs the
-    2C-channel tokens. Streaming it avoids materialising the concatenated
-    [x, d] (2x the batch), its normalised copy and its gradient; the backward pass recomputes d per
-    chunk. Gradients flow to the weights only (x is data); see DifferenceFeatures for the x-grad path.
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor, w_x: Tensor, w_d: Tensor):
-        B, C, T, N = x.shape
-        D = w_x.shape[0]
-        ones = w_x.new_ones(1, C)
-        wx1 = torch.cat([w_x, ones]).detach()  # [D+1, C]: the extra row sums the channels
-        wd1 = torch.cat([w_d, ones]).detach()
-        proj = w_x.new_empty(B, D, T, N)
-        stats = w_x.new_empty(B, 2, T, N)  # sum and sum of squares over the 2C channels of [x, d]
-        for sl in video_chunks(B, C * T * N):
-            xc = x[sl].to(w_x.dtype)  # [b, C, T, N]
-            b = xc.shape[0]
-            ax = torch.matmul(wx1, xc.view(b, C, T * N)).view(b, D + 1, T, N)
-            stats[sl, 1] = (xc * xc).sum(dim=1)  # [b, T, N]
-            if T > 1:
-                s = xc[:, :, 1:] - xc[:, :, :-1]  # [b, C, T-1, N]
-                stats[sl, 1, 1:] += (s * s).sum(dim=1)
-                s.abs_()  # d = |s|
-                ax[:, :, 1:] += torch.matmul(wd1, s.view(b, C, (T - 1) * N)).view(b, D + 1, T - 1, N)
-            proj[sl] = ax[:, :D]
-            stats[sl, 0] = ax[:, D]
-        ctx.save_for_backward(x)
-        ctx.weight_dtype = w_x.dtype
-        ctx.mark_non_differentiable(stats)
-        return proj, stats
-
-    @staticmethod
-    def backward(ctx, grad_proj: Tensor, grad_stats: Tensor):
-        (x,) = ctx.saved_tensors
-        B, C, T, N = x.shape
-        D = grad_proj.shape[1]
-        g = grad_proj.contiguous().view(B, D, T * N)
-        grad_x_w = grad_proj.new_zeros(D, C)
-        grad_d_w = grad_proj.new_zeros(D, C)
-        for sl in video_chunks(B, C * T * N):
-            xc = x[sl].to(ctx.weight_dtype).view(-1, C, T * N)  # [b, C, T*N]
-            grad_x_w += torch.matmul(g[sl], xc.transpose(1, 2)).sum(dim=0)  # [D, C]
-            if T > 1:
-                xc = xc.view(-1, C, T, N)
-                d = (xc[:, :, 1:] - xc[:, :, :-1]).abs_().view(-1, C, (T - 1) * N)
-                grad_d_w += torch.matmul(g[sl, :, N:], d.transpose(1, 2)).sum(dim=0)
-        return None, grad_x_w, grad_d_w
-
 
 class DifferenceFeatures(nn.Module):
     """Input projection: |x_t - x_{t-1}| (zero at t = 0) joins x (2C channels), normalisation, Linear.
@@ -230,7 +244,8 @@ class DifferenceFeatures(nn.Module):
         dim (int): D, the hidden size.
         norm (str): "video" or "token".
         fused (bool): compute normalisation + Linear without materialising [x, d] (same numbers,
-            several times faster on CPU); the plain path is used anyway when x requires a gradient.
+            several times faster on CPU; scripts/difference_projection.py); the plain path is used
+            anyway when x requires a gradient.
     """
 
     def __init__(self, *, in_channels: int, dim: int, norm: str = "video", fused: bool = True):
@@ -241,27 +256,13 @@ class DifferenceFeatures(nn.Module):
         self.fused = fused
 
     def forward(self, x: Tensor) -> Tensor:
-        B, C, T, H, W = x.shape
+        """x [B, C, T, H, W] -> h [B, T, H, W, D]."""
         if not self.fused or (torch.is_grad_enabled() and x.requires_grad):
             u = torch.cat([x, difference_features(x)], dim=1)  # [B, 2C, T, H, W]
             if isinstance(self.norm, nn.GroupNorm):
                 return self.proj(self.norm(u).permute(0, 2, 3, 4, 1))  # [B, T, H, W, D]
             return self.proj(self.norm(u.permute(0, 2, 3, 4, 1)))  # [B, T, H, W, D]
-        w = self.proj.weight * self.norm.weight  # [D, 2C]: W' = W diag(gamma)
-        bias = self.proj.bias + self.proj.weight @ self.norm.bias  # [D]: b' = W beta + b
-        proj, stats = _DifferenceProjection.apply(x.reshape(B, C, T, H * W), w[:, :C], w[:, C:])
-        if isinstance(self.norm, nn.GroupNorm):  # one mean and variance per video, summed in float64
-            stats = stats.sum(dim=(2, 3), keepdim=True, dtype=torch.float64)  # [B, 2, 1, 1]
-            count = 2 * C * T * H * W
-        else:  # per token
-            count = 2 * C
-        mean = stats[:, 0] / count  # [B, T, N] or [B, 1, 1]
-        var = (stats[:, 1] / count - mean * mean).clamp_min_(0)
-        rstd = torch.rsqrt(var + self.norm.eps).to(proj.dtype)
-        mean = mean.to(proj.dtype)
-        h = (proj - mean[:, None] * w.sum(dim=1)[None, :, None, None]) * rstd[:, None]  # [B, D, T, N]
-        h = h.permute(0, 2, 3, 1) + bias  # [B, T, N, D]
-        return h.reshape(B, T, H, W, -1)  # [B, T, H, W, D]
+        return fused_difference_projection(x, self.norm, self.proj)  # [B, T, H, W, D]
 
 
 # --- 2. the MotionMap ------------------------------------------------------------------------------
@@ -506,12 +507,6 @@ def mean_max_pooling(h: Tensor) -> tuple[Tensor, Tensor]:
     return torch.cat([p.mean(dim=1), p.amax(dim=1)], dim=-1), p  # [B, 2D], [B, T, D]
 
 
-def topk_mean(snippet_logits: Tensor) -> Tensor:
-    """Mean of the k = max(1, T // 8) largest snippet logits per video: an anomaly fills a part of it."""
-    k = max(1, snippet_logits.shape[1] // 8)
-    return snippet_logits.topk(k, dim=1).values.mean(dim=1)
-
-
 def mlp_head(in_features: int, hidden: int, dropout: float = 0.0) -> nn.Module:
     """in_features -> 1 logit; hidden = 0 gives a single linear layer."""
     if hidden == 0:
@@ -582,18 +577,18 @@ class Mate(nn.Module):
 class MilBaseline(nn.Module):
     """The MIL ranking baseline (Sultani et al., 2018) on snippets.
 
-    Per time step, spatially mean-pooled features -> FC mil_hidden -> ReLU -> dropout -> FC mil_embed
-    -> FC 1 = the snippet logit; the video logit is the mean of the top-k snippet logits,
-    k = max(1, T // 8); the embedding is the temporal mean of the mil_embed-d hidden layer.
+    Per time step, spatially mean-pooled features -> FC hidden -> ReLU -> dropout -> FC embed -> FC 1
+    = the snippet logit; the video logit is topk_mean of the snippet logits, as Mate's; the embedding
+    is the temporal mean of the embed-d hidden layer. No MotionMap: `motion` is ignored.
     """
 
-    def __init__(self, cfg: MateConfig):
+    def __init__(self, cfg: MilConfig):
         super().__init__()
         self.cfg = cfg
-        self.fc1 = nn.Linear(cfg.in_channels, cfg.mil_hidden)
+        self.fc1 = nn.Linear(cfg.in_channels, cfg.hidden)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.fc2 = nn.Linear(cfg.mil_hidden, cfg.mil_embed)
-        self.fc3 = nn.Linear(cfg.mil_embed, 1)
+        self.fc2 = nn.Linear(cfg.hidden, cfg.embed)
+        self.fc3 = nn.Linear(cfg.embed, 1)
 
     def forward(self, x: Tensor, motion: Tensor | None = None) -> ModelOutput:
         check_input(x, self.cfg.in_channels)
@@ -605,13 +600,16 @@ class MilBaseline(nn.Module):
                            embedding=e.mean(dim=1), motion=x.new_zeros(B, T, H, W, dtype=torch.float32))
 
 
-def build_model(cfg: MateConfig) -> nn.Module:
+def build_model(cfg: ModelConfig) -> nn.Module:
     """Mate for the fast and base variants, MilBaseline for mil, PaperMate for paper_*."""
+    if isinstance(cfg, MilConfig):
+        return MilBaseline(cfg)
+    assert isinstance(cfg, MateConfig), f"build_model needs a MateConfig or MilConfig, got {type(cfg).__name__}"
     if cfg.variant in PAPER_VARIANTS:
         from scripts.paper_model import PaperMate  # it imports this module
 
         return PaperMate(cfg)
-    return MilBaseline(cfg) if cfg.variant == "mil" else Mate(cfg)
+    return Mate(cfg)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -141,7 +141,8 @@ def get_model_parser(add_help: bool = False) -> argparse.ArgumentParser:
     group = parser.add_argument_group("model")
     group.add_argument("--model_variant", choices=VARIANTS, default="fast",
                        help="fast: dim 8, about 8.5k parameters; base: dim 32, about 40k; mil: the classic "
-                            "MIL ranking MLP on snippets, the in-repo baseline; paper_fast / paper_base: the "
+                            "MIL ranking MLP on snippets, the in-repo baseline (of the options below only --dropout "
+                            "applies to it; the others must stay at their defaults); paper_fast / paper_base: the "
                             "published architecture unchanged (dim 8 / 32, 8,378 / 40,130 parameters; the "
                             "options below other than --dim, --num_blocks, --motion_window, --tcc_mode, "
                             "--num_queries, --dropout and --no_motion_map must stay at their defaults) "
@@ -198,7 +199,8 @@ def get_loss_parser(add_help: bool = False) -> argparse.ArgumentParser:
                        help="weight of top-k MIL BCE on snippet logits; for sequence features, where "
                             "snippet scores matter (default: 0)")
     group.add_argument("--topk_ratio", type=float, default=0.125,
-                       help="top-k MIL uses k = max(1, round(ratio x T)) snippets (default: 0.125)")
+                       help="top-k MIL uses k = max(1, floor(ratio x T)) snippets, the model's own rule for its "
+                            "video logit (0.125: T // 8) (default: 0.125)")
     group.add_argument("--lambda_sparsity", type=float, default=0.0,
                        help="weight of the sparsity term (mean snippet probability of anomalous videos) "
                             "(default: 0)")

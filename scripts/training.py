@@ -16,15 +16,15 @@ import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
 from tqdm import tqdm
 
-from scripts.checkpoint import init_from_checkpoint, load_checkpoint, save_checkpoint
+from scripts.checkpoint import FORMAT, init_from_checkpoint, load_checkpoint, save_checkpoint
 from scripts.devices import resolve_device
 from scripts.dataset import BalancedBatchSampler, FeatureDataset, read_manifest
 from scripts.errors import MateError
 from scripts.feature_settings import describe, first_difference, read_extraction
 from scripts.losses import LossConfig, MateLoss
 from scripts.metrics import pr_auc, roc_auc
-from scripts.model import MateConfig, build_model, config_for_variant, count_parameters
-from scripts.option import options_to_dict
+from scripts.model import ModelConfig, build_model, config_for_variant, count_parameters
+from scripts.option import get_model_parser, options_to_dict
 from scripts.runlog import RunFolder, git_commit
 from scripts.scoring import score_dataset
 
@@ -37,17 +37,38 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def model_config_from_args(args: argparse.Namespace, in_channels: int) -> MateConfig:
-    """The variant's config with the flags that were set (None = keep the variant's value)."""
+# The model options of MATE's parts, which the MIL baseline does not have. With --model_variant mil
+# each must stay at its parser default (a --config file's value counts as set); any other value is
+# refused in one line, never silently dropped. (At its default a flag cannot be told from unset.)
+MATE_ONLY_OPTIONS = ("dim", "num_blocks", "motion_window", "tcc_mode", "num_queries", "spatial_window",
+                     "video_logit", "input_norm", "no_motion_map", "no_attention", "no_tcc", "no_motion_pooling")
+
+
+def model_overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The config keys the model options set for args.model_variant (None = keep the variant's value).
+
+    For mil only --dropout applies; a MATE-only option set away from its default is a MateError.
+    """
+    if args.model_variant == "mil":
+        defaults = get_model_parser().parse_args([])
+        for name in MATE_ONLY_OPTIONS:
+            if getattr(args, name) != getattr(defaults, name):
+                raise MateError(f"--{name}: an option of MATE's parts; --model_variant mil (the MIL baseline) "
+                                "has none of them (of the model options only --dropout applies to it)")
+        return {"dropout": args.dropout}
     overrides: dict[str, Any] = dict(
-        in_channels=in_channels, motion_window=args.motion_window, num_queries=args.num_queries,
+        motion_window=args.motion_window, num_queries=args.num_queries,
         spatial_window=args.spatial_window, use_motion_map=not args.no_motion_map,
         use_attention=not args.no_attention, use_tcc=not args.no_tcc,
         use_motion_pooling=not args.no_motion_pooling)
     for key in ("dim", "num_blocks", "tcc_mode", "dropout", "video_logit", "input_norm"):
-        if getattr(args, key) is not None:
-            overrides[key] = getattr(args, key)
-    return config_for_variant(args.model_variant, **overrides)
+        overrides[key] = getattr(args, key)
+    return overrides
+
+
+def model_config_from_args(args: argparse.Namespace, in_channels: int) -> ModelConfig:
+    """The variant's config with the flags that were set (see model_overrides_from_args)."""
+    return config_for_variant(args.model_variant, in_channels=in_channels, **model_overrides_from_args(args))
 
 
 def loss_config_from_args(args: argparse.Namespace) -> LossConfig:
@@ -131,6 +152,8 @@ def load_data(args: argparse.Namespace) -> tuple[FeatureDataset, FeatureDataset]
 
 def run_training(args: argparse.Namespace) -> dict[str, Any]:
     """Train as the options say and write the run folder; returns the best epoch's numbers."""
+    model_overrides_from_args(args)  # refuse model options that do not fit the variant before any work
+    loss_cfg = loss_config_from_args(args)
     pretrained_path = getattr(args, "pretrained_ckpt", None)
     pretrained = None
     if pretrained_path is not None:
@@ -147,7 +170,7 @@ def run_training(args: argparse.Namespace) -> dict[str, Any]:
     if pretrained is not None:
         init_from_checkpoint(model, model_cfg, pretrained, source=pretrained_path)
     model = model.to(device)
-    loss_fn = MateLoss(loss_config_from_args(args))
+    loss_fn = MateLoss(loss_cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sampler = BalancedBatchSampler(train_ds.labels, batch_size=args.batch_size, seed=args.seed)
     scheduler = build_scheduler(optimizer, steps_per_epoch=len(sampler), max_epoch=args.max_epoch,
@@ -169,7 +192,9 @@ def run_training(args: argparse.Namespace) -> dict[str, Any]:
             f"{len(train_ds)} train / {len(val_ds)} val videos, features {list(train_ds.feature_shape)}, "
             f"git {git_commit() or 'unknown'}"
             + (f", initialised from {pretrained_path}" if pretrained is not None else ""))
-    common = dict(model_config=dataclasses.asdict(model_cfg), options=options, feature=feature)
+    # what every checkpoint holds (format FORMAT, scripts/checkpoint.py)
+    common = dict(format=FORMAT, model_config=dataclasses.asdict(model_cfg), loss_config=dataclasses.asdict(loss_cfg),
+                  options=options, feature=feature)
     last_epoch = min(args.max_epoch, args.stop_epoch or args.max_epoch)
     bar = tqdm(range(state.epoch + 1, last_epoch + 1), desc=args.exp_name, unit="epoch",
                disable=args.no_progress, initial=state.epoch, total=args.max_epoch)
@@ -232,7 +257,7 @@ def train_one_epoch(model, loss_fn, optimizer, scheduler, train_ds, sampler, arg
     return {k: v / steps for k, v in sums.items()}
 
 
-def restore(path: Path, model, optimizer, scheduler, model_cfg: MateConfig) -> TrainState:
+def restore(path: Path, model, optimizer, scheduler, model_cfg: ModelConfig) -> TrainState:
     """Load model, optimiser, scheduler and RNG state of checkpoint_last for an exact continuation."""
     ckpt = load_checkpoint(path)
     if ckpt["model_config"] != dataclasses.asdict(model_cfg):

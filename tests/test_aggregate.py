@@ -1,5 +1,7 @@
-"""aggregate.py on fake run folders: mean ± std, pooled CI, paired comparison, one-line errors."""
+"""scripts.aggregation and scripts.aggregation_report on fake run folders (mean ± std, pooled CI,
+paired comparison), and aggregate.py's CLI: its CSV, its text and its one-line errors."""
 import csv
+import math
 import json
 from pathlib import Path
 
@@ -7,7 +9,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-import aggregate
+from scripts.aggregation import (best_validation, compare, default_out, experiment_name, fold_ensemble, load_run,
+                                 mean_std, pair_runs, pooled, read_predictions)
+from scripts.aggregation_report import CSV_FIELDS, comparison_rows, format_comparison, to_csv
 from scripts.errors import MateError
 from tests.conftest import run_script
 
@@ -60,10 +64,11 @@ def read_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def test_mean_std_pooled_and_csv(tmp_path, capsys):
+def test_mean_std_pooled_and_csv(tmp_path):
     runs = experiment(tmp_path, "mate", separation=1.5)
-    assert aggregate.main(["--runs", *map(str, runs), "--n_boot", "200"]) == 0
-    out = capsys.readouterr().out
+    proc = run_script("aggregate.py", "--runs", *runs, "--n_boot", "200")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
     assert "mate_fold0" in out and "mean ± std (n=3)" in out and "pooled test ROC-AUC" in out
     assert "note: 120 predictions repeat a video scored by another run" in out  # 3 folds x 60 videos, 60 distinct
     rows = read_rows(tmp_path / "aggregate_mate.csv")
@@ -82,13 +87,13 @@ def test_mean_std_pooled_and_csv(tmp_path, capsys):
 def test_validation_from_metrics_csv_and_one_run(tmp_path):
     _, labels, _ = video_list()
     folder = make_run(tmp_path, "solo", labels + 0.1, val=(0.9, 0.85, 4), write_val_in_json=False)
-    run = aggregate.load_run(folder)
+    run = load_run(folder)
     assert (run.best_epoch, run.val_roc_auc, run.val_pr_auc) == (4, 0.9, 0.85)
     assert run.test_roc_auc == 1.0
-    assert aggregate.mean_std([run.test_roc_auc]) == (1.0, 0.0)
+    assert mean_std([run.test_roc_auc]) == (1.0, 0.0)
 
 
-def test_compare_clearly_better_experiment(tmp_path, capsys):
+def test_compare_clearly_better_experiment(tmp_path):
     good = experiment(tmp_path, "mate", separation=2.5, seed=1)
     weak = experiment(tmp_path, "nomotion", separation=0.0, seed=2)
     # the weak experiment's last fold misses two test videos; its other folds scored them, so the
@@ -96,9 +101,9 @@ def test_compare_clearly_better_experiment(tmp_path, capsys):
     (weak[2] / "predictions.csv").write_text("\n".join(
         (weak[2] / "predictions.csv").read_text().splitlines()[:-2]) + "\n")
     out_csv = tmp_path / "cmp.csv"
-    assert aggregate.main(["--runs", *map(str, good), "--compare", *map(str, weak), "--n_boot", "500",
-                           "--out", str(out_csv)]) == 0
-    out = capsys.readouterr().out
+    proc = run_script("aggregate.py", "--runs", *good, "--compare", *weak, "--n_boot", "500", "--out", out_csv)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
     assert "comparison mate vs nomotion" in out and "DeLong" in out and "paired bootstrap" in out
     assert f"on {N_TEST} common test videos; dropped 0 only in mate, 0 only in nomotion" in out
     rows = {(r["kind"], r["name"]): r for r in read_rows(out_csv)}
@@ -119,17 +124,16 @@ def test_compare_uses_fold_ensemble_and_reports_dropped(tmp_path):
     keep = slice(5, None)  # b lacks the first five videos
     b = [make_run(tmp_path, "b_fold0", np.full(N_TEST - 5, 0.5),
                   videos=(names[keep], labels[keep], classes[keep]))]
-    result = aggregate.compare([aggregate.load_run(p) for p in a], [aggregate.load_run(p) for p in b],
-                               n_boot=50, seed=0)
+    result = compare([load_run(p) for p in a], [load_run(p) for p in b], n_boot=50, seed=0)
     assert (result["n_common"], result["dropped_a"], result["dropped_b"]) == (N_TEST - 5, 5, 0)
     assert result["roc_auc_a"] == 1.0 and result["roc_auc_b"] == 0.5
     assert result["fold_deltas"] is None  # 2 folds against 1 cannot be paired
 
 
 def test_pair_runs_by_fold_number(tmp_path):
-    a = [aggregate.load_run(p) for p in experiment(tmp_path, "a", 1.0, k=3)]
-    b = [aggregate.load_run(p) for p in experiment(tmp_path, "b", 1.0, k=3)]
-    pairs = aggregate.pair_runs(a, list(reversed(b)))
+    a = [load_run(p) for p in experiment(tmp_path, "a", 1.0, k=3)]
+    b = [load_run(p) for p in experiment(tmp_path, "b", 1.0, k=3)]
+    pairs = pair_runs(a, list(reversed(b)))
     assert [(x.name, y.name) for x, y in pairs] == [("a_fold0", "b_fold0"), ("a_fold1", "b_fold1"),
                                                     ("a_fold2", "b_fold2")]
 
@@ -139,20 +143,21 @@ def test_no_common_video_and_bad_predictions(tmp_path):
     a = make_run(tmp_path, "a_fold0", labels + 0.1)
     b = make_run(tmp_path, "b_fold0", labels + 0.1, videos=([n + "_other" for n in names], labels, classes))
     with pytest.raises(MateError, match="no test video in common"):
-        aggregate.compare([aggregate.load_run(a)], [aggregate.load_run(b)], n_boot=10, seed=0)
+        compare([load_run(a)], [load_run(b)], n_boot=10, seed=0)
     c = make_run(tmp_path, "c_fold0", labels + 0.1, header="video,label,class,prob")
     with pytest.raises(MateError, match=r"predictions.csv: missing column\(s\) score"):
-        aggregate.load_run(c)
-    with pytest.raises(MateError, match="no runs given"):
-        aggregate.main(["--runs"])
+        load_run(c)
+    proc = run_script("aggregate.py", "--runs")
+    assert (proc.returncode, proc.stderr) == (2, "error: no runs given: pass --runs runs/<exp_name>_fold*\n")
 
 
 def test_refuses_to_overwrite(tmp_path):
     runs = experiment(tmp_path, "mate", 1.0, k=1)
     (tmp_path / "aggregate_mate.csv").write_text("old\n")
-    with pytest.raises(MateError, match="already exists; pass --overwrite"):
-        aggregate.main(["--runs", str(runs[0]), "--n_boot", "10"])
-    assert aggregate.main(["--runs", str(runs[0]), "--n_boot", "10", "--overwrite"]) == 0
+    refused = run_script("aggregate.py", "--runs", runs[0], "--n_boot", "10")
+    assert refused.returncode == 2 and "already exists; pass --overwrite" in refused.stderr
+    assert (tmp_path / "aggregate_mate.csv").read_text() == "old\n"
+    assert run_script("aggregate.py", "--runs", runs[0], "--n_boot", "10", "--overwrite").returncode == 0
     assert read_rows(tmp_path / "aggregate_mate.csv")[0]["name"] == "mate_fold0"
 
 
@@ -164,3 +169,79 @@ def test_cli_missing_file_is_one_line_exit_2(tmp_path):
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ")
     assert "mate_fold1/predictions.csv: missing; run test.py" in proc.stderr
     assert not (tmp_path / "aggregate_mate.csv").exists()
+
+
+def test_experiment_name_mean_std_and_default_out(tmp_path):
+    assert experiment_name("mate_fast_fold3") == "mate_fast" and experiment_name("abl-fold-12") == "abl"
+    assert experiment_name("fold0") == "fold0"  # nothing left without the suffix: the name itself
+    mean, std = mean_std([0.7, math.nan, None, 0.9])  # non-finite and missing values are skipped
+    assert mean == pytest.approx(0.8) and std == pytest.approx(math.sqrt(0.02))
+    assert all(math.isnan(v) for v in mean_std([math.nan]))
+    assert default_out([tmp_path / "mate_fold0"], None) == tmp_path / "aggregate_mate.csv"
+    assert default_out([tmp_path / "mate_fold0"], [tmp_path / "nomotion_fold2"]) == \
+        tmp_path / "aggregate_mate_vs_nomotion.csv"
+
+
+def test_best_validation_earliest_best_and_epochs_without_validation(tmp_path):
+    path = tmp_path / "metrics.csv"
+    assert best_validation(path) is None
+    path.write_text("epoch,loss,val_roc_auc,val_pr_auc\n1,0.9,,\n2,0.8,0.8,0.6\n3,0.7,0.8,0.7\n4,0.6,0.7,0.9\n")
+    assert best_validation(path) == (2, 0.8, 0.6)  # epoch 3 ties epoch 2: training kept the first
+    path.write_text("epoch,loss,val_roc_auc,val_pr_auc\n1,0.9,high,0.5\n")
+    with pytest.raises(MateError, match=r"metrics.csv:2: epoch or validation AUC is not a number"):
+        best_validation(path)
+
+
+@pytest.mark.parametrize("rows, fault", [
+    (["a,1,X,0.5", "b,2,X,0.5"], r"predictions.csv:3: label '2' is not 0 or 1"),
+    (["a,1,X,0.5", "b,0,N,nan"], r"predictions.csv:3: score is nan"),
+    (["a,1,X,0.5", "a,0,N,0.1"], r"video 'a' appears more than once"),
+    (["a,1,X,0.5", "b,1,X,0.1"], r"only one class \(all labels 1\)"),
+])
+def test_read_predictions_names_the_fault(tmp_path, rows, fault):
+    path = tmp_path / "predictions.csv"
+    path.write_text("\n".join(["video,label,class,score", *rows]) + "\n")
+    with pytest.raises(MateError, match=fault):
+        read_predictions(path)
+
+
+def test_fold_ensemble_and_pooled_counts(tmp_path):
+    videos = (["n1", "n2", "a1", "a2"], np.array([0, 0, 1, 1]), ["Normal", "Normal", "Arson", "Arson"])
+    r0 = load_run(make_run(tmp_path, "x_fold0", [0.1, 0.5, 0.3, 0.9], videos=videos))
+    r1 = load_run(make_run(tmp_path, "x_fold1", [0.3, 0.1, 0.7, 0.5], videos=videos))
+    ensemble = fold_ensemble([r0, r1])
+    assert ensemble == {"n1": (0, pytest.approx(0.2)), "n2": (0, pytest.approx(0.3)),
+                        "a1": (1, pytest.approx(0.5)), "a2": (1, pytest.approx(0.7))}
+    p = pooled([r0, r1], n_boot=50, seed=0)
+    assert (p["n"], p["n_videos"], p["n_repeated"]) == (8, 4, 4)
+    # pooled: of the 16 (anomalous, normal) score pairs 13 are ordered right and two tie (0.3, 0.5)
+    assert p["roc_auc"] == pytest.approx(14 / 16)
+    flipped = (videos[0], np.array([1, 0, 1, 1]), videos[2])
+    r2 = load_run(make_run(tmp_path, "x_fold2", [0.1, 0.5, 0.3, 0.9], videos=flipped))
+    with pytest.raises(MateError, match="video 'n1' has label 1, but .*x_fold0/predictions.csv gives 0"):
+        fold_ensemble([r0, r2])
+
+
+def test_compare_hand_worked_delong_and_report(tmp_path):
+    """Negatives 0.1, 0.4 and positives 0.35, 0.8 (AUC 0.75) against the same videos scored in
+    reverse (AUC 0.25): components V10 = (1/2, 1) vs (1/2, 0), V01 = (1, 1/2) vs (0, 1/2); variances
+    1/8 each, covariance -1/8, so se = sqrt(1/2) and z = 0.5 / sqrt(1/2)."""
+    videos = (["n1", "n2", "a1", "a2"], np.array([0, 0, 1, 1]), ["Normal", "Normal", "Arson", "Arson"])
+    a = load_run(make_run(tmp_path, "mate_fold0", [0.1, 0.4, 0.35, 0.8], videos=videos))
+    b = load_run(make_run(tmp_path, "abl_fold0", [0.8, 0.35, 0.4, 0.1], videos=videos))
+    c = compare([a], [b], n_boot=100, seed=0)
+    d = c["delong"]
+    assert (c["roc_auc_a"], c["roc_auc_b"], d["delta"]) == (0.75, 0.25, 0.5)
+    assert d["se"] == pytest.approx(math.sqrt(0.5)) and d["z"] == pytest.approx(math.sqrt(0.5))
+    assert d["p_value"] == pytest.approx(0.479500, abs=1e-6)
+    assert d["ci_low"] == pytest.approx(0.5 - 1.959964 * math.sqrt(0.5), abs=1e-6)
+    assert c["fold_deltas"] == [("mate_fold0", "abl_fold0", 0.5)]
+    text = format_comparison(c, n_boot=100)
+    assert "  DeLong:           ΔROC-AUC +0.5000 (95% CI -0.8859 to +1.8859), z 0.707, p 0.48" in text
+    assert "    mate_fold0 - abl_fold0: +0.5000" in text
+    rows = comparison_rows(c)
+    assert [r["kind"] for r in rows] == ["ensemble", "ensemble", "delong", "paired_bootstrap", "fold_delta",
+                                         "fold_delta_mean", "fold_delta_std"]
+    lines = to_csv(rows).splitlines()
+    assert lines[0] == ",".join(CSV_FIELDS)
+    assert lines[1] == "mate vs abl,ensemble,mate,,,,0.75,0.8333333333333333,,,,,,,,,,4"

@@ -1,16 +1,38 @@
-"""Motion diagnostics and the SNR experiment: known values, and each script end to end."""
+"""The diagnostics' modules on constructed inputs with known answers (motion statistics, the SNR
+experiment, embeddings, motion ON/OFF, MotionMaps, the shared run loader), then each script end to
+end on a tiny trained run, its numbers checked against an independent computation."""
+import argparse
 import json
+import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from scipy.spatial.distance import pdist
+from sklearn.metrics import roc_auc_score, silhouette_score
 
-import main as main_script
+from scripts.analysis_inputs import AnalysisRun, load_analysis_run
+from scripts.dataset import load_features, read_manifest
+from scripts.embedding_view import (embedding_csv, group_separation, motion_curves, motion_per_time_csv, project,
+                                    video_motion)
+from scripts.errors import MateError
+from scripts.evaluation import load_for_scoring
+from scripts.manifest import VideoEntry
+from scripts.motion import motion_map
+from scripts.motion_analysis import maps_of, motion_maps, stats_csv
+from scripts.motion_on_off import SAME_MODEL, compare_on_off, summary_lines
 from scripts.motion_stats import (class_table, format_line, motion_area_ratio, motion_entropy,
                                   normal_threshold)
+from scripts.option import get_analysis_parser, get_runtime_parser
+from scripts.scoring import score_dataset
 from scripts.snr import BagModel, snr_mean_closed, snr_motion_closed, sweep
+from scripts.snr_report import results_csv, table_lines
 from scripts.synthetic import make_synthetic
-from test2 import compare_on_off
 from tests.conftest import run_script
+
+EPS = 1e-6  # motion_map's eps: a map is its norms over (video maximum + EPS)
+STEP = torch.tensor([0.0, 0.0, 1.0, 1.0]).view(1, 4, 1, 1)  # [C, T, H, W]: one step up at t = 2
 
 
 def test_entropy_of_known_histograms():
@@ -38,6 +60,8 @@ def test_class_table_and_line_format():
     assert table["NORMAL"]["motion_area_ratio"] == 0.0 and table["ANOMALY"]["motion_area_ratio"] == 0.5
     assert format_line("NORMAL", {"motion_entropy": 7.28061, "motion_area_ratio": 0.01}) == \
         "[NORMAL] Motion Entropy : 7.2806 Motion Area Ratio : 0.0100"
+    assert stats_csv(table).splitlines()[:3] == ["group,videos,motion_entropy,motion_area_ratio",
+                                                 "NORMAL,1,0.000000,0.000000", "ANOMALY,2,3.321928,0.500000"]
 
 
 def test_snr_motion_pooling_beats_mean_only_with_motion():
@@ -60,7 +84,36 @@ def test_snr_empirical_matches_closed_form():
     assert snr_motion_closed(model, 1.0, 0.0) == pytest.approx(snr_mean_closed(model, 1.0))
 
 
-def test_delong_in_test2_identical_and_different():
+def test_snr_csv_and_table():
+    row = {"amplitude": 1.0, "rho": 0.5, "snr": 1.23456789, "snr_closed_form": 1.2, "roc_auc": 0.875}
+    rows = [dict(row, pooling=p, snr=row["snr"] * (i + 1)) for i, p in enumerate(("mean", "max", "topk", "motion"))]
+    assert results_csv(rows[:1]).splitlines() == ["amplitude,rho,snr,snr_closed_form,roc_auc,pooling",
+                                                  "1,0.5,1.23457,1.2,0.875,mean"]
+    header, line = table_lines(rows, 1.0, [0.5])
+    assert header.split() == ["rho", "mean", "max", "topk", "motion", "AUC", "mean", "AUC", "motion"]
+    assert line == "  0.50   1.235 [1.200]    2.469    3.704   4.938 [1.200]     0.875       0.875"
+
+
+def test_compare_on_off_hand_worked():
+    """ON: negatives 0.1, 0.4, positives 0.35, 0.8: AUC 3/4, DeLong variance 1/8 (components
+    V10 = (1/2, 1), V01 = (1, 1/2)); OFF: all scores tied, AUC 1/2 with zero variance. So
+    se(ΔAUC) = sqrt(1/8) and z = (1/4) / sqrt(1/8) = 1/sqrt(2)."""
+    labels = np.array([0, 0, 1, 1])
+    result = compare_on_off(labels, np.array([0.1, 0.4, 0.35, 0.8]), np.full(4, 0.5), n_boot=200, seed=0)
+    assert (result["auc_on"], result["auc_off"]) == (0.75, 0.5)
+    assert result["ci_on"] == [pytest.approx(0.75 - 1.959964 * math.sqrt(0.125), abs=1e-6), 1.0]
+    assert result["ci_off"] == [0.5, 0.5]
+    d = result["delong"]
+    assert d["se"] == pytest.approx(math.sqrt(0.125)) and d["z"] == pytest.approx(1 / math.sqrt(2))
+    assert d["p_value"] == pytest.approx(0.479500, abs=1e-6)
+    assert result["paired_bootstrap"]["delta"] == 0.25
+    on, off, delta = summary_lines(result, Path("run/ck.pth"), SAME_MODEL)
+    assert on == "motion ON : ROC-AUC 0.7500 [0.0570, 1.0000]  (run/ck.pth)"
+    assert off == "motion OFF: ROC-AUC 0.5000 [0.5000, 0.5000]  (the same model, MotionMap set to 0)"
+    assert delta.startswith("ΔAUC +0.2500: DeLong z 0.707, p 0.4795; paired bootstrap 95% CI [")
+
+
+def test_compare_on_off_identical_and_different():
     rng = np.random.default_rng(0)
     labels = np.repeat([0, 1], 60)
     scores = rng.random(120) + 0.3 * labels
@@ -71,16 +124,117 @@ def test_delong_in_test2_identical_and_different():
     assert diff["delong"]["p_value"] < 1e-4 and diff["auc_on"] > diff["auc_off"]
 
 
+def test_project_pca_keeps_distances_of_rank_two_data():
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(2, 6))
+    z = rng.normal(size=(30, 2)) @ basis + 5.0  # rank 2 after centring: PCA to 2-D loses nothing
+    xy = project(z, "pca", n_neighbors=15, seed=0)
+    standardised = (z - z.mean(axis=0)) / (z.std(axis=0) + 1e-8)
+    assert xy.shape == (30, 2)
+    np.testing.assert_allclose(pdist(xy), pdist(standardised), rtol=1e-6, atol=1e-9)
+
+
+def test_motion_curves_common_axis():
+    same = motion_curves([np.array([0.0, 1.0]), np.array([2.0, 3.0])], bins=5)
+    np.testing.assert_array_equal(same, [[0, 1], [2, 3]])  # one length: kept as is
+    mixed = motion_curves([np.array([0.0, 1.0]), np.array([0.0, 1.0, 4.0])], bins=3)
+    np.testing.assert_allclose(mixed, [[0, 0.5, 1], [0, 1, 4]])
+
+
+def test_video_motion_uses_the_features_when_the_model_has_no_motion_map():
+    ds = [(STEP, 0)]
+    model_motion = [np.array([9.0, 9.0, 9.0, 9.0])]
+    mate = {"variant": "fast", "use_motion_map": True, "motion_window": 2}
+    assert video_motion(model_motion, {"model_config": mate}, ds) is model_motion
+    # window 1: residuals 0, 1, 0 after t = 0; the MIL baseline has no window: MateConfig's 2 gives 0, 1, 1/2
+    no_map = dict(mate, use_motion_map=False, motion_window=1)
+    np.testing.assert_allclose(video_motion(model_motion, {"model_config": no_map}, ds)[0],
+                               np.array([0, 0, 1, 0]) / (1 + EPS), rtol=1e-6)
+    mil = {"variant": "mil", "in_channels": 1, "hidden": 4, "embed": 2, "dropout": 0.0}
+    np.testing.assert_allclose(video_motion(model_motion, {"model_config": mil}, ds)[0],
+                               np.array([0, 0, 1, 0.5]) / (1 + EPS), rtol=1e-6)
+
+
+def test_group_separation_and_csvs():
+    embeddings = np.array([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0], [11.0, 0.0]])
+    labels = np.array([0, 0, 1, 1])
+    curves = np.array([[0.0, 1.0], [0.0, 3.0], [1.0, 2.0], [0.0, 6.0]])
+    s = group_separation(embeddings, embeddings[:, :1], curves, labels)
+    # per point a = 1 (its neighbour), b = 10.5 or 9.5 (mean distance to the other pair)
+    expected = (2 * (1 - 1 / 10.5) + 2 * (1 - 1 / 9.5)) / 4
+    assert s["silhouette_embedding"] == pytest.approx(expected) and s["silhouette_2d"] == pytest.approx(expected)
+    assert (s["motion_normal"], s["motion_anomalous"], s["peak_normal"], s["peak_anomalous"]) == (1.0, 2.25, 2.0, 4.0)
+    entries = [VideoEntry(Path(f"f/{n}.npy"), y, c) for n, y, c in (("N1", 0, "Normal"), ("N2", 0, "Normal"),
+                                                                     ("B1", 1, "Burglary"), ("A1", 1, "Arson"))]
+    assert embedding_csv(entries[:1], np.array([[0.123456, -2.0]])) == \
+        "video,label,class,x,y\nN1,0,Normal,0.12346,-2.00000\n"
+    rows = motion_per_time_csv(curves, labels, np.array([e.cls for e in entries])).splitlines()
+    assert rows == ["class,t,mean,std,videos", "NORMAL,0,0.000000,0.000000,2", "NORMAL,1,2.000000,1.000000,2",
+                    "ANOMALY,0,0.500000,0.500000,2", "ANOMALY,1,4.000000,2.000000,2",
+                    "Arson,0,0.000000,0.000000,1", "Arson,1,6.000000,0.000000,1",
+                    "Burglary,0,1.000000,0.000000,1", "Burglary,1,2.000000,0.000000,1"]
+
+
+def test_maps_of_known_values_and_models_without_motion_map(tmp_path):
+    maps = maps_of(iter([STEP, 2 * STEP]), window=2, device=torch.device("cpu"), total=2, progress=False)
+    for m in maps:  # residuals 0, 1, 1/2 after t = 0, over the maximum: the scale drops out
+        assert m.shape == (4, 1, 1) and m.dtype == np.float32
+        np.testing.assert_allclose(m.ravel(), np.array([0, 0, 1, 0.5]) / (1 + EPS), rtol=1e-6)
+    for config, why in (({"variant": "mil"}, "is the MIL baseline"),
+                        ({"variant": "fast", "use_motion_map": False}, "was trained with --no_motion_map")):
+        loaded = AnalysisRun(Path("m.pth"), tmp_path, torch.device("cpu"), ckpt={"model_config": config})
+        with pytest.raises(MateError, match=f"^m.pth: this model {why}; it has no MotionMap$"):
+            motion_maps(loaded, tmp_path / "test.txt", motion_window=2, crop_mode="mean", progress=False)
+
+
+# ------------------------------------------------------------------------------- end to end
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
+    """A synthetic data set, a model trained on it for 2 epochs (and its --no_motion_map ablation),
+    and test.py's evaluation of the model (what the diagnostics pick up when not told)."""
     root = tmp_path_factory.mktemp("diag")
     make_synthetic(root / "data", n_train=40, n_test=24, seed=1, progress=False)
-    main_script.main(["--train_list", str(root / "data/train.txt"), "--val_list", str(root / "data/test.txt"),
-                      "--runs_dir", str(root / "runs"), "--exp_name", "tiny", "--max_epoch", "2", "--no_progress"])
+    for name, extra in (("tiny", []), ("nomm", ["--no_motion_map"])):
+        proc = run_script("main.py", "--train_list", root / "data/train.txt", "--val_list", root / "data/test.txt",
+                          "--runs_dir", root / "runs", "--exp_name", name, "--max_epoch", "2", "--no_progress", *extra)
+        assert proc.returncode == 0, proc.stderr
+    proc = run_script("test.py", "--test_list", root / "data/test.txt", "--checkpoint",
+                      root / "runs/tiny/checkpoint_best.pth", "--n_boot", "20", "--no_progress")
+    assert proc.returncode == 0, proc.stderr
     return root
 
 
-def test_test1_writes_its_files(tiny_run):
+def analysis_args(*argv) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(parents=[get_analysis_parser(), get_runtime_parser()])
+    return parser.parse_args(["--device", "cpu", "--no_progress", *map(str, argv)])
+
+
+def test_load_analysis_run(tiny_run, capsys):
+    runs = tiny_run / "runs"
+    loaded = load_analysis_run(analysis_args("--exp_name", "tiny", "--runs_dir", runs), "x.py", need_checkpoint=True)
+    assert "x.py: no --test_list given; using " in capsys.readouterr().out  # from test.py's evaluation
+    assert (loaded.checkpoint, loaded.out_dir, loaded.device) == (runs / "tiny/checkpoint_best.pth",
+                                                                  runs / "tiny/plots", torch.device("cpu"))
+    assert len(loaded.ds) == 24 and loaded.ckpt["model_config"]["variant"] == "fast"
+    assert isinstance(loaded.model, torch.nn.Module)
+    args = analysis_args("--test_list", tiny_run / "data/test.txt", "--runs_dir", runs)
+    features_only = load_analysis_run(args, "x.py", default_exp="motion_analysis")
+    assert (features_only.checkpoint, features_only.model, features_only.ds) == (None, None, None)
+    assert features_only.out_dir == runs / "motion_analysis/plots"
+    with pytest.raises(MateError, match="--checkpoint or --exp_name is required"):
+        load_analysis_run(args, "x.py", need_checkpoint=True)
+
+
+def features_motion(test_list: Path, window: int = 2) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Labels and per-time motion of the features' own MotionMap, computed here from the files."""
+    entries = read_manifest(test_list)
+    maps = [motion_map(torch.from_numpy(load_features(e.path))[None], window=window)[0] for e in entries]
+    return np.array([e.label for e in entries]), [m.mean(dim=(1, 2)).numpy() for m in maps]
+
+
+def test_test1_outputs_match_the_embedding_and_the_features(tiny_run):
     proc = run_script("test1.py", "--test_list", tiny_run / "data/test.txt", "--exp_name", "tiny", "--runs_dir",
                       tiny_run / "runs", "--method", "pca", "--no_progress")
     assert proc.returncode == 0, proc.stderr
@@ -89,29 +243,66 @@ def test_test1_writes_its_files(tiny_run):
         assert (plots / name).is_file(), name
     rows = (plots / "motion_per_time.csv").read_text().splitlines()
     assert rows[0] == "class,t,mean,std,videos" and rows[1].startswith("NORMAL,0,0.000000")  # no motion at t = 0
-    assert "silhouette" in proc.stdout
-
-
-def test_test2_single_checkpoint_motion_off(tiny_run):
-    out = tiny_run / "t2"
-    proc = run_script("test2.py", "--test_list", tiny_run / "data/test.txt", "--checkpoint",
-                      tiny_run / "runs/tiny/checkpoint_best.pth", "--out_dir", out, "--n_boot", "100", "--no_progress")
+    table = np.genfromtxt(plots / "embedding_pca.csv", delimiter=",", names=True, dtype=None, encoding=None)
+    assert len(table) == 24
+    printed = float(proc.stdout.split("pca 2-D ")[1].split()[0])
+    xy = np.stack([table["x"], table["y"]], axis=1)
+    assert printed == pytest.approx(silhouette_score(xy, table["label"]), abs=2e-4)
+    # the ablation has no MotionMap: its trajectories are the features' own (window 2)
+    out = tiny_run / "t1_nomm"
+    proc = run_script("test1.py", "--test_list", tiny_run / "data/test.txt", "--exp_name", "nomm", "--runs_dir",
+                      tiny_run / "runs", "--method", "pca", "--out_dir", out, "--no_progress")
     assert proc.returncode == 0, proc.stderr
-    result = json.loads((out / "motion_on_off.json").read_text())
-    assert 0 <= result["delong"]["p_value"] <= 1 and (out / "motion_on_off_roc.png").is_file()
-    assert "motion ON" in proc.stdout and "DeLong" in proc.stdout
+    labels, motion = features_motion(tiny_run / "data/test.txt")
+    normal_t5 = np.stack(motion)[labels == 0, 5].mean()
+    row = next(r for r in (out / "motion_per_time.csv").read_text().splitlines() if r.startswith("NORMAL,5,"))
+    assert float(row.split(",")[2]) == pytest.approx(normal_t5, abs=1e-6) and normal_t5 > 0
+
+
+def test_test2_scores_on_and_off(tiny_run):
+    test_list, runs = tiny_run / "data/test.txt", tiny_run / "runs"
+    cpu = torch.device("cpu")
+    model, _, ds = load_for_scoring(runs / "tiny/checkpoint_best.pth", test_list, device=cpu, progress=False)
+    labels = ds.labels.numpy().astype(int)
+    on = score_dataset(model, ds).video
+    zero = score_dataset(model, ds, motion_off=True).video
+    nomm, _, ds_nomm = load_for_scoring(runs / "nomm/checkpoint_best.pth", test_list, device=cpu, progress=False)
+    ablation = score_dataset(nomm, ds_nomm).video
+    for extra, off, how in ((["--checkpoint", runs / "tiny/checkpoint_best.pth"], zero, SAME_MODEL),
+                            (["--checkpoint_on", runs / "tiny/checkpoint_best.pth", "--checkpoint_off",
+                              runs / "nomm/checkpoint_best.pth"], ablation, str(runs / "nomm/checkpoint_best.pth"))):
+        out = tiny_run / f"t2_{len(extra)}"
+        proc = run_script("test2.py", "--test_list", test_list, *extra, "--out_dir", out, "--n_boot", "100",
+                          "--device", "cpu", "--no_progress")
+        assert proc.returncode == 0, proc.stderr
+        result = json.loads((out / "motion_on_off.json").read_text())
+        assert (result["off"], result["n_videos"]) == (how, 24) and (out / "motion_on_off_roc.png").is_file()
+        assert result["auc_on"] == pytest.approx(roc_auc_score(labels, on), abs=1e-12)
+        assert result["auc_off"] == pytest.approx(roc_auc_score(labels, off), abs=1e-12)
+        assert result["delong"]["delta"] == pytest.approx(result["auc_on"] - result["auc_off"], abs=1e-12)
+        assert f"motion ON : ROC-AUC {result['auc_on']:.4f}" in proc.stdout
 
 
 def test_motion_map_analyze_features_and_checkpoint(tiny_run):
-    for extra in ([], ["--exp_name", "tiny", "--runs_dir", str(tiny_run / "runs")]):
+    for extra in ([], ["--exp_name", "tiny", "--runs_dir", str(tiny_run / "runs"), "--tau", "0.25"]):
         out = tiny_run / f"mma{len(extra)}"
         proc = run_script("motion_map_analyze.py", "--test_list", tiny_run / "data/test.txt", "--out_dir", out,
                           "--no_progress", *extra)
         assert proc.returncode == 0, proc.stderr
         lines = proc.stdout.splitlines()
-        assert lines[1].startswith("[NORMAL] Motion Entropy : ") and lines[2].startswith("[ANOMALY] Motion Entropy : ")
+        stats = json.loads((out / "motion_stats.json").read_text())
+        assert lines[0].endswith(f"; tau = {stats['tau']:.4f}")
+        assert [stats["groups"][g]["videos"] for g in ("NORMAL", "ANOMALY")] == [12, 12]
+        assert lines[1] == format_line("NORMAL", stats["groups"]["NORMAL"])
+        assert lines[2].startswith("[ANOMALY] Motion Entropy : ")
         for name in ("motion_stats.csv", "motion_stats.json", "motion_histogram.png", "motion_over_time.png"):
             assert (out / name).is_file(), name
+    assert stats["tau"] == 0.25
+    refused = run_script("motion_map_analyze.py", "--test_list", tiny_run / "data/test.txt", "--exp_name", "nomm",
+                         "--runs_dir", tiny_run / "runs", "--out_dir", tiny_run / "mma_nomm", "--no_progress")
+    assert refused.returncode == 2
+    assert refused.stderr == (f"error: {tiny_run / 'runs/nomm/checkpoint_best.pth'}: this model was trained with "
+                              f"--no_motion_map; it has no MotionMap\n")
 
 
 def test_snr_experiment_script(tmp_path):

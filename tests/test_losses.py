@@ -4,8 +4,10 @@ import math
 import pytest
 import torch
 
+from scripts.errors import MateError
 from scripts.losses import (LossConfig, MateLoss, batch_hard_triplet, smoothness_loss, sparsity_loss,
-                            topk_logits, topk_mil_loss)
+                            topk_mil_loss)
+from scripts.model import topk_count, topk_mean
 
 
 def test_bce_on_logits_applies_sigmoid_once():
@@ -39,7 +41,7 @@ def test_triplet_without_negatives_is_zero_and_differentiable():
 
 def test_topk_and_snippet_terms():
     logits = torch.tensor([[0.0, 4.0, 2.0, -1.0, 1.0, 3.0, 0.0, 0.0]])  # T = 8
-    assert topk_logits(logits, 0.25).item() == pytest.approx(3.5)  # k = 2: mean(4, 3)
+    assert topk_mean(logits, 0.25).item() == pytest.approx(3.5)  # k = 2: mean(4, 3)
     assert topk_mil_loss(logits, torch.tensor([1.0]), 0.25).item() == pytest.approx(math.log(1 + math.exp(-3.5)))
     p = torch.sigmoid(logits)
     assert sparsity_loss(logits, torch.tensor([1.0])).item() == pytest.approx(p.mean().item())
@@ -56,3 +58,18 @@ def test_total_is_weighted_sum():
     assert terms["triplet"] == pytest.approx(0.5 * batch_hard_triplet(z, y, cfg.triplet_margin).item(), rel=1e-6)
     assert terms["smooth"] == pytest.approx(0.3 * smoothness_loss(s).item(), rel=1e-6)
     assert total.item() == pytest.approx(sum(terms.values()), rel=1e-6)
+
+
+def test_topk_count_is_floor_with_at_least_one():
+    assert [topk_count(T) for T in (1, 7, 8, 12, 15, 16, 20, 28, 32)] == [1, 1, 1, 1, 1, 2, 2, 3, 4]
+    assert all(topk_count(T) == max(1, T // 8) for T in range(1, 200))
+    assert topk_count(12, 0.25) == 3 and topk_count(100, 0.57) == 57 and topk_count(5, 1.0) == 5
+    # the loss uses the same k as the model: at T = 12 one snippet (round(1.5) gave 2 before)
+    logits = torch.tensor([[5.0, 1.0] + [0.0] * 10])
+    assert topk_mil_loss(logits, torch.tensor([1.0]), 0.125).item() == pytest.approx(math.log(1 + math.exp(-5.0)))
+
+
+@pytest.mark.parametrize("ratio", [0.0, -0.1, 1.5])
+def test_topk_ratio_outside_0_1_is_refused(ratio):
+    with pytest.raises(MateError, match=r"topk_ratio \(--topk_ratio\) must be in \(0, 1\]"):
+        LossConfig(topk_ratio=ratio)

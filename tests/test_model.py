@@ -8,9 +8,10 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from scripts.errors import MateError
-from scripts.model import (TCC_MODES, DifferenceFeatures, Mate, MateConfig, MilBaseline,
+from scripts.losses import LossConfig, topk_mil_loss
+from scripts.model import (TCC_MODES, DifferenceFeatures, Mate, MateConfig, MilBaseline, MilConfig,
                            MotionConditionedAttention, build_model, config_for_variant,
-                           count_parameters, linear_attention, trailing_mean)
+                           count_parameters, linear_attention, topk_count, trailing_mean, uses_motion_map)
 from scripts.motion import difference_features, motion_map
 
 VARIANTS = ("fast", "base", "mil")
@@ -58,6 +59,60 @@ def test_parameter_counts_match_the_paper():
     assert params("mil") == 192 * 512 + 512 + 512 * 32 + 32 + 32 + 1  # Sultani et al.'s 512-32-1 MLP
 
 
+@pytest.mark.parametrize("variant, count", [("fast", 8_474), ("base", 39_882), ("mil", 115_265),
+                                            ("paper_fast", 8_378), ("paper_base", 40_130)])
+def test_parameter_counts_of_every_variant(variant, count):
+    assert params(variant) == count
+
+
+def test_mil_config_has_none_of_mates_fields():
+    mil = config_for_variant("mil")
+    assert isinstance(mil, MilConfig) and isinstance(build_model(mil), MilBaseline)
+    assert dataclasses.asdict(mil) == {"variant": "mil", "in_channels": 192, "hidden": 512, "embed": 32,
+                                       "dropout": 0.0}
+    mate_fields = {f.name for f in dataclasses.fields(MateConfig)}
+    assert {f.name for f in dataclasses.fields(MilConfig)} & mate_fields == {"variant", "in_channels", "dropout"}
+    for key in ("use_motion_map", "use_attention", "dim", "motion_window", "tcc_mode"):
+        with pytest.raises(MateError, match=f"unknown key\\(s\\) {key} for variant mil"):
+            config_for_variant("mil", **{key: None})  # even None: the baseline has no such option
+    with pytest.raises(MateError, match="unknown key\\(s\\) hidden for variant fast"):
+        config_for_variant("fast", hidden=64)
+    with pytest.raises(MateError, match="variant must be one of fast, base, paper_fast, paper_base"):
+        MateConfig(variant="mil")
+    with pytest.raises(MateError, match="hidden must be a positive integer"):
+        config_for_variant("mil", hidden=0)
+    assert config_for_variant("mil", dropout=0.3, in_channels=2048).dropout == 0.3
+
+
+def test_uses_motion_map():
+    asdict = dataclasses.asdict
+    assert not uses_motion_map(config_for_variant("mil")) and not uses_motion_map(asdict(config_for_variant("mil")))
+    for variant in ("fast", "base", "paper_fast", "paper_base"):
+        assert uses_motion_map(config_for_variant(variant)) and uses_motion_map(asdict(config_for_variant(variant)))
+        assert not uses_motion_map(asdict(config_for_variant(variant, use_motion_map=False)))
+
+
+def test_topk_rule_agrees_between_model_baseline_and_loss():
+    """At every T = 1..40 the video logit of Mate and MilBaseline is the mean of the top k = max(1, T // 8)
+    snippet logits, and the top-k MIL loss at its default ratio takes the same k."""
+    mate, mil = build("fast", in_channels=16), build("mil", in_channels=16)
+    y = torch.tensor([1.0, 0.0])
+    ratio = LossConfig().topk_ratio
+    for T in range(1, 41):
+        k = topk_count(T)
+        assert k == max(1, T // 8) == topk_count(T, ratio)
+        x = torch.rand(2, 16, T, 2, 2)
+        for model in (mate, mil):
+            with torch.no_grad():
+                out = model(x)
+            ranked = out.snippet_logits.sort(dim=1, descending=True).values  # [B, T]
+            assert torch.allclose(out.video_logit, ranked[:, :k].mean(dim=1), rtol=0, atol=1e-6), (T, model)
+            if k < T:  # and not k + 1 (the loss's old round(T / 8) at T = 12, 20, 28, ...)
+                assert (out.video_logit - ranked[:, :k + 1].mean(dim=1)).abs().max() > 1e-5, (T, model)
+            loss = topk_mil_loss(out.snippet_logits, y, ratio)
+            assert torch.equal(loss, F.binary_cross_entropy_with_logits(out.video_logit, y)), (T, model)
+
+
 def test_video_logit_modes():
     x = torch.rand(2, 192, 16, 10, 10)
     topk, emb = build("fast"), build("fast", video_logit="embedding")
@@ -80,6 +135,8 @@ def test_build_model_types_and_checkpoint_round_trip():
     x = torch.rand(2, 192, 4, 10, 10)
     with torch.no_grad():
         assert torch.equal(a.eval()(x).video_logit, b.eval()(x).video_logit)
+    mil = config_for_variant("mil", dropout=0.2)
+    assert MilConfig(**dataclasses.asdict(mil)) == mil
 
 
 def test_config_rejects_bad_values():

@@ -11,9 +11,12 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 import main as main_script
 from scripts.checkpoint import load_checkpoint, model_from_checkpoint
 from scripts.dataset import FeatureDataset, read_manifest
+from scripts.errors import MateError
+from scripts.model import MilConfig, config_fields
+from scripts.option import parse_args
 from scripts.scoring import score_dataset
 from scripts.synthetic import make_synthetic
-from scripts.training import build_scheduler
+from scripts.training import MATE_ONLY_OPTIONS, build_scheduler, model_config_from_args
 from tests.conftest import run_script
 
 
@@ -67,6 +70,9 @@ def test_run_folder_is_complete(trained):
     best_row = max(rows, key=lambda r: float(r["val_roc_auc"]))  # chosen on validation, first of ties
     assert best["epoch"] == int(best_row["epoch"])
     assert "optimizer" not in best and "optimizer" in load_checkpoint(trained / "checkpoint_last.pth")
+    # a checkpoint says what it is: its format and every key of the model and loss configs
+    assert best["format"] == 2 and tuple(best["model_config"]) == config_fields("fast")
+    assert best["model_config"] == config["model_config"] and best["loss_config"] == config["loss_config"]
 
 
 def test_checkpoint_round_trip_and_test_script(trained, synth, tmp_path):
@@ -173,6 +179,29 @@ def test_bad_inputs_give_one_line(synth, trained, tmp_path):
     one_line_error(run_script("test.py", "--test_list", small, "--checkpoint", tmp_path / "nope.pth"),
                    "nope.pth", "checkpoint not found")
     one_line_error(run_script("main.py", "--config", "configs/fast.json", "--no_progress"), "--train_list")
+
+
+@pytest.mark.parametrize("flags, name", [(["--no_motion_map"], "no_motion_map"), (["--tcc_mode", "gating"], "tcc_mode"),
+                                         (["--dim", "16"], "dim"), (["--motion_window", "3"], "motion_window"),
+                                         (["--video_logit", "embedding"], "video_logit")])
+def test_mil_refuses_mates_options(flags, name, tmp_path):
+    """The MIL baseline has none of MATE's parts: a MATE-only option set away from its default is refused
+    in one line before anything is read or written; at its default it is accepted (it cannot be told apart)."""
+    proc = run_script("main.py", "--config", "configs/mil.json", "--train_list", tmp_path / "none.txt",
+                      "--val_list", tmp_path / "none.txt", "--runs_dir", tmp_path / "r", "--no_progress", *flags)
+    one_line_error(proc, f"--{name}: an option of MATE's parts", "--model_variant mil")
+    assert not (tmp_path / "r").exists()
+    args = parse_args(main_script.get_args_parser(), ["--model_variant", "mil", *flags])
+    with pytest.raises(MateError, match=f"--{name}"):
+        model_config_from_args(args, in_channels=192)
+
+
+def test_mil_config_from_args():
+    args = parse_args(main_script.get_args_parser(), ["--config", "configs/mil.json", "--dropout", "0.2",
+                                                      "--motion_window", "2", "--num_queries", "8"])
+    assert model_config_from_args(args, in_channels=2048) == MilConfig(in_channels=2048, dropout=0.2)
+    defaults = parse_args(main_script.get_args_parser(), [])
+    assert all(hasattr(defaults, name) for name in MATE_ONLY_OPTIONS)
 
 
 @pytest.mark.parametrize("script", ["main.py", "train.py", "test.py"])

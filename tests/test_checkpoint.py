@@ -1,0 +1,143 @@
+"""scripts/checkpoint.py: a checkpoint says what it is (format, full model config), and a config with a
+missing or unknown key is refused in one line naming the file and the key (through test.py), never
+filled with today's default; format-1 checkpoints migrate by the one documented rule."""
+import dataclasses
+
+import pytest
+import torch
+
+from scripts.checkpoint import FORMAT, load_checkpoint, model_from_checkpoint, save_checkpoint
+from scripts.errors import MateError
+from scripts.model import MilConfig, build_model, config_fields, config_for_variant
+from tests.conftest import PUBLISHED, run_script
+
+FEATURE = {"shape": [192, 4, 3, 3], "sequence": False, "crop_mode": "mean", "num_segments": None,
+           "frames_per_snippet": 16, "extraction": {"source": "none", "settings": None}}
+
+
+def write_checkpoint(path, config: dict, weights: dict, *, version=FORMAT) -> None:
+    state = {"model": weights, "model_config": config, "options": {}, "feature": dict(FEATURE), "epoch": 1,
+             "metrics": {"val_roc_auc": 0.5, "val_pr_auc": 0.5, "loss": 0.7}}
+    if version is not None:
+        state["format"] = version
+    save_checkpoint(path, state)
+
+
+def model_and_config(variant: str, **overrides) -> tuple[torch.nn.Module, dict]:
+    torch.manual_seed(0)
+    cfg = config_for_variant(variant, **overrides)
+    return build_model(cfg).eval(), dataclasses.asdict(cfg)
+
+
+def refused_by_test_py(tmp_path, checkpoint, *needles: str) -> str:
+    """test.py with `checkpoint`: exit code 2, one stderr line naming the file and `needles`, nothing written."""
+    proc = run_script("test.py", "--test_list", tmp_path / "none.txt", "--checkpoint", checkpoint,
+                      "--out_dir", tmp_path / "out", "--no_progress")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for needle in (str(checkpoint), *needles):
+        assert needle in lines[0], (needle, lines[0])
+    assert not (tmp_path / "out").exists()
+    return lines[0]
+
+
+# --- refused: a missing or unknown key, a newer format --------------------------------------------
+
+@pytest.mark.parametrize("variant, key", [("fast", "input_norm"), ("base", "video_logit"), ("mil", "hidden"),
+                                          ("paper_base", "tcc_mode")])
+def test_a_missing_config_key_is_refused_in_one_line(tmp_path, variant, key):
+    model, config = model_and_config(variant)
+    del config[key]
+    path = tmp_path / "run" / "checkpoint_best.pth"
+    write_checkpoint(path, config, model.state_dict())
+    line = refused_by_test_py(tmp_path, path, f"model config lacks '{key}'", "older MATE")
+    assert line == (f"error: {path}: model config lacks '{key}' (made by an older MATE); retrain with this "
+                    "version, or score it with the MATE version that made it")
+
+
+@pytest.mark.parametrize("variant, key", [("fast", "temperature"), ("mil", "use_motion_map"),
+                                          ("mil", "motion_window")])
+def test_an_unknown_config_key_is_refused_in_one_line(tmp_path, variant, key):
+    model, config = model_and_config(variant)
+    config[key] = 1
+    path = tmp_path / "run" / "checkpoint_best.pth"
+    write_checkpoint(path, config, model.state_dict())
+    refused_by_test_py(tmp_path, path, f"unknown key(s) '{key}' for variant {variant}")
+
+
+def test_a_newer_format_a_bad_variant_and_a_bad_value_are_refused(tmp_path):
+    model, config = model_and_config("fast")
+    write_checkpoint(tmp_path / "new.pth", config, model.state_dict(), version=FORMAT + 1)
+    refused_by_test_py(tmp_path, tmp_path / "new.pth", f"checkpoint format {FORMAT + 1} is not one this MATE reads")
+    write_checkpoint(tmp_path / "huge.pth", {**config, "variant": "huge"}, model.state_dict())
+    refused_by_test_py(tmp_path, tmp_path / "huge.pth", "variant 'huge'")
+    write_checkpoint(tmp_path / "heads.pth", {**config, "num_heads": 3}, model.state_dict())
+    refused_by_test_py(tmp_path, tmp_path / "heads.pth", "num_heads must be a divisor of dim = 8")
+
+
+# --- accepted: what training writes, format 1 by its rule, the published state dict ---------------
+
+@pytest.mark.parametrize("variant", ["fast", "mil", "paper_fast"])
+def test_full_config_round_trip(tmp_path, variant):
+    model, config = model_and_config(variant)
+    write_checkpoint(tmp_path / "c.pth", config, model.state_dict())
+    state = load_checkpoint(tmp_path / "c.pth")
+    assert state["format"] == FORMAT == 2 and tuple(state["model_config"]) == config_fields(variant)
+    rebuilt, cfg = model_from_checkpoint(state, source=tmp_path / "c.pth")
+    assert dataclasses.asdict(cfg) == config
+    x = torch.rand(2, 192, 4, 3, 3)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x).video_logit, model(x).video_logit)
+
+
+def format1_config(cfg: dict, **mil_fields) -> dict:
+    """What MATE wrote before the format key: a MateConfig for every variant, mil_hidden and mil_embed
+    included (the MATE fields of a mil config at the values the old `mil` variant set)."""
+    old = dataclasses.asdict(config_for_variant("fast"))
+    old.update(use_motion_map=False, use_attention=False, use_tcc=False, use_motion_pooling=False)
+    if cfg["variant"] != "mil":
+        old = dict(cfg)
+    old.update(variant=cfg["variant"], in_channels=cfg["in_channels"], dropout=cfg["dropout"],
+               **{"mil_hidden": 512, "mil_embed": 32, **mil_fields})
+    return old
+
+
+def test_format1_checkpoints_migrate_by_the_documented_rule(tmp_path):
+    x = torch.rand(2, 192, 4, 3, 3)
+    for variant in ("fast", "paper_base"):  # mil_hidden and mil_embed are dropped
+        model, config = model_and_config(variant)
+        write_checkpoint(tmp_path / f"{variant}.pth", format1_config(config), model.state_dict(), version=None)
+        state = load_checkpoint(tmp_path / f"{variant}.pth")
+        assert state["model_config"] == config and state["migrated_from_format"] == 1
+        rebuilt, _ = model_from_checkpoint(state)
+        with torch.no_grad():
+            assert torch.equal(rebuilt(x).video_logit, model(x).video_logit)
+    # mil: in_channels and dropout kept, mil_hidden / mil_embed renamed, the ignored MATE keys dropped
+    model, config = model_and_config("mil", hidden=64, embed=8, dropout=0.1)
+    old = format1_config(config, mil_hidden=64, mil_embed=8)
+    write_checkpoint(tmp_path / "mil.pth", old, model.state_dict(), version=None)
+    rebuilt, cfg = model_from_checkpoint(load_checkpoint(tmp_path / "mil.pth"))
+    assert cfg == MilConfig(in_channels=192, hidden=64, embed=8, dropout=0.1)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x).video_logit, model(x).video_logit)
+    # an older config still lacks what it lacks: refused, not filled in
+    old = format1_config(model_and_config("fast")[1])
+    del old["input_norm"]
+    write_checkpoint(tmp_path / "older.pth", old, model_and_config("fast")[0].state_dict(), version=None)
+    refused_by_test_py(tmp_path, tmp_path / "older.pth", "model config lacks 'input_norm' (made by an older MATE)")
+
+
+def test_published_state_dict_gets_a_full_config():
+    state = load_checkpoint(PUBLISHED / "MATE_base.pkl")
+    assert state["format"] == FORMAT and tuple(state["model_config"]) == config_fields("paper_base")
+    assert state["model_config"]["tcc_bottleneck"] == 32 and state["model_config"]["dim"] == 32
+
+
+def test_load_checkpoint_names_the_file_in_every_fault(tmp_path):
+    model, config = model_and_config("fast")
+    write_checkpoint(tmp_path / "list.pth", config, model.state_dict())
+    state = torch.load(tmp_path / "list.pth", weights_only=True)
+    state["model_config"] = list(config.items())
+    torch.save(state, tmp_path / "list.pth")
+    with pytest.raises(MateError, match=r"list.pth: model config is not a mapping"):
+        load_checkpoint(tmp_path / "list.pth")
