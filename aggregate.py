@@ -26,12 +26,14 @@ from scripts.aggregation import compare, default_out, experiment_summary, load_r
 from scripts.aggregation_report import comparison_rows, csv_rows, format_comparison, format_experiment, to_csv
 from scripts.cli import run
 from scripts.errors import MateError
+from scripts.option import get_bootstrap_parser
 from scripts.fileio import write_text
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser("aggregate.py", description=__doc__, add_help=add_help,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     parents=[get_bootstrap_parser()])
     parser.add_argument("--runs", type=Path, nargs="*", default=[], metavar="RUN_DIR",
                         help="run folders of one experiment, e.g. runs/mate_fast_fold* (default: none; "
                              "at least one is required)")
@@ -42,10 +44,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=None,
                         help="CSV to write (default: aggregate_<experiment>[_vs_<other>].csv beside "
                              "the first run folder, i.e. in runs/)")
-    parser.add_argument("--n_boot", type=int, default=2000,
-                        help="bootstrap replicates for the pooled CI and the paired bootstrap; more "
-                             "replicates give steadier CI bounds and a finer p-value (resolution "
-                             "2/n_boot) (default: 2000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default: 0)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the output CSV if it exists (default: refuse)")

@@ -1,4 +1,4 @@
-r"""Raw videos -> one .npy of X3D features per video, plus a `<name>.json` sidecar (DESIGN §2).
+r"""Raw videos -> one .npy of X3D features per video, plus a `<name>.json` sidecar (docs/design.md §2).
 
     # UCF-Crime as the shared features were made: [192, 16, 10, 10] per video
     python feature_extractor.py --video_root data/UCF_Crimes/Videos --out_dir data/ucf_x3d
@@ -44,16 +44,9 @@ from scripts.x3d import CHECKPOINT_FILES, PRESETS, PYTORCHVIDEO_X3D_L
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    runtime = get_runtime_parser()
-    for action in runtime._actions:  # the shared flag means decoder threads here
-        if action.dest == "num_workers":
-            action.help = ("videos decoded ahead in parallel, each in its own thread, while the model runs; "
-                           "0 = only the current video, still decoded in a background thread; raise it "
-                           "when one decoder cannot feed a GPU (default: 0)")
-        if action.dest == "seed":
-            action.help = "seed of the random weights of --random_weights runs (default: 0)"
     parser = argparse.ArgumentParser("feature_extractor.py", description=__doc__, add_help=add_help,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, parents=[runtime])
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     parents=[get_runtime_parser(loading=False)])  # --seed: random weights
     io = parser.add_argument_group("videos and outputs")
     source = io.add_mutually_exclusive_group(required=True)
     source.add_argument("--video", type=Path, default=None, help="one video file (default: none)")
@@ -72,7 +65,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     io.add_argument("--shard_id", type=int, default=0,
                     help="this process's shard, 0 .. num_shards-1, e.g. $SLURM_ARRAY_TASK_ID; it takes "
                          "videos shard_id, shard_id + num_shards, ... (default: 0)")
-    io.add_argument("--no_progress", action="store_true", help="no progress bars (default: off)")
 
     model = parser.add_argument_group("backbone and weights")
     sizes = "; ".join(f"{p.name[4:]} {p.num_frames}x{p.sampling_rate}, {p.side_size}, {p.crop_size}"
@@ -139,8 +131,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                             "the same RGB frames on the test clip) (default: cv2)")
     clips.add_argument("--decoder_threads", type=int, default=1,
                        help="FFmpeg threads per video decoder: 1 is fastest for small videos such as "
-                            "UCF-Crime's 320x240 (decode several in parallel with --num_workers instead); "
+                            "UCF-Crime's 320x240 (decode several in parallel with --decode_workers instead); "
                             "0 = FFmpeg's choice, for a few large videos (default: 1)")
+    clips.add_argument("--decode_workers", type=int, default=0,
+                       help="videos decoded ahead in parallel, each in its own thread, while the model runs; "
+                            "0 = only the current video, still decoded in a background thread; raise it "
+                            "when one decoder cannot feed a GPU (default: 0)")
     clips.add_argument("--allow_truncated", action="store_true",
                        help="extract what decodes from a video with fewer frames than its container "
                             "declares, flagged in the sidecar (default: report it as a failure)")
@@ -174,8 +170,8 @@ def main(argv=None) -> int:
         if not jobs:
             raise MateError(f"{args.video_root}: no video files found (searched recursively for "
                             f"{', '.join(VIDEO_EXTENSIONS)})")
-    if args.num_workers < 0:
-        raise MateError(f"--num_workers: must be 0 or more, got {args.num_workers}")
+    if args.decode_workers < 0:
+        raise MateError(f"--decode_workers: must be 0 or more, got {args.decode_workers}")
     mine, shard_id, num_shards = shard_jobs(jobs, args.num_shards, args.shard_id)
     device = resolve_device(args.device)
     if device.type == "cuda":
@@ -188,7 +184,7 @@ def main(argv=None) -> int:
           f"shard {shard_id}/{num_shards}: {len(mine)} of {len(jobs)} videos | {settings}", flush=True)
 
     summary = extract_all(mine, backbone, settings, device, overwrite=args.overwrite,
-                          workers=args.num_workers, progress=not args.no_progress)
+                          workers=args.decode_workers, progress=not args.no_progress)
     name = "failures.csv" if num_shards == 1 else f"failures_shard{shard_id}_of_{num_shards}.csv"
     atomic_write(args.out_dir / name, lambda tmp: _write_failures(tmp, summary.failures))
     print(f"written {len(summary.written)}, skipped {len(summary.skipped)} (already extracted; "

@@ -1,4 +1,4 @@
-r"""Train MATE on precomputed features (DESIGN §5); everything goes to runs/<exp_name>/.
+r"""Train MATE on precomputed features (docs/design.md §5); everything goes to runs/<exp_name>/.
 
     python main.py --train_list data/manifests/fold0_train.txt --val_list data/manifests/fold0_val.txt \
         --batch_size 16 --lr 0.002 --max_epoch 150 --exp_name motion_cond_fast --model_variant fast

@@ -1,4 +1,4 @@
-r"""Score a test manifest with a trained checkpoint: per-video scores, ROC-AUC, PR-AUC (DESIGN §6-7).
+r"""Score a test manifest with a trained checkpoint: per-video scores, ROC-AUC, PR-AUC (docs/design.md §6-7).
 
     python test.py --test_list data/manifests/fold0_test.txt --checkpoint runs/motion_cond_fast/checkpoint_best.pth
     python test.py --test_list test.txt --checkpoint runs/seq/checkpoint_best.pth \
@@ -22,14 +22,14 @@ import sys
 from pathlib import Path
 
 from scripts.cli import run
-from scripts.option import get_runtime_parser
+from scripts.option import get_bootstrap_parser, get_runtime_parser
 from scripts.x3d import PRESETS
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser("test.py", description=__doc__, add_help=add_help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     parents=[get_runtime_parser()])
+                                     parents=[get_runtime_parser(), get_bootstrap_parser()])
     parser.add_argument("--test_list", type=Path, default=None, help="test manifest (this or --video is required)")
     parser.add_argument("--checkpoint", type=Path, required=True,
                         help="checkpoint written by main.py, e.g. runs/<exp>/checkpoint_best.pth, or the "
@@ -44,11 +44,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="frame annotations (UCF-Crime's Temporal_Anomaly_Annotation_for_Testing_Videos.txt "
                              "or the form with frame counts) for frame-level ROC-AUC/AP; sequence features "
                              "only (default: none)")
-    parser.add_argument("--n_boot", type=int, default=1000, help="bootstrap replicates of the 95%% CIs (default: 1000)")
     parser.add_argument("--plot_videos", type=int, default=0,
                         help="with --gt: frame-score curves with the annotation shaded for the N highest-scored "
                              "videos, in plots/videos/ (default: 0)")
-    parser.add_argument("--no_progress", action="store_true", help="no progress bars (default: off)")
     parser.add_argument("--force_settings", action="store_true",
                         help="score features (--test_list) or extract a video (--video) with other extraction "
                              "settings than the checkpoint's training features had, with a warning; without "

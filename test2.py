@@ -15,18 +15,17 @@ import argparse
 from pathlib import Path
 
 from scripts.cli import run
-from scripts.option import get_analysis_parser, get_runtime_parser
+from scripts.option import get_analysis_parser, get_bootstrap_parser, get_runtime_parser
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser("test2.py", description=__doc__, add_help=add_help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     parents=[get_analysis_parser(), get_runtime_parser()])
+                                     parents=[get_analysis_parser(), get_runtime_parser(), get_bootstrap_parser()])
     parser.add_argument("--checkpoint_on", type=Path, default=None, help="the model with motion (default: none)")
     parser.add_argument("--checkpoint_off", type=Path, default=None,
                         help="the model without motion, e.g. the no_motion_map ablation on the same fold "
                              "(default: score --checkpoint_on / --checkpoint with an all-zero MotionMap)")
-    parser.add_argument("--n_boot", type=int, default=2000, help="paired bootstrap replicates (default: 2000)")
     return parser
 
 

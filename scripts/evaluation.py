@@ -1,4 +1,4 @@
-"""test.py's work: score a test manifest with a checkpoint and write predictions and metrics (DESIGN §6-7)."""
+"""test.py's work: score a test manifest with a checkpoint and write predictions and metrics (docs/design.md §6-7)."""
 from __future__ import annotations
 
 import argparse
@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from scripts.checkpoint import load_checkpoint, model_from_checkpoint, output_folder
-from scripts.dataset import FeatureDataset, read_manifest
+from scripts.dataset import FeatureDataset
+from scripts.manifest import read_manifest
 from scripts.errors import MateError
 from scripts.feature_settings import check_test_features
 from scripts.fileio import save_npy, write_json, write_text
@@ -101,8 +102,8 @@ def predictions_csv(ds: FeatureDataset, video_scores: np.ndarray) -> str:
 
 
 def load_for_scoring(checkpoint: Path, manifest: Path, *, device: torch.device, progress: bool = True,
-                     require_both_labels: bool = True,
-                     force_settings: bool = False) -> tuple[torch.nn.Module, dict[str, Any], FeatureDataset]:
+                     require_both_labels: bool = True, force_settings: bool = False,
+                     workers: int = 0) -> tuple[torch.nn.Module, dict[str, Any], FeatureDataset]:
     """The model rebuilt from a checkpoint (on `device`) and a manifest's features checked against it:
     their extraction settings (sidecars) must be the training features'; `force_settings` only warns."""
     ckpt = load_checkpoint(checkpoint)
@@ -112,7 +113,8 @@ def load_for_scoring(checkpoint: Path, manifest: Path, *, device: torch.device, 
                                                  checkpoint=checkpoint, force=force_settings)
     if ckpt["settings_check"].startswith("warning"):
         print(ckpt["settings_check"], file=sys.stderr)
-    ds = FeatureDataset(entries, num_segments=None, crop_mode=ckpt["feature"]["crop_mode"], progress=progress)
+    ds = FeatureDataset(entries, num_segments=None, crop_mode=ckpt["feature"]["crop_mode"], progress=progress,
+                        workers=workers)
     check_features(ds, ckpt, manifest, checkpoint)
     return model.to(device), ckpt, ds
 
@@ -121,6 +123,7 @@ def run_test(args: argparse.Namespace) -> dict[str, Any]:
     """Score `args.test_list` with `args.checkpoint`; write the outputs; return test_metrics."""
     device = resolve_device(args.device)
     model, ckpt, ds = load_for_scoring(args.checkpoint, args.test_list, device=device, progress=not args.no_progress,
+                                       workers=args.num_workers,
                                        force_settings=args.force_settings)
     entries = ds.entries
     scores = score_dataset(model, ds, device=device, batch_size=args.batch_size, progress=not args.no_progress)

@@ -1,4 +1,4 @@
-"""Frame-level ground truth and snippet-to-frame scores (DESIGN §2, the RTFM/MGFN/UR-DMU protocol).
+"""Frame-level ground truth and snippet-to-frame scores (docs/design.md §2, the RTFM/MGFN/UR-DMU protocol).
 
 Annotation lines, both forms accepted (fields separated by any whitespace):
     Arson011_x264.mp4  Arson  150  420  680  1267                (UCF-Crime's own file)

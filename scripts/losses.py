@@ -1,4 +1,4 @@
-"""MATE's losses (DESIGN §4): BCE on the video logit, batch-hard triplet on the embedding, and the
+"""MATE's losses (docs/design.md §4): BCE on the video logit, batch-hard triplet on the embedding, and the
 optional snippet terms (top-k MIL, sparsity, smoothness) for sequence features.
 
 The model returns logits; the sigmoid is applied exactly once, here (inside BCE-with-logits, or on

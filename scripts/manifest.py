@@ -1,4 +1,4 @@
-"""Manifests: the text lists of videos every script reads and writes (DESIGN §2).
+"""Manifests: the text lists of videos every script reads and writes (docs/design.md §2).
 
 One video per line, `<feature_path> [<label> [<class>]]`, `#` comments and blank lines ignored. A
 path-only line (the published lists, `X3D_Videos/Abuse/Abuse001_x264.npy`) gets its label from the

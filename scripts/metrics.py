@@ -1,9 +1,9 @@
-"""Video- and frame-level metrics, confidence intervals and paired AUC tests (DESIGN §7).
+"""Video- and frame-level metrics, confidence intervals and paired AUC tests (docs/design.md §7).
 
 Every function takes numpy arrays (labels 0 = normal, 1 = anomalous; higher score = more anomalous)
 and returns plain floats or dicts of them, so the results go straight into JSON. With only one class
 among the labels an AUC is undefined: the functions then return `nan` rather than raise, and the
-scripts turn that into a one-line error for the user (DESIGN §9).
+scripts turn that into a one-line error for the user (docs/design.md §9).
 
 - `roc_auc`, `pr_auc` (average precision), `frame_auc`, `frame_ap`: scikit-learn's definitions.
 - `per_class_auc`: each anomaly class against all normal videos.

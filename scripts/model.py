@@ -1,4 +1,4 @@
-"""MATE and the MIL baseline (DESIGN §3): one module per paper component, built from a config.
+"""MATE and the MIL baseline (docs/design.md §3): one module per paper component, built from a config.
 
     from scripts.model import config_for_variant, build_model
     cfg = config_for_variant("fast")               # or "base", "mil", "paper_fast", "paper_base"
@@ -19,8 +19,8 @@ Data flow of Mate (tokens are the T*H*W positions, hidden size `dim`):
     p --snippet_head--> snippet logits [B, T] --topk_mean: the top k = topk_count(T)--> video logit [B]
     (video_logit="embedding", the published head: z --video_head--> video logit [B])
 
-Departures from the published design, each kept as an option (DESIGN §3, last paragraph; numbers in
-the README): the input normalisation is taken over the whole video, not per token (input_norm); the
+Departures from the published design, each kept as an option (docs/design.md §3; numbers in
+docs/model.md): the input normalisation is taken over the whole video, not per token (input_norm); the
 video logit is the top-k mean of the snippet logits, not a head on z (video_logit); there is no
 LayerNorm between the last block and the pooling. The variants paper_fast and paper_base are the
 published architecture itself, unchanged (scripts/paper_model.py).
@@ -84,7 +84,7 @@ class MateConfig:
     use_motion_map: bool = True  # False: every part runs unconditioned (--no_motion_map)
     use_attention: bool = True  # --no_attention
     use_tcc: bool = True  # --no_tcc
-    tcc_mode: str = "plain"  # plain | multiscale | gating | multiscale_gating (plain trains best; README)
+    tcc_mode: str = "plain"  # plain | multiscale | gating | multiscale_gating (plain trains best; docs/model.md)
     tcc_bottleneck: int = 8  # channels of the TCC's spatial convolution
     use_motion_pooling: bool = True  # False: plain mean/max pooling (--no_motion_pooling)
     num_queries: int = 8  # Q learned queries of the temporal pooling; z has Q*dim entries
@@ -128,7 +128,7 @@ class MilConfig:
     in_channels: int = 192  # C of the features
     hidden: int = 512  # first FC layer (Sultani et al.: 512)
     embed: int = 32  # second FC layer; the embedding is its temporal mean (Sultani et al.: 32)
-    # Sultani et al. used dropout 0.6; here it stops the MLP from learning at all (README: model)
+    # Sultani et al. used dropout 0.6; here it stops the MLP from learning at all (docs/model.md)
     dropout: float = 0.0
 
     def __post_init__(self):
@@ -233,7 +233,7 @@ class DifferenceFeatures(nn.Module):
     Normalisation `norm`:
     - "token" (published): LayerNorm over the 2C channels of every token. It rescales every token to
       unit variance, so a still background token weighs as much as a strongly firing one; on the
-      synthetic data it costs ROC-AUC and makes training seed-sensitive (README: model).
+      synthetic data it costs ROC-AUC and makes training seed-sensitive (docs/model.md).
     - "video" (default): the same statistics taken over the whole video (all channels and tokens,
       GroupNorm with one group), then the same per-channel affine. Invariant to the features' global
       scale like LayerNorm, but keeps the contrast between tokens that marks an event.
@@ -533,13 +533,13 @@ class Mate(nn.Module):
         self.embed = DifferenceFeatures(in_channels=cfg.in_channels, dim=cfg.dim, norm=cfg.input_norm)
         self.motion_map = MotionMap(window=cfg.motion_window) if cfg.use_motion_map else None
         # No final LayerNorm before pooling: over D = 8 features it rescales every still background
-        # token to unit size, drowning the few event tokens in the spatial mean (README: model).
+        # token to unit size, drowning the few event tokens in the spatial mean (docs/model.md).
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.num_blocks)])
         self.motion_pooling = (MotionAwareTemporalPooling(dim=cfg.dim, num_queries=cfg.num_queries)
                                if cfg.use_motion_pooling else None)
         embed_dim = cfg.num_queries * cfg.dim if cfg.use_motion_pooling else 2 * cfg.dim
         # Published: the video logit from z by its own head. Default ("topk"): the video logit is the
-        # mean of the top-k snippet logits, which trains far better from video labels (README: model).
+        # mean of the top-k snippet logits, which trains far better from video labels (docs/model.md).
         self.video_head = (mlp_head(embed_dim, cfg.head_hidden, cfg.dropout)
                            if cfg.video_logit == "embedding" else None)
         self.snippet_head = mlp_head(cfg.dim, cfg.snippet_hidden,

@@ -1,4 +1,4 @@
-"""The MotionMap and difference features: explicit motion from feature differences (DESIGN §3.1-2).
+"""The MotionMap and difference features: explicit motion from feature differences (docs/design.md §3.1-2).
 
     from scripts.motion import motion_map
     M = motion_map(x)            # x [B, C, T, H, W] -> M [B, T, H, W] in [0, 1]

@@ -36,7 +36,8 @@ def motion_maps(loaded: AnalysisRun, test_list: Path, *, motion_window: int, cro
     """
     import torch
 
-    from scripts.dataset import load_features, read_manifest
+    from scripts.dataset import load_features
+    from scripts.manifest import read_manifest
     from scripts.errors import MateError
     from scripts.model import uses_motion_map
 

@@ -1,4 +1,4 @@
-"""Motion diagnostics (DESIGN §8): Motion Entropy and Motion Area Ratio of MotionMaps, per class.
+"""Motion diagnostics (docs/design.md §8): Motion Entropy and Motion Area Ratio of MotionMaps, per class.
 
 - Motion Entropy: Shannon entropy (bits) of the 256-bin histogram of a video's MotionMap values on
   [0, 1] (at most 8 bits), averaged over the videos of a class.

@@ -1,4 +1,4 @@
-"""Shared command-line options and JSON config layering (DESIGN §1).
+"""Shared command-line options and JSON config layering (docs/design.md §1).
 
 Options come in three layers, later wins: the parser's defaults < `--config file.json` < explicit
 CLI flags. Each script builds its parser from the `get_*_parser(add_help=False)` pieces here through
@@ -25,7 +25,8 @@ def get_config_parser(add_help: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
-def get_runtime_parser(add_help: bool = False) -> argparse.ArgumentParser:
+def get_runtime_parser(add_help: bool = False, *, loading: bool = True) -> argparse.ArgumentParser:
+    """Seed, device, progress bars, and (`loading`) the feature-loading threads."""
     parser = argparse.ArgumentParser(add_help=add_help)
     group = parser.add_argument_group("runtime")
     group.add_argument("--seed", type=int, default=0,
@@ -33,9 +34,20 @@ def get_runtime_parser(add_help: bool = False) -> argparse.ArgumentParser:
                             "CPU (default: 0)")
     group.add_argument("--device", type=str, default="auto",
                        help="auto (CUDA if available, else CPU), cpu, cuda or cuda:<i> (default: auto)")
-    group.add_argument("--num_workers", type=int, default=0,
-                       help="worker processes for loading features into memory; 0 loads in the main "
-                            "process (default: 0)")
+    if loading:
+        group.add_argument("--num_workers", type=int, default=0,
+                           help="threads that read the feature files into memory in parallel; 0 reads them "
+                                "in the main thread; more helps on network file systems (default: 0)")
+    group.add_argument("--no_progress", action="store_true", help="no progress bars (default: off)")
+    return parser
+
+
+def get_bootstrap_parser(add_help: bool = False) -> argparse.ArgumentParser:
+    """The bootstrap's size, shared by test.py, test2.py and aggregate.py."""
+    parser = argparse.ArgumentParser(add_help=add_help)
+    parser.add_argument("--n_boot", type=int, default=2000,
+                        help="bootstrap replicates of the 95%% CIs and paired comparisons; more replicates, "
+                             "steadier interval ends (default: 2000)")
     return parser
 
 
@@ -134,8 +146,9 @@ def options_to_dict(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def get_model_parser(add_help: bool = False) -> argparse.ArgumentParser:
-    """The model's options (DESIGN §3); each ablation switch is also a config key."""
-    from scripts.model import VARIANTS  # the one list of names (this imports torch: model parsers only)
+    """The model's options (docs/design.md §3); each ablation switch is also a config key."""
+    # the one list of each set of names (this imports torch: model parsers only)
+    from scripts.model import INPUT_NORMS, TCC_MODES, VARIANTS, VIDEO_LOGITS
 
     parser = argparse.ArgumentParser(add_help=add_help)
     group = parser.add_argument_group("model")
@@ -154,8 +167,7 @@ def get_model_parser(add_help: bool = False) -> argparse.ArgumentParser:
     group.add_argument("--motion_window", type=int, default=2,
                        help="the MotionMap compares each token with the mean of this many preceding time "
                             "steps (default: 2)")
-    group.add_argument("--tcc_mode", choices=("plain", "multiscale", "gating", "multiscale_gating"),
-                       default=None,
+    group.add_argument("--tcc_mode", choices=TCC_MODES, default=None,
                        help="temporal context of the TCC: plain (temporal mean), multiscale (also windows "
                             "of 2 and 4 steps), gating (motion-gated residual), or both (default: the "
                             "variant's)")
@@ -165,15 +177,28 @@ def get_model_parser(add_help: bool = False) -> argparse.ArgumentParser:
     group.add_argument("--spatial_window", type=int, default=0,
                        help="spatial attention within w x w windows of a frame; 0 = the whole frame "
                             "(default: 0)")
-    group.add_argument("--video_logit", choices=("topk", "embedding"), default=None,
+    group.add_argument("--video_logit", choices=VIDEO_LOGITS, default=None,
                        help="topk: the video logit is the mean of the top-k (T/8) snippet logits (better, see "
-                            "README); embedding: the published head on the pooled embedding z (default: topk)")
-    group.add_argument("--input_norm", choices=("video", "token"), default=None,
+                            "docs/model.md); embedding: the published head on the pooled embedding z (default: topk)")
+    group.add_argument("--input_norm", choices=INPUT_NORMS, default=None,
                        help="normalisation of [x, |dx|] before the input projection: video (statistics over the "
-                            "whole video, better, see README) or token (the published per-token LayerNorm) "
+                            "whole video, better, see docs/model.md) or token (the published per-token LayerNorm) "
                             "(default: video)")
     group.add_argument("--dropout", type=float, default=None,
                        help="dropout in the model (default: the variant's)")
+    sizes = parser.add_argument_group("sizes (default: the variant's; fast and base are tuned to about 8.5k "
+                                      "and 40k parameters on 192 channels)")
+    sizes.add_argument("--num_heads", type=int, default=None,
+                       help="attention heads; dim must divide by it (default: the variant's: fast 2, base 4, "
+                            "paper 8)")
+    sizes.add_argument("--ff_mult", type=int, default=None, help="feed-forward expansion (default: 4)")
+    sizes.add_argument("--tcc_bottleneck", type=int, default=None,
+                       help="channels of the TCC's spatial convolution (default: the variant's)")
+    sizes.add_argument("--snippet_hidden", type=int, default=None,
+                       help="hidden units of the snippet head, 0 = one linear layer (default: the variant's)")
+    sizes.add_argument("--head_hidden", type=int, default=None,
+                       help="hidden units of the video head of --video_logit embedding, 0 = one linear "
+                            "layer (default: the variant's)")
     ablate = parser.add_argument_group("ablations (each removes one component)")
     ablate.add_argument("--no_motion_map", action="store_true",
                         help="run every part unconditioned: the MotionMap is not used (default: off)")
@@ -246,7 +271,6 @@ def get_train_parser(add_help: bool = False) -> argparse.ArgumentParser:
     group.add_argument("--stop_epoch", type=int, default=None,
                        help="stop after this epoch as if interrupted (e.g. to fit a time-limited job); "
                             "continue later with --resume (default: run to --max_epoch)")
-    group.add_argument("--no_progress", action="store_true", help="no tqdm progress bars (default: off)")
     return parser
 
 
@@ -268,7 +292,6 @@ def get_analysis_parser(add_help: bool = False) -> argparse.ArgumentParser:
     group.add_argument("--out_dir", type=Path, default=None,
                        help="where PNGs and CSV/JSON go (default: the run's plots/ folder)")
     group.add_argument("--batch_size", type=int, default=32, help="videos per batch when scoring maps (default: 32)")
-    group.add_argument("--no_progress", action="store_true", help="no progress bars (default: off)")
     group.add_argument("--force_settings", action="store_true",
                        help="analyse features extracted otherwise than the checkpoint's training features, "
                             "with a warning (default: off: refused)")

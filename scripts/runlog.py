@@ -1,4 +1,4 @@
-"""The run folder `runs/<exp_name>/` (DESIGN §6): config.json, train.log, metrics.csv, plots/."""
+"""The run folder `runs/<exp_name>/` (docs/design.md §6): config.json, train.log, metrics.csv, plots/."""
 from __future__ import annotations
 
 import csv

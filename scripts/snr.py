@@ -1,4 +1,4 @@
-"""The synthetic signal-to-noise experiment for motion-weighted pooling (DESIGN §8, snr_experiment.py).
+"""The synthetic signal-to-noise experiment for motion-weighted pooling (docs/design.md §8, snr_experiment.py).
 
 A bag is T snippet scores `s_t = a·[t in A] + σ·ε_t`, ε ~ N(0, 1); an anomalous bag has one anomaly
 A of L consecutive snippets, a normal bag none. Motion is a binary cue per snippet: it fires on an

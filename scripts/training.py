@@ -1,4 +1,4 @@
-"""The training loop (DESIGN §5): AdamW, warm-up then cosine decay, balanced batches from features
+"""The training loop (docs/design.md §5): AdamW, warm-up then cosine decay, balanced batches from features
 held in memory, validation every epoch, best checkpoint by validation ROC-AUC, exact `--resume`."""
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from tqdm import tqdm
 
 from scripts.checkpoint import FORMAT, init_from_checkpoint, load_checkpoint, save_checkpoint
 from scripts.devices import resolve_device
-from scripts.dataset import BalancedBatchSampler, FeatureDataset, read_manifest
+from scripts.dataset import BalancedBatchSampler, FeatureDataset
+from scripts.manifest import read_manifest
 from scripts.errors import MateError
 from scripts.feature_settings import describe, first_difference, read_extraction
 from scripts.losses import LossConfig, MateLoss
@@ -41,7 +42,8 @@ def seed_everything(seed: int) -> None:
 # each must stay at its parser default (a --config file's value counts as set); any other value is
 # refused in one line, never silently dropped. (At its default a flag cannot be told from unset.)
 MATE_ONLY_OPTIONS = ("dim", "num_blocks", "motion_window", "tcc_mode", "num_queries", "spatial_window",
-                     "video_logit", "input_norm", "no_motion_map", "no_attention", "no_tcc", "no_motion_pooling")
+                     "video_logit", "input_norm", "no_motion_map", "no_attention", "no_tcc", "no_motion_pooling",
+                     "num_heads", "ff_mult", "tcc_bottleneck", "snippet_hidden", "head_hidden")
 
 
 def model_overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -61,7 +63,8 @@ def model_overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         spatial_window=args.spatial_window, use_motion_map=not args.no_motion_map,
         use_attention=not args.no_attention, use_tcc=not args.no_tcc,
         use_motion_pooling=not args.no_motion_pooling)
-    for key in ("dim", "num_blocks", "tcc_mode", "dropout", "video_logit", "input_norm"):
+    for key in ("dim", "num_blocks", "tcc_mode", "dropout", "video_logit", "input_norm", "num_heads", "ff_mult",
+                "tcc_bottleneck", "snippet_hidden", "head_hidden"):
         overrides[key] = getattr(args, key)
     return overrides
 
@@ -139,7 +142,8 @@ def load_data(args: argparse.Namespace) -> tuple[FeatureDataset, FeatureDataset]
     val_entries = read_manifest(args.val_list, require_both_labels=True)
     check_disjoint(train_entries, val_entries, args.train_list, args.val_list)
     extraction = read_training_extraction(train_entries, val_entries, args)
-    common = dict(crop_mode=args.crop_mode, cache_dtype=args.cache_dtype, progress=not args.no_progress)
+    common = dict(crop_mode=args.crop_mode, cache_dtype=args.cache_dtype, progress=not args.no_progress,
+                  workers=args.num_workers)
     train_ds = FeatureDataset(train_entries, num_segments=args.num_segments, **common)
     val_ds = FeatureDataset(val_entries, num_segments=None, **common)
     (C, _, H, W), (vC, _, vH, vW) = train_ds.feature_shape, val_ds.feature_shape

@@ -3,6 +3,7 @@ import contextlib
 import importlib.util
 import io
 import os
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -77,6 +78,13 @@ def run_script(script: str, *args, cwd: Path | None = None) -> Finished:
     finally:
         os.chdir(old_cwd)
     return Finished(code, out.getvalue(), err.getvalue())
+
+
+def shell(command: str, cwd: Path) -> Finished:
+    """A command line as a user types it (`python makelist.py --features_dir ...`), run by run_script."""
+    python, script, *args = shlex.split(command)
+    assert python == "python", f"expected 'python <script> ...', got {command!r}"
+    return run_script(script, *args, cwd=cwd)
 
 
 def run_subprocess(script: str, *args, cwd: Path | None = None, env: dict | None = None):

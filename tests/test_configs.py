@@ -5,10 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import main as main_script
 from scripts.model import build_model, count_parameters
 from scripts.option import parse_args
 from scripts.training import loss_config_from_args, model_config_from_args
+from tests.conftest import load_script
+
+main_script = load_script("main.py")
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 ABLATIONS = sorted((CONFIGS / "ablations").glob("*.json"))
@@ -42,7 +44,11 @@ def test_ablation_removes_its_component(path):
         assert loss_config_from_args(args).lambda_triplet == 0 < loss_config_from_args(full_args).lambda_triplet
         return
     if name.startswith("tcc_"):
-        assert cfg.tcc_mode == name[len("tcc_"):]
+        mode = name[len("tcc_"):]
+        tcc = ablated.blocks[0].tcc
+        # the built TCC has the row's context scales and gate, not only the config's word for them
+        assert (tcc.mode, tcc.scales, tcc.gate is not None) == (mode, (2, 4) if "multiscale" in mode else (),
+                                                                 mode.endswith("gating"))
         return
     if name == "no_motion_map":
         torch.manual_seed(0)

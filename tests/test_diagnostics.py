@@ -13,7 +13,8 @@ from scipy.spatial.distance import pdist
 from sklearn.metrics import roc_auc_score, silhouette_score
 
 from scripts.analysis_inputs import AnalysisRun, load_analysis_run
-from scripts.dataset import load_features, read_manifest
+from scripts.dataset import load_features
+from scripts.manifest import read_manifest
 from scripts.embedding_view import (embedding_csv, group_separation, motion_curves, motion_per_time_csv, project,
                                     video_motion)
 from scripts.errors import MateError

@@ -20,8 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-import feature_extractor
-from conftest import ROOT, TEST_DATA, run_script
+from conftest import ROOT, TEST_DATA, run_script, load_script
 from scripts.cli import run
 from scripts.errors import MateError
 from scripts.extraction import (ClipStream, ExtractSettings, Job, extract_video, plan_jobs, resolve_device,
@@ -30,6 +29,8 @@ from scripts.video import VideoReader, preprocess_frame, spatial_crops
 from scripts.x3d import (CHECKPOINT_FILES, MODEL_ZOO_URL, X3DFeatures, _install_torchvision_shim,
                         _remove_torchvision_shim, create_x3d_network, hub_cache_path, load_backbone)
 from test_video import write_video
+
+feature_extractor = load_script("feature_extractor.py")
 
 CLIP = TEST_DATA / "vtest_clip.avi"  # 100 frames, 320x240, 10 fps
 SMALL = dict(crop_size=64, side_size=72)  # tiny crops: fast, and the rule is the same
@@ -191,7 +192,7 @@ def test_batch_run_lists_failures_writes_the_rest_and_resumes(tmp_path, capsys):
     assert stamps == {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}  # resume: nothing rewritten
 
     first = np.load(out / "Abuse" / "Abuse001.npy")
-    assert extract(root, out, "--overwrite", "--num_workers", "2") == 1  # videos decoded ahead in parallel
+    assert extract(root, out, "--overwrite", "--decode_workers", "2") == 1  # videos decoded ahead in parallel
     np.testing.assert_array_equal(np.load(out / "Abuse" / "Abuse001.npy"), first)
     assert "written 2, skipped 0" in capsys.readouterr().out
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}
@@ -429,7 +430,7 @@ def test_bad_flags_are_one_line_errors(tmp_path):
     with pytest.raises(MateError, match="empty_root: no video files found"):
         feature_extractor.main(["--video_root", str(tmp_path / "empty_root"), "--out_dir", str(tmp_path),
                                 "--random_weights"])
-    for flags, fault in ((["--num_workers", "-1"], "--num_workers"), (["--stride", "0"], "--stride"),
+    for flags, fault in ((["--decode_workers", "-1"], "--decode_workers"), (["--stride", "0"], "--stride"),
                          (["--crop_size", "96", "--side_size", "80"], "--side_size"),
                          (["--shard_id", "2", "--num_shards", "2"], "--shard_id")):
         with pytest.raises(MateError, match=fault):

@@ -1,17 +1,14 @@
 """A model remembers how its features were made: training stores the sidecars' extraction settings,
 test.py --video extracts with them, and test features or flags made otherwise are refused."""
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-import feature_extractor
-import main as main_script
-import test as test_script
 from scripts.checkpoint import load_checkpoint
-from scripts.cli import run
 from scripts.devices import resolve_device
 from scripts.errors import MateError
 from scripts.evaluation import load_for_scoring
@@ -21,19 +18,25 @@ from scripts.scoring import score_dataset
 from scripts.single_video import score_video
 from test_video import write_video
 from tests.conftest import PUBLISHED as PUBLISHED_DIR
+from tests.conftest import run_script
 
 # Not the x3d_xs preset (4 x 12 frames, stride 48, 182/160 pixels): what the model must remember.
 SETTINGS = "--backbone x3d_xs --layout sequence --sampling_rate 4 --stride 16 --side_size 64 --crop_size 64"
 
 
-def cli(module, *argv) -> int:
-    with pytest.raises(SystemExit) as done:
-        run(module.main, [str(a) for a in argv])
-    return done.value.code
+SCRIPTS = {"feature_extractor": "feature_extractor.py", "main": "main.py", "test": "test.py"}
+
+
+def cli(script: str, *argv) -> int:
+    """Run a script in-process; its output is echoed so that capsys sees it."""
+    done = run_script(SCRIPTS[script], *argv)
+    print(done.stdout, end="")
+    print(done.stderr, end="", file=sys.stderr)
+    return done.returncode
 
 
 def extract(videos: Path, out: Path, settings: str = SETTINGS) -> None:
-    assert cli(feature_extractor, "--video_root", videos, "--out_dir", out, *settings.split(),
+    assert cli("feature_extractor", "--video_root", videos, "--out_dir", out, *settings.split(),
                "--random_weights", "--no_progress") == 0
 
 
@@ -56,7 +59,7 @@ def trained(tmp_path_factory):
     extract(root / "videos", root / "feats")
     lists = {part: manifest(root / f"{part}.txt", root / "feats", names)
              for part, names in (("train", TRAIN), ("val", VAL), ("test", TEST))}
-    assert cli(main_script, "--train_list", lists["train"], "--val_list", lists["val"], "--max_epoch", 2,
+    assert cli("main", "--train_list", lists["train"], "--val_list", lists["val"], "--max_epoch", 2,
                "--batch_size", 4, "--runs_dir", root / "runs", "--exp_name", "seq", "--no_progress") == 0
     return root, lists, root / "runs" / "seq" / "checkpoint_best.pth"
 
@@ -90,7 +93,7 @@ def test_video_is_scored_with_the_checkpoints_settings(trained, capsys):
     ref = score_dataset(model, ds)
     assert np.allclose(scores.snippet_scores, ref.snippets[0], atol=1e-5)
     assert abs(scores.video_score - float(ref.video[0])) < 1e-5
-    assert cli(test_script, "--video", video, "--checkpoint", ckpt, "--random_weights", "--out_dir",
+    assert cli("test", "--video", video, "--checkpoint", ckpt, "--random_weights", "--out_dir",
                root / "out", "--no_progress") == 0
     out = capsys.readouterr().out
     assert "extraction settings from the sidecars of its training features" in out and "5 snippets of 16" in out
@@ -99,16 +102,16 @@ def test_video_is_scored_with_the_checkpoints_settings(trained, capsys):
 def test_contradicting_flags_and_weights_are_refused(trained, capsys):
     root, _, ckpt = trained
     video = root / "videos" / "Abuse004.avi"
-    assert cli(test_script, "--video", video, "--checkpoint", ckpt, "--backbone", "x3d_l", "--random_weights") == 2
+    assert cli("test", "--video", video, "--checkpoint", ckpt, "--backbone", "x3d_l", "--random_weights") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--backbone x3d_l contradicts the checkpoint" in err[0] and "'x3d_xs'" in err[0]
-    assert cli(test_script, "--video", video, "--checkpoint", ckpt, "--crops", 3, "--random_weights") == 2
+    assert cli("test", "--video", video, "--checkpoint", ckpt, "--crops", 3, "--random_weights") == 2
     assert "--crops 3 contradicts" in capsys.readouterr().err
     # trained on random-weight features: real weights would be another feature space
     weights = root / "X3D_XS.pyth"
     from scripts.x3d import create_x3d_network
     torch.save({"model_state": create_x3d_network("x3d_xs").state_dict()}, weights)
-    assert cli(test_script, "--video", video, "--checkpoint", ckpt, "--backbone_checkpoint", weights) == 2
+    assert cli("test", "--video", video, "--checkpoint", ckpt, "--backbone_checkpoint", weights) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "made with random X3D weights" in err[0]
 
@@ -117,14 +120,14 @@ def test_test_manifest_made_otherwise_is_refused(trained, capsys):
     root, lists, ckpt = trained
     extract(root / "videos", root / "feats32", SETTINGS.replace("--stride 16", "--stride 32"))
     other = manifest(root / "test32.txt", root / "feats32", TEST)
-    assert cli(test_script, "--test_list", other, "--checkpoint", ckpt, "--out_dir", root / "t32") == 2
+    assert cli("test", "--test_list", other, "--checkpoint", ckpt, "--out_dir", root / "t32") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "features extracted with stride 32" in err[0] and "trained on stride 16" in err[0]
     assert not (root / "t32").exists()
-    assert cli(test_script, "--test_list", other, "--checkpoint", ckpt, "--out_dir", root / "t32",
+    assert cli("test", "--test_list", other, "--checkpoint", ckpt, "--out_dir", root / "t32",
                "--force_settings", "--no_progress") == 0
     assert "warning: " in capsys.readouterr().err
-    assert cli(test_script, "--test_list", lists["test"], "--checkpoint", ckpt, "--out_dir", root / "t16",
+    assert cli("test", "--test_list", lists["test"], "--checkpoint", ckpt, "--out_dir", root / "t16",
                "--no_progress") == 0
     assert "extraction settings match" in capsys.readouterr().out
 
@@ -134,7 +137,7 @@ def test_training_on_mixed_settings_is_refused(trained, capsys):
     mixed = root / "mixed.txt"
     mixed.write_text(manifest(root / "a.txt", root / "feats", TRAIN[:3]).read_text()
                      + manifest(root / "b.txt", root / "feats32", TRAIN[3:]).read_text())
-    assert cli(main_script, "--train_list", mixed, "--val_list", lists["val"], "--max_epoch", 1,
+    assert cli("main", "--train_list", mixed, "--val_list", lists["val"], "--max_epoch", 1,
                "--runs_dir", root / "runs", "--exp_name", "mixed", "--no_progress") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: {mixed}: Normal_Videos_001 and Abuse002 were extracted with different settings "

@@ -1,4 +1,4 @@
-"""Manifest parsing: every line form of DESIGN §2 and each bad-input error."""
+"""Manifest parsing: every line form of docs/design.md §2 and each bad-input error."""
 from pathlib import Path
 
 import pytest

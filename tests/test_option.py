@@ -75,3 +75,57 @@ def test_options_serialise_to_json(tmp_path):
     resolved = options_to_dict(args)
     assert json.loads(json.dumps(resolved)) == resolved
     assert resolved["config"].endswith("c.json") and resolved["seed"] == 2
+
+
+def test_every_model_field_is_a_flag_and_a_config_key(tmp_path):
+    import dataclasses
+
+    from scripts.model import INPUT_NORMS, TCC_MODES, VIDEO_LOGITS, MateConfig
+    from scripts.option import get_model_parser
+    from scripts.training import model_config_from_args
+
+    parser = argparse.ArgumentParser(parents=[get_config_parser(), get_model_parser()])
+    dests = {a.dest for a in parser._actions}
+    ablations = {"use_motion_map": "no_motion_map", "use_attention": "no_attention", "use_tcc": "no_tcc",
+                 "use_motion_pooling": "no_motion_pooling"}
+    for field in dataclasses.fields(MateConfig):
+        if field.name not in ("variant", "in_channels"):  # the variant's name, and the features' C
+            assert ablations.get(field.name, field.name) in dests, field.name
+    choices = {a.dest: a.choices for a in parser._actions}
+    assert (choices["tcc_mode"], choices["video_logit"], choices["input_norm"]) == (TCC_MODES, VIDEO_LOGITS, INPUT_NORMS)
+    cfg = write(tmp_path, {"num_heads": 2, "ff_mult": 2, "tcc_bottleneck": 4, "snippet_hidden": 8})
+    args = parse_args(parser, ["--config", cfg, "--head_hidden", "0", "--model_variant", "base"])
+    mc = model_config_from_args(args, in_channels=192)
+    assert (mc.dim, mc.num_heads, mc.ff_mult, mc.tcc_bottleneck, mc.snippet_hidden, mc.head_hidden) == (32, 2, 2, 4, 8, 0)
+
+
+@pytest.mark.parametrize("script", ["test.py", "test2.py", "aggregate.py"])
+def test_shared_flags_have_one_default(script):
+    from tests.conftest import load_script
+
+    parser = load_script(script).get_args_parser()
+    actions = {a.dest: a for a in parser._actions}
+    assert actions["n_boot"].default == 2000
+    assert ("no_progress" in actions) == (script != "aggregate.py")
+
+
+def test_parallel_loading_gives_the_same_cache(tmp_path):
+    import numpy as np
+    import torch
+
+    from scripts.dataset import FeatureDataset
+    from scripts.manifest import VideoEntry
+
+    rng = np.random.default_rng(0)
+    entries = []
+    for i in range(9):
+        path = tmp_path / f"v{i}.npy"
+        np.save(path, rng.random((12, 4, 2, 2)).astype(np.float32))
+        entries.append(VideoEntry(path=path, label=i % 2, cls="Normal" if i % 2 == 0 else "Abuse"))
+    serial = FeatureDataset(entries, progress=False)
+    threaded = FeatureDataset(entries, progress=False, workers=3)
+    x0, _ = serial.batch(list(range(9)))
+    x1, _ = threaded.batch(list(range(9)))
+    assert torch.equal(x0, x1) and torch.equal(x0[4], torch.from_numpy(np.load(tmp_path / "v4.npy")))
+    with pytest.raises(MateError, match="--num_workers: must be 0 or more"):
+        FeatureDataset(entries, progress=False, workers=-1)

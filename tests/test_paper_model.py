@@ -7,15 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-import main as main_script
-import test as test_script
 from scripts.checkpoint import load_checkpoint, output_folder, save_checkpoint
 from scripts.cli import run
 from scripts.errors import MateError
 from scripts.losses import LossConfig, MateLoss
 from scripts.model import config_for_variant, build_model, count_parameters
 from scripts.synthetic import make_synthetic
-from tests.conftest import PUBLISHED, TEST_DATA
+from tests.conftest import PUBLISHED, TEST_DATA, load_script
+
+main_script = load_script("main.py")
+test_script = load_script("test.py")
 
 BASE_PKL, FAST_PKL = PUBLISHED / "MATE_base.pkl", PUBLISHED / "MATE_fast.pkl"
 

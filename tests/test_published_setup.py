@@ -5,20 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import makelist
-import StratifiedKFold
-import StratifiedKFold_verify
-from scripts.cli import run
 from scripts.manifest import read_manifest
-from tests.conftest import PUBLISHED, SHARED_DATA
-
-
-def cli(module, command: str) -> int:
-    """Run a script's main in-process with the arguments of a command line as a user types it."""
-    argv = command.split()[2:]  # drop "python <script>.py"
-    with pytest.raises(SystemExit) as done:
-        run(module.main, argv)
-    return done.value.code
+from tests.conftest import PUBLISHED, SHARED_DATA, shell
 
 
 def names(path: Path) -> list[str]:
@@ -41,11 +29,11 @@ def ucf_folder(tmp_path_factory) -> Path:
     return work
 
 
-def test_seed_lines_give_the_official_split_and_the_published_folds(ucf_folder, monkeypatch, capsys):
+def test_seed_lines_give_the_official_split_and_the_published_folds(ucf_folder, monkeypatch):
     monkeypatch.chdir(ucf_folder)
-    code = cli(makelist, "python makelist.py --features_dir data/ucf_x3d/ --out_train ucf_x3d_train.txt "
-                         "--out_test ucf_x3d_test.txt")
-    out = capsys.readouterr().out
+    done = shell("python makelist.py --features_dir data/ucf_x3d/ --out_train ucf_x3d_train.txt "
+                 "--out_test ucf_x3d_test.txt", ucf_folder)
+    code, out = done.returncode, done.stdout
     assert code == 0 and "split: UCF-Crime's official split" in out
     train, test = read_manifest("ucf_x3d_train.txt"), read_manifest("ucf_x3d_test.txt")
     assert (len(train), len(test)) == (1610, 290)
@@ -54,9 +42,9 @@ def test_seed_lines_give_the_official_split_and_the_published_folds(ucf_folder, 
     assert names(Path("ucf_x3d_train.txt")) == names(PUBLISHED / "ucf_x3d_train.txt")
     assert names(Path("ucf_x3d_test.txt")) == names(PUBLISHED / "ucf_x3d_test.txt")
 
-    code = cli(StratifiedKFold, "python StratifiedKFold.py --rgb_list ucf_x3d_train.txt --k 5 "
-                                "--out_dir data/manifests/")
-    out = capsys.readouterr().out
+    done = shell("python StratifiedKFold.py --rgb_list ucf_x3d_train.txt --k 5 --out_dir data/manifests/",
+                 ucf_folder)
+    code, out = done.returncode, done.stdout
     assert code == 0 and "test list: ucf_x3d_test.txt (the test manifest of ucf_x3d_train.txt" in out
     assert out.count("Val -> Normal: 160, Abnormal: 162") == 5
     for i in range(5):
@@ -66,20 +54,19 @@ def test_seed_lines_give_the_official_split_and_the_published_folds(ucf_folder, 
             set(names(PUBLISHED / "folds" / f"fold_{i + 1}_train.txt")), i
         assert names(Path(f"data/manifests/fold{i}_test.txt")) == names(Path("ucf_x3d_test.txt"))
 
-    code = cli(StratifiedKFold_verify, "python StratifiedKFold_verify.py --rgb_list ucf_x3d_train.txt "
-                                       "--folds_dir data/manifests/")
-    out = capsys.readouterr().out
+    done = shell("python StratifiedKFold_verify.py --rgb_list ucf_x3d_train.txt --folds_dir data/manifests/",
+                 ucf_folder)
+    code, out = done.returncode, done.stdout
     assert code == 0 and "OK: 5 folds" in out and "no test video in any train/val" in out
 
 
-def test_class_rule_and_other_seed_differ_from_the_published_folds(ucf_folder, monkeypatch, capsys):
+def test_class_rule_and_other_seed_differ_from_the_published_folds(ucf_folder, monkeypatch):
     monkeypatch.chdir(ucf_folder)
-    cli(makelist, "python makelist.py --features_dir data/ucf_x3d/ --out_train l/train.txt "
-                  "--out_test l/test.txt")
+    shell("python makelist.py --features_dir data/ucf_x3d/ --out_train l/train.txt --out_test l/test.txt",
+          ucf_folder)
     published = set(names(PUBLISHED / "folds" / "fold_1_val.txt"))
     for flags in ("--stratify class", "--seed 0"):
-        assert cli(StratifiedKFold, f"python StratifiedKFold.py --rgb_list l/train.txt --out_dir l/{flags[2:6]} "
-                                    f"{flags}") == 0
+        assert shell(f"python StratifiedKFold.py --rgb_list l/train.txt --out_dir l/{flags[2:6]} {flags}",
+                     ucf_folder).returncode == 0
         val = set(names(Path(f"l/{flags[2:6]}/fold0_val.txt")))
         assert len(val) == 322 and len(val & published) < 161, flags  # about a fifth shared by chance
-    capsys.readouterr()

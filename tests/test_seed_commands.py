@@ -4,28 +4,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-import StratifiedKFold
-import StratifiedKFold_verify
-import aggregate
-import main as main_script
-import makelist
-import motion_map_analyze
-import test as test_script
-import test1
-import test2
-from scripts.cli import run
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, shell
 
 C, T, H, W = 16, 8, 2, 2  # small maps keep 1,900 videos and six trainings within seconds
-
-
-def cli(module, command: str) -> int:
-    """Run a script's main in-process with the arguments of a shell command line."""
-    with pytest.raises(SystemExit) as done:
-        run(module.main, command.split()[2:])  # drop "python <script>.py"
-    return done.value.code
 
 
 def synthetic_ucf_folder(root: Path) -> None:
@@ -44,46 +26,51 @@ def synthetic_ucf_folder(root: Path) -> None:
             np.save(path.with_suffix(".npy"), x.astype(np.float16))
 
 
-def test_seed_command_sequence_then_diagnostics_with_no_arguments(tmp_path, monkeypatch, capsys):
+def test_seed_command_sequence_then_diagnostics_with_no_arguments(tmp_path, monkeypatch):
     synthetic_ucf_folder(tmp_path)
     monkeypatch.chdir(tmp_path)
+
+    def cli(command: str) -> int:
+        return shell(command, tmp_path).returncode
+
     epochs = "--max_epoch 3 --no_progress"  # the README's 150 epochs are for the real features
-    assert cli(makelist, "python makelist.py --features_dir data/ucf_x3d/ --out_train ucf_x3d_train.txt "
+    assert cli("python makelist.py --features_dir data/ucf_x3d/ --out_train ucf_x3d_train.txt "
                          "--out_test ucf_x3d_test.txt") == 0
-    assert cli(StratifiedKFold, "python StratifiedKFold.py --rgb_list ucf_x3d_train.txt --k 5 "
+    assert cli("python StratifiedKFold.py --rgb_list ucf_x3d_train.txt --k 5 "
                                 "--out_dir data/manifests/") == 0
-    assert cli(StratifiedKFold_verify, "python StratifiedKFold_verify.py --rgb_list ucf_x3d_train.txt "
+    assert cli("python StratifiedKFold_verify.py --rgb_list ucf_x3d_train.txt "
                                        "--folds_dir data/manifests/") == 0
-    assert cli(main_script, "python main.py --train_list data/manifests/fold0_train.txt --val_list "
+    assert cli("python main.py --train_list data/manifests/fold0_train.txt --val_list "
                             "data/manifests/fold0_val.txt --batch_size 16 --lr 0.002 --max_epoch 150 "
                             f"--exp_name motion_cond_fast --model_variant fast {epochs}") == 0
-    assert cli(test_script, "python test.py --test_list data/manifests/fold0_test.txt --checkpoint "
+    assert cli("python test.py --test_list data/manifests/fold0_test.txt --checkpoint "
                             "runs/motion_cond_fast/checkpoint_best.pth --no_progress") == 0
     first = json.loads(Path("runs/motion_cond_fast/test_metrics.json").read_text())
     assert first["n_videos"] == 290 and first["roc_auc"] > 0.75, first["roc_auc"]
     for fold in range(5):  # the README's fold loop
-        assert cli(main_script, f"python main.py --train_list data/manifests/fold{fold}_train.txt --val_list "
-                                f"data/manifests/fold{fold}_val.txt --exp_name exp_fold{fold} {epochs}") == 0
-        assert cli(test_script, f"python test.py --test_list data/manifests/fold{fold}_test.txt --checkpoint "
+        assert cli(f"python main.py --train_list data/manifests/fold{fold}_train.txt --val_list "
+                                f"data/manifests/fold{fold}_val.txt --exp_name exp_fold{fold} --max_epoch 1 "
+                                "--no_progress") == 0  # the loop's mechanics; one epoch is enough
+        assert cli(f"python test.py --test_list data/manifests/fold{fold}_test.txt --checkpoint "
                                 f"runs/exp_fold{fold}/checkpoint_best.pth --no_progress") == 0
         assert Path(f"runs/exp_fold{fold}/preds_fold{fold}.npy").is_file()
-    assert cli(aggregate, "python aggregate.py --runs " + " ".join(f"runs/exp_fold{i}" for i in range(5))) == 0
-    out = capsys.readouterr().out
-    assert "exp_fold" in out
+    done = shell("python aggregate.py --runs " + " ".join(f"runs/exp_fold{i}" for i in range(5)), tmp_path)
+    assert done.returncode == 0 and "exp_fold" in done.stdout
 
-    for module, script in ((test1, "test1.py"), (test2, "test2.py"), (motion_map_analyze, "motion_map_analyze.py")):
-        assert cli(module, f"python {script}") == 0, script
-        out = capsys.readouterr().out
+    for script in ("test1.py", "test2.py", "motion_map_analyze.py"):
+        done = shell(f"python {script}", tmp_path)
+        assert done.returncode == 0, (script, done.stderr)
+        out = done.stdout
         assert (f"{script}: no --test_list/--checkpoint given; using runs/exp_fold4/checkpoint_best.pth and "
                 f"its test list data/manifests/fold4_test.txt") in out, out
     assert Path("runs/exp_fold4/plots/motion_on_off.json").is_file()
     assert "[NORMAL] Motion Entropy" in out
 
 
-def test_diagnostics_with_nothing_to_choose_say_what_to_pass(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    for module in (test1, test2, motion_map_analyze):
-        assert cli(module, "python x.py") == 2
-        err = capsys.readouterr().err.strip().splitlines()
+def test_diagnostics_with_nothing_to_choose_say_what_to_pass(tmp_path):
+    for script in ("test1.py", "test2.py", "motion_map_analyze.py"):
+        done = shell(f"python {script}", tmp_path)
+        assert done.returncode == 2
+        err = done.stderr.strip().splitlines()
         assert err == ["error: runs: no run evaluated by test.py to analyse; pass --test_list and "
                        "--checkpoint (or --exp_name)"]

@@ -3,9 +3,10 @@ import json
 
 import pytest
 
-import main as main_script
 from scripts.synthetic import make_synthetic
-from tests.conftest import run_script
+from tests.conftest import run_script, load_script
+
+main_script = load_script("main.py")
 
 
 @pytest.fixture(scope="module")
@@ -50,4 +51,5 @@ def test_frame_metrics_need_sequences(tmp_path):
                       "--runs_dir", str(tmp_path / "runs"), "--exp_name", "m", "--max_epoch", "1", "--no_progress"])
     proc = run_script("test.py", "--test_list", tmp_path / "m/test.txt", "--checkpoint",
                       tmp_path / "runs/m/checkpoint_best.pth", "--gt", tmp_path / "gt.txt", "--no_progress")
+
     assert proc.returncode == 2 and "need sequence features" in proc.stderr

@@ -1,7 +1,6 @@
 """Tests of scripts/synthetic.py: files, formats, class proportions, determinism and difficulty."""
 import json
 import re
-import time
 
 import numpy as np
 import pytest
@@ -193,12 +192,6 @@ def test_bad_arguments(tmp_path, kwargs, match):
     with pytest.raises(MateError, match=match):
         make_synthetic(tmp_path, progress=False, **kwargs)
     assert not any(tmp_path.iterdir())  # nothing written
-
-
-def test_speed_200_map_videos(tmp_path):
-    start = time.perf_counter()
-    make_synthetic(tmp_path, n_train=198, n_test=2, progress=False)
-    assert time.perf_counter() - start < 10.0
 
 
 # --- difficulty: learnable, not trivial, motion alone a weak cue ------------------------------------

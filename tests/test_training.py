@@ -8,16 +8,18 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-import main as main_script
 from scripts.checkpoint import load_checkpoint, model_from_checkpoint
-from scripts.dataset import FeatureDataset, read_manifest
+from scripts.dataset import FeatureDataset
+from scripts.manifest import read_manifest
 from scripts.errors import MateError
 from scripts.model import MilConfig, config_fields
 from scripts.option import parse_args
 from scripts.scoring import score_dataset
 from scripts.synthetic import make_synthetic
 from scripts.training import MATE_ONLY_OPTIONS, build_scheduler, model_config_from_args
-from tests.conftest import run_script
+from tests.conftest import run_script, load_script
+
+main_script = load_script("main.py")
 
 
 @pytest.fixture(scope="module")
@@ -214,4 +216,5 @@ def test_help_lists_flags(script):
                          "--cache_dtype", "--num_segments", "--crop_mode"],
              "test.py": ["--test_list", "--checkpoint", "--fold", "--out_dir", "--gt", "--device"]}
     for flag in flags.get(script, flags["main.py"]):
+
         assert flag in proc.stdout, flag
