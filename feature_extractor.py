@@ -147,29 +147,14 @@ def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     import torch
 
-    from scripts.extraction import ExtractSettings, extract_all, plan_jobs, resolve_device, shard_jobs
-    from scripts.fileio import atomic_write
+    from scripts.devices import resolve_device
+    from scripts.extraction import extract_all, failures_csv, jobs_from_args, settings_from_args, shard_jobs
+    from scripts.fileio import write_text
     from scripts.runlog import git_commit
-    from scripts.video import VIDEO_EXTENSIONS, find_videos
     from scripts.x3d import load_backbone
 
-    # maps: the published rule; sequences: every frame in a snippet, as frame-level scoring needs
-    clip_sampling = args.clip_sampling or ("strided" if args.layout == "sequence" else "uniform")
-    settings = ExtractSettings.for_backbone(
-        args.backbone, num_frames=args.num_frames, sampling_rate=args.sampling_rate, stride=args.stride,
-        clip_sampling=clip_sampling, crop_size=args.crop_size, side_size=args.side_size, crops=args.crops,
-        batch_size=args.batch_size,
-        decoder=args.decoder, decoder_threads=args.decoder_threads, dtype=args.dtype,
-        allow_truncated=args.allow_truncated)
-    if args.video is not None:
-        if not args.video.is_file():
-            raise MateError(f"{args.video}: video file not found")
-        jobs = plan_jobs([args.video], args.out_dir)
-    else:
-        jobs = plan_jobs(find_videos(args.video_root), args.out_dir, root=args.video_root)
-        if not jobs:
-            raise MateError(f"{args.video_root}: no video files found (searched recursively for "
-                            f"{', '.join(VIDEO_EXTENSIONS)})")
+    settings = settings_from_args(args)
+    jobs = jobs_from_args(args)
     if args.decode_workers < 0:
         raise MateError(f"--decode_workers: must be 0 or more, got {args.decode_workers}")
     mine, shard_id, num_shards = shard_jobs(jobs, args.num_shards, args.shard_id)
@@ -186,7 +171,7 @@ def main(argv=None) -> int:
     summary = extract_all(mine, backbone, settings, device, overwrite=args.overwrite,
                           workers=args.decode_workers, progress=not args.no_progress)
     name = "failures.csv" if num_shards == 1 else f"failures_shard{shard_id}_of_{num_shards}.csv"
-    atomic_write(args.out_dir / name, lambda tmp: _write_failures(tmp, summary.failures))
+    write_text(args.out_dir / name, failures_csv(summary.failures))
     print(f"written {len(summary.written)}, skipped {len(summary.skipped)} (already extracted; "
           f"--overwrite redoes them), failed {len(summary.failures)} -> {args.out_dir}")
     for video in summary.truncated:
@@ -197,15 +182,6 @@ def main(argv=None) -> int:
             print(f"  {video}: {error}", file=sys.stderr)
         return 1
     return 0
-
-
-def _write_failures(path: Path, failures) -> None:
-    import csv
-
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["video", "error"])
-        writer.writerows(failures)
 
 
 if __name__ == "__main__":

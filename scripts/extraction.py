@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from scripts.devices import resolve_device, torchrun_env  # noqa: F401  (re-exported)
+from scripts.devices import torchrun_env
 from scripts.errors import MateError
 from scripts.fileio import save_npy, write_json
 from scripts.video import (ClipAssembler, ClipSpec, VideoReader, check_complete, preprocess_frame,
@@ -394,3 +394,41 @@ def write_outputs(out: Path, features: np.ndarray, sidecar: dict) -> None:
     sidecar_path.unlink(missing_ok=True)
     save_npy(out, features)
     write_json(sidecar_path, sidecar)
+
+
+def settings_from_args(args) -> ExtractSettings:
+    """feature_extractor.py's flags as ExtractSettings: the preset's values where a flag is unset; the
+    clip rule is the published one for maps, strided for sequences (every frame in a snippet)."""
+    clip_sampling = args.clip_sampling or ("strided" if args.layout == "sequence" else "uniform")
+    return ExtractSettings.for_backbone(
+        args.backbone, num_frames=args.num_frames, sampling_rate=args.sampling_rate, stride=args.stride,
+        clip_sampling=clip_sampling, crop_size=args.crop_size, side_size=args.side_size, crops=args.crops,
+        batch_size=args.batch_size, decoder=args.decoder, decoder_threads=args.decoder_threads,
+        dtype=args.dtype, allow_truncated=args.allow_truncated)
+
+
+def jobs_from_args(args) -> list[Job]:
+    """The videos of --video or --video_root with their output paths (a missing or empty source is one line)."""
+    from scripts.video import VIDEO_EXTENSIONS, find_videos
+
+    if args.video is not None:
+        if not args.video.is_file():
+            raise MateError(f"{args.video}: video file not found")
+        return plan_jobs([args.video], args.out_dir)
+    jobs = plan_jobs(find_videos(args.video_root), args.out_dir, root=args.video_root)
+    if not jobs:
+        raise MateError(f"{args.video_root}: no video files found (searched recursively for "
+                        f"{', '.join(VIDEO_EXTENSIONS)})")
+    return jobs
+
+
+def failures_csv(failures) -> str:
+    """failures.csv: a `video,error` header and one row per failed video."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(["video", "error"])
+    writer.writerows(failures)
+    return buf.getvalue()

@@ -23,8 +23,8 @@ import torch
 from conftest import ROOT, TEST_DATA, run_script, load_script
 from scripts.cli import run
 from scripts.errors import MateError
-from scripts.extraction import (ClipStream, ExtractSettings, Job, extract_video, plan_jobs, resolve_device,
-                                shard_jobs, torchrun_env)
+from scripts.devices import resolve_device, torchrun_env
+from scripts.extraction import ClipStream, ExtractSettings, Job, extract_video, plan_jobs, shard_jobs
 from scripts.video import VideoReader, preprocess_frame, spatial_crops
 from scripts.x3d import (CHECKPOINT_FILES, MODEL_ZOO_URL, X3DFeatures, _install_torchvision_shim,
                         _remove_torchvision_shim, create_x3d_network, hub_cache_path, load_backbone)

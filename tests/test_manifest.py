@@ -6,7 +6,6 @@ import pytest
 from scripts.errors import MateError
 from scripts.manifest import (VideoEntry, format_count_table, infer_class, infer_label, parse_line,
                               read_manifest, write_manifest)
-from tests.conftest import run_script  # noqa: F401  (keeps conftest importable as a module)
 
 
 def touch(root: Path, rel: str) -> Path:

@@ -1,7 +1,6 @@
 """Tests of scripts/model.py and scripts/motion.py: shapes, sizes, ablations, the MotionMap, learning."""
 import dataclasses
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
