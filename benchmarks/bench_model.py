@@ -29,14 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scripts.dataset import BalancedBatchSampler  # noqa: E402
 from scripts.devices import resolve_device  # noqa: E402
 from scripts.losses import LossConfig, MateLoss  # noqa: E402
-from scripts.model import build_model, config_for_variant, count_parameters  # noqa: E402
+from scripts.model import VARIANTS, build_model, config_for_variant, count_parameters  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser("bench_model.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", nargs="+", default=["fast", "base", "mil"],
-                        choices=("fast", "base", "mil"), help="(default: fast base mil)")
+    parser.add_argument("--variants", nargs="+", default=["fast", "base", "mil"], choices=VARIANTS,
+                        help="(default: fast base mil; paper_fast, paper_base: the published model)")
     parser.add_argument("--shape", nargs=4, type=int, default=[192, 16, 10, 10], metavar=("C", "T", "H", "W"),
                         help="one video's features (default: 192 16 10 10, an X3D-L map)")
     parser.add_argument("--batch_train", type=int, default=16, help="training batch (default: 16)")
