@@ -4,12 +4,15 @@ One video per line, `<feature_path> [<label> [<class>]]`, `#` comments and blank
 path-only line (the published lists, `X3D_Videos/Abuse/Abuse001_x264.npy`) gets its label from the
 name (`Normal` -> 0, else 1) and its class from the parent folder or the name's leading letters.
 Relative paths resolve against the current folder, then the manifest's folder. Manifests written
-here store paths relative to their own folder, so a data folder can be moved as a whole.
+here store paths relative to their own folder, so a data folder can be moved as a whole. A path with
+spaces (or quotes) is written shell-quoted, `'dir with spaces/Abuse 004.npy' 1 Abuse`; readers also
+take tab-separated fields. The same file listed twice, under any two paths, is an error.
 """
 from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,14 +63,36 @@ def infer_class(path: str | os.PathLike, label: int) -> str:
     return _CLASS_BY_LOWER.get(letters.group(0).lower(), letters.group(0))
 
 
+def split_fields(text: str, *, source: str = "<line>") -> list[str]:
+    """A line's fields: tab-separated when it holds a tab; shell-quoted when it starts with a quote
+    (`'dir with spaces/Abuse 004.npy' 1 Abuse`, as quote_path writes it); else split on whitespace."""
+    if "\t" in text:
+        return [f.strip() for f in text.split("\t") if f.strip()]
+    if text[0] in "'\"":
+        try:
+            return shlex.split(text)
+        except ValueError as exc:
+            raise MateError(f"{source}: unbalanced quotes in {text!r} ({exc})") from None
+    return text.split()
+
+
+def quote_path(path: str) -> str:
+    """A path as a manifest field: as it is when plain, shell-quoted when it holds whitespace or a
+    quote or starts with '#' (every reader, split_fields, takes both)."""
+    if path and not any(c.isspace() or c in "'\"" for c in path) and not path.startswith("#"):
+        return path
+    return shlex.quote(path)
+
+
 def parse_line(text: str, *, source: str = "<line>") -> tuple[str, int, str] | None:
     """Parse one manifest line into (path, label, class); None for a blank or comment line."""
     text = text.strip()
     if not text or text.startswith("#"):  # whole-line comments only: XD-Violence names contain '#'
         return None
-    fields = text.split()
+    fields = split_fields(text, source=source)
     if len(fields) > 3:
-        raise MateError(f"{source}: expected '<path> [<label> [<class>]]', got {len(fields)} fields")
+        raise MateError(f"{source}: expected '<path> [<label> [<class>]]', got {len(fields)} fields "
+                        "(a path with spaces must be quoted, 'like this.npy', or the fields tab-separated)")
     path = fields[0]
     if len(fields) >= 2:
         if fields[1] not in ("0", "1"):
@@ -117,9 +142,11 @@ def read_manifest(path: str | os.PathLike, *, check_exists: bool = True,
             continue
         raw, label, cls = parsed
         resolved = resolve_path(raw, manifest, check_exists=check_exists)
-        if resolved in seen:
-            raise MateError(f"{manifest}:{lineno}: '{raw}' is listed twice (first on line {seen[resolved]})")
-        seen[resolved] = lineno
+        same = Path(os.path.realpath(resolved))  # one file reached through a symlinked folder too
+        if same in seen:
+            raise MateError(f"{manifest}:{lineno}: '{raw}' is listed twice (first on line {seen[same]}, "
+                            f"the same file {same})")
+        seen[same] = lineno
         entries.append(VideoEntry(path=resolved, label=label, cls=cls))
     if not entries:
         raise MateError(f"{manifest}: manifest lists no videos")
@@ -147,7 +174,7 @@ def relative_to_folder(path: str | os.PathLike, folder: str | os.PathLike) -> st
 
 
 def format_entry(entry: VideoEntry, relative_to: Path) -> str:
-    return f"{relative_to_folder(entry.path, relative_to)} {entry.label} {entry.cls}"
+    return f"{quote_path(relative_to_folder(entry.path, relative_to))} {entry.label} {quote_path(entry.cls)}"
 
 
 def header_value(path: str | os.PathLike, key: str) -> str | None:

@@ -95,7 +95,11 @@ def test_manifest_level_errors(tmp_path):
         read_manifest(one_class, require_both_labels=True)
     dup = tmp_path / "dup.txt"
     dup.write_text("a/Normal_1.npy\na/Normal_1.npy 0\n")
-    with pytest.raises(MateError, match=r"dup.txt:2: .* listed twice \(first on line 1\)"):
+    with pytest.raises(MateError, match=r"dup.txt:2: .* listed twice \(first on line 1,"):
+        read_manifest(dup)
+    (tmp_path / "via").symlink_to(tmp_path / "a")  # the same file through a symlinked folder
+    dup.write_text("a/Normal_1.npy\nvia/Normal_1.npy\n")
+    with pytest.raises(MateError, match=r"dup.txt:2: 'via/Normal_1.npy' is listed twice .*the same file"):
         read_manifest(dup)
 
 
@@ -119,3 +123,24 @@ def test_count_table():
     assert table[3].split() == ["Normal", "3", "0"]
     assert table[4].split() == ["Zebra", "1", "0"]
     assert table[-1].split() == ["total", "6", "2"]
+
+
+@pytest.mark.parametrize("line, fields", [
+    ("a/b.npy 1 Abuse", ["a/b.npy", "1", "Abuse"]),
+    ("'dir with spaces é日本/Abuse 004 ü x264.npy' 1 Abuse", ["dir with spaces é日本/Abuse 004 ü x264.npy", "1", "Abuse"]),
+    ("dir with spaces/Abuse 004.npy\t1\tAbuse", ["dir with spaces/Abuse 004.npy", "1", "Abuse"]),
+    ('"it\'s here/x.npy" 0', ["it's here/x.npy", "0"]),
+    ("v=u5SF4SlqNDQ__#00-00-00_00-01-00_label_G-0-0.npy 1", ["v=u5SF4SlqNDQ__#00-00-00_00-01-00_label_G-0-0.npy", "1"]),
+])
+def test_fields_plain_quoted_or_tab_separated(line, fields):
+    from scripts.manifest import split_fields
+    assert split_fields(line) == fields
+
+
+@pytest.mark.parametrize("path", ["plain/Abuse001_x264.npy", "dir with spaces é日本/Abuse 004 ü x264.npy",
+                                  "it's/a \"quoted\" name.npy", "#hash first.npy"])
+def test_written_paths_read_back(tmp_path, path):
+    from scripts.manifest import quote_path, split_fields
+    assert split_fields(f"{quote_path(path)} 1 Abuse") == [path, "1", "Abuse"]
+    if " " not in path and "'" not in path and not path.startswith("#"):
+        assert quote_path(path) == path  # plain paths stay as they are
