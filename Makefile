@@ -10,7 +10,7 @@ DEMO_EPOCHS ?= 30
 # One OpenMP thread: on a 2-core machine two threads collapse as soon as anything else runs (README: speed)
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: demo test install clean-demo diagnostics
+.PHONY: demo test install clean-demo diagnostics ablations
 
 install: $(VENV)/.installed
 
@@ -32,6 +32,19 @@ demo: install
 	$(PY) main.py --config configs/fast.json --train_list $(DEMO_LISTS)/fold0_train.txt \
 		--val_list $(DEMO_LISTS)/fold0_val.txt --exp_name $(DEMO_EXP) --max_epoch $(DEMO_EPOCHS) --overwrite
 	$(PY) test.py --test_list $(DEMO_LISTS)/fold0_test.txt --checkpoint runs/$(DEMO_EXP)/checkpoint_best.pth
+
+# The ablation table (docs/model.md): every row on every fold of the synthetic set, JOBS at a time
+# (about 15 minutes on a 2-core CPU with the defaults); on real features call ablations.sh directly.
+ABL_LISTS ?= $(DEMO_LISTS)
+ABL_FOLDS ?= 5
+ABL_EPOCHS ?= 25
+JOBS ?= 2
+ABL_PREFIX ?= abl
+ablations: install
+	test -f $(ABL_LISTS)/fold0_train.txt || { $(PY) makelist.py --synthetic $(DEMO_DATA) --n_train 200 --n_test 60 \
+		--seed 0 --overwrite && $(PY) StratifiedKFold.py --rgb_list $(DEMO_DATA)/train.txt \
+		--test_list $(DEMO_DATA)/test.txt --k 5 --out_dir $(DEMO_LISTS) --seed 0 --overwrite; }
+	PY=$(PY) bash ablations.sh $(ABL_LISTS) $(ABL_FOLDS) $(ABL_EPOCHS) $(JOBS) $(ABL_PREFIX)
 
 diagnostics: install
 	$(PY) test1.py --test_list $(DEMO_LISTS)/fold0_test.txt --exp_name $(DEMO_EXP)

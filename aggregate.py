@@ -5,6 +5,8 @@ experiments on the same test videos.
     python aggregate.py --runs runs/mate_fast_fold*
     # ... and MATE against an ablation on the same test videos: DeLong test and paired bootstrap
     python aggregate.py --runs runs/mate_fast_fold* --compare runs/mate_fast_nomotion_fold* --n_boot 2000
+    # the ablation table of runs named <prefix>_<row>_fold<k> (make ablations): CSV, Markdown, PNG
+    python aggregate.py --table runs/abl_*
 
 Each run folder needs test.py's `test_metrics.json` and `predictions.csv`; the best validation epoch
 and its numbers come from `test_metrics.json` (or, if it lacks them, from the best `val_roc_auc` row
@@ -41,6 +43,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="run folders of a second experiment scored on the same test videos; adds "
                              "the DeLong test and the paired bootstrap of ΔROC-AUC = runs - compare "
                              "(default: no comparison)")
+    parser.add_argument("--table", type=Path, nargs="*", default=None, metavar="RUN_DIR",
+                        help="run folders named <prefix>_<row>_fold<k> (rows: full, mil and those of "
+                             "configs/ablations/): print and write the ablation table instead (default: off)")
     parser.add_argument("--out", type=Path, default=None,
                         help="CSV to write (default: aggregate_<experiment>[_vs_<other>].csv beside "
                              "the first run folder, i.e. in runs/)")
@@ -50,14 +55,43 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
+def write_table(args) -> int:
+    """--table: the ablation table as CSV, Markdown and a bar chart; exit 1 if a row or run is missing."""
+    from scripts.ablation_table import build_table, markdown, plot, table_records
+
+    if not args.table:
+        raise MateError("--table needs run folders: --table runs/<prefix>_*")
+    out = args.out or Path(args.table[0]).parent / f"ablation_table_{common_prefix(args.table)}.csv"
+    if out.exists() and not args.overwrite:
+        raise MateError(f"{out}: already exists; pass --overwrite to replace it (or --out elsewhere)")
+    rows, problems = build_table([Path(p) for p in args.table], n_boot=args.n_boot, seed=args.seed)
+    records = table_records(rows)
+    text = markdown(records)
+    print(text, end="")
+    paths = [write_text(out, to_csv(records, tuple(records[0]))), write_text(out.with_suffix(".md"), text),
+             plot(rows, out.with_suffix(".png"))]
+    print("wrote " + ", ".join(map(str, paths)))
+    for line in problems:
+        print(f"missing: {line}")
+    return 1 if problems else 0
+
+
+def common_prefix(folders) -> str:
+    names = [Path(f).name for f in folders]
+    prefix = names[0].split("_")[0] if names else "runs"
+    return prefix if all(n.startswith(prefix + "_") for n in names) else "runs"
+
+
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
+    if args.n_boot < 1:
+        raise MateError(f"--n_boot must be at least 1, got {args.n_boot}")
+    if args.table is not None:
+        return write_table(args)
     if not args.runs:
         raise MateError("no runs given: pass --runs runs/<exp_name>_fold*")
     if args.compare is not None and not args.compare:
         raise MateError("--compare needs run folders: --compare runs/<other_exp>_fold*")
-    if args.n_boot < 1:
-        raise MateError(f"--n_boot must be at least 1, got {args.n_boot}")
     out = args.out or default_out(args.runs, args.compare)
     if out.exists() and not args.overwrite:
         raise MateError(f"{out}: already exists; pass --overwrite to replace it (or --out elsewhere)")

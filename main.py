@@ -9,6 +9,10 @@ r"""Train MATE on precomputed features (docs/design.md §5); everything goes to 
 
 Options: code defaults < --config file < flags on the command line. The run folder holds config.json,
 train.log, metrics.csv, checkpoint_best.pth (best validation ROC-AUC), checkpoint_last.pth, plots/.
+One job per run folder: a second main.py on the same --exp_name exits 2 naming the first (its lock,
+.mate.lock). --resume continues only with the run's options (--max_epoch may grow: the schedule is then
+recomputed for the new length from the stored step) and starts from scratch where the folder holds no
+checkpoint_last.pth yet, so a requeue script may always pass it.
 """
 from __future__ import annotations
 

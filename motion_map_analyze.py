@@ -12,13 +12,17 @@ Without a checkpoint the MotionMap is computed from the features (--motion_windo
 then one line per class, and writes motion_stats.csv, motion_stats.json, motion_histogram.png and
 motion_over_time.png (default: runs/<exp_name>/plots/, or runs/motion_analysis/plots/).
 Motion Entropy: Shannon entropy (bits) of the 256-bin histogram of a video's MotionMap on [0, 1];
-Motion Area Ratio: share of cells above tau (default: mean + 2 std of the normal videos' cells).
+Motion Area Ratio: share of cells above tau, by default the 99th percentile of the normal videos' cells
+(--tau_percentile), so the normal videos' ratio is about 0.01 by construction; or an absolute --tau.
+The first line says which tau was used and how it was chosen.
 """
 from __future__ import annotations
 
 import argparse
 
 from scripts.cli import run
+from scripts.errors import MateError
+from scripts.motion_stats import TAU_PERCENTILE
 from scripts.option import get_analysis_parser, get_runtime_parser
 
 
@@ -28,8 +32,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                      parents=[get_analysis_parser(), get_runtime_parser()])
     parser.add_argument("--motion_window", type=int, default=2,
                         help="preceding steps of the MotionMap's reference without a checkpoint (default: 2)")
-    parser.add_argument("--tau", type=float, default=None,
-                        help="area-ratio threshold on [0, 1] (default: mean + 2 std of the normal videos' cells)")
+    threshold = parser.add_mutually_exclusive_group()
+    threshold.add_argument("--tau", type=float, default=None,
+                           help="absolute area-ratio threshold on [0, 1] (default: from --tau_percentile)")
+    threshold.add_argument("--tau_percentile", type=float, default=TAU_PERCENTILE,
+                           help="tau = this percentile of the normal videos' MotionMap cells, so their area "
+                                "ratio is about 1 - p/100; a lower p counts weaker motion "
+                                f"(default: {TAU_PERCENTILE:g})")
     parser.add_argument("--crop_mode", choices=("mean", "space"), default="mean",
                         help="for [T, K, D] features without a checkpoint (default: mean)")
     parser.add_argument("--time_bins", type=int, default=32,
@@ -39,19 +48,23 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
+    if args.tau is not None and not 0.0 <= args.tau <= 1.0:
+        raise MateError(f"--tau {args.tau:g}: a MotionMap lies in [0, 1], so must tau")
+    if not 0.0 <= args.tau_percentile <= 100.0:
+        raise MateError(f"--tau_percentile {args.tau_percentile:g}: must lie in [0, 100]")
     from scripts.analysis_inputs import load_analysis_run
     from scripts.motion_analysis import motion_maps, write_outputs
-    from scripts.motion_stats import class_table, format_line, normal_threshold
+    from scripts.motion_stats import choose_threshold, class_table, format_line
 
     loaded = load_analysis_run(args, "motion_map_analyze.py", default_exp="motion_analysis")
     labels, classes, maps, source = motion_maps(loaded, args.test_list, motion_window=args.motion_window,
                                                 crop_mode=args.crop_mode, progress=not args.no_progress)
-    tau = args.tau if args.tau is not None else normal_threshold(maps, labels)
+    tau, rule = choose_threshold(maps, labels, tau=args.tau, percentile=args.tau_percentile)
     table = class_table(maps, labels, classes, tau)
-    print(f"{len(maps)} videos, {source}; tau = {tau:.4f}")
+    print(f"{len(maps)} videos, {source}; tau = {tau:.4f} ({rule})")
     for name, row in table.items():
         print(format_line(name, row))
-    paths = write_outputs(table, labels, maps, loaded.out_dir, tau, args.time_bins)
+    paths = write_outputs(table, labels, maps, loaded.out_dir, tau, args.time_bins, tau_rule=rule)
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 

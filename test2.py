@@ -1,13 +1,16 @@
 r"""Motion ON vs OFF: paired ROC curves and a test of the AUC difference on the same test videos.
 
-    # two models trained on the same fold: the full one and the --no_motion_map ablation
+    # two models trained on the same fold: the full one and the no_motion ablation (configs/ablations/
+    # no_motion.json: no MotionMap and no difference features, the one OFF free of motion)
     python test2.py --test_list data/manifests/fold0_test.txt \
-        --checkpoint_on runs/fast_fold0/checkpoint_best.pth --checkpoint_off runs/no_motion_map_fold0/checkpoint_best.pth
-    # one model scored twice: with its MotionMap, and with the motion input switched off (all zeros)
+        --checkpoint_on runs/fast_fold0/checkpoint_best.pth --checkpoint_off runs/no_motion_fold0/checkpoint_best.pth
+    # one model scored twice: with its MotionMap, and with the MotionMap set to 0 (its difference
+    # features |x_t - x_{t-1}| still carry motion)
     python test2.py --test_list data/manifests/fold0_test.txt --checkpoint runs/fast_fold0/checkpoint_best.pth
 
-Writes (default: the ON run's plots/ folder) motion_on_off_roc.png (both ROC curves, AUC and 95% CI in
-the legend) and motion_on_off.json (AUCs, DeLong's test and a paired bootstrap of ΔAUC = ON − OFF).
+Prints both ROC-AUCs, a line saying what OFF is and which motion it still sees, and ΔAUC. Writes
+(default: the ON run's plots/ folder) motion_on_off_roc.png (both ROC curves, AUC and 95% CI in the
+legend) and motion_on_off.json (AUCs, DeLong's test and a paired bootstrap of ΔAUC = ON − OFF).
 """
 from __future__ import annotations
 
@@ -24,8 +27,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                      parents=[get_analysis_parser(), get_runtime_parser(), get_bootstrap_parser()])
     parser.add_argument("--checkpoint_on", type=Path, default=None, help="the model with motion (default: none)")
     parser.add_argument("--checkpoint_off", type=Path, default=None,
-                        help="the model without motion, e.g. the no_motion_map ablation on the same fold "
-                             "(default: score --checkpoint_on / --checkpoint with an all-zero MotionMap)")
+                        help="the model without motion, e.g. the no_motion ablation on the same fold (no "
+                             "MotionMap, no difference features) (default: score --checkpoint_on / --checkpoint "
+                             "with an all-zero MotionMap; its difference features still carry motion)")
     return parser
 
 
@@ -38,15 +42,15 @@ def main(argv=None) -> int:
     if args.checkpoint_on is not None:
         args.checkpoint = args.checkpoint_on
     loaded = load_analysis_run(args, "test2.py", need_checkpoint=True)
-    on, off, how = score_on_off(loaded, args.checkpoint_off, args.test_list, batch_size=args.batch_size,
-                                progress=not args.no_progress, force_settings=args.force_settings)
+    on, off, how, off_model = score_on_off(loaded, args.checkpoint_off, args.test_list, batch_size=args.batch_size,
+                                           progress=not args.no_progress, force_settings=args.force_settings)
     labels = loaded.ds.labels.numpy().astype(int)
     result = compare_on_off(labels, on, off, n_boot=args.n_boot, seed=args.seed)
-    result.update(checkpoint_on=str(loaded.checkpoint), off=how, test_list=str(args.test_list),
-                  n_videos=len(labels))
+    result.update(checkpoint_on=str(loaded.checkpoint), off=how, off_model=off_model,
+                  test_list=str(args.test_list), n_videos=len(labels))
     paths = [plot(labels, on, off, result, loaded.out_dir / "motion_on_off_roc.png"),
              write_json(loaded.out_dir / "motion_on_off.json", result)]
-    for line in summary_lines(result, loaded.checkpoint, how):
+    for line in summary_lines(result, loaded.checkpoint, how, off_model):
         print(line)
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0

@@ -114,12 +114,12 @@ def comparison_rows(c: dict) -> list[dict]:
     return rows
 
 
-def to_csv(rows: list[dict]) -> str:
-    """Rows as CSV text with the CSV_FIELDS header; missing and non-finite cells are empty."""
+def to_csv(rows: list[dict], fields: tuple[str, ...] = CSV_FIELDS) -> str:
+    """Rows as CSV text with the `fields` header; missing and non-finite cells are empty."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _cell(row.get(k)) for k in CSV_FIELDS})
+        writer.writerow({k: _cell(row.get(k)) for k in fields})
     return buf.getvalue()
 

@@ -1,8 +1,8 @@
 """Checkpoints hold tensors and plain data only: they load with `weights_only=True`, and the model
 config they store is all test.py needs to rebuild the model (strict state-dict matching).
 
-What a checkpoint written by main.py holds (format 2):
-    format        2 (FORMAT): how to read the rest
+What a checkpoint written by main.py holds (format 3):
+    format        3 (FORMAT): how to read the rest
     model         the state dict
     model_config  `asdict` of the variant's config, every key (scripts/model.py: MateConfig, MilConfig)
     loss_config   `asdict` of the LossConfig it was trained with
@@ -14,7 +14,9 @@ newer format, is refused in one line naming the file and the key. The one migrat
 checkpoint without "format" (format 1, written before the MIL baseline had its own config) held a
 MateConfig for every variant, mil_hidden and mil_embed included; loading drops those two from MATE
 variants (they were unused there) and, for mil, keeps in_channels and dropout and renames
-mil_hidden -> hidden, mil_embed -> embed (the other MATE keys were ignored by the baseline).
+mil_hidden -> hidden, mil_embed -> embed (the other MATE keys were ignored by the baseline). Format 2
+(before `use_difference_features` existed) gets `use_difference_features: True` in every MATE and paper
+config: every model of that format projected the differences |x_t - x_{t-1}|.
 
 The authors' published weights (data/published/MATE_base.pkl, a plain state dict of the published
 `Model`) load too: `load_checkpoint` recognises the published key names and shapes and wraps them as
@@ -36,7 +38,7 @@ from scripts.fileio import atomic_write
 from scripts.model import (PAPER_VARIANTS, VARIANTS, ModelConfig, build_model, config_class, config_fields,
                            config_for_variant)
 
-FORMAT = 2  # what save_checkpoint's callers write; see the module docstring
+FORMAT = 3  # what save_checkpoint's callers write; see the module docstring
 
 # The features the published weights were trained on: X3D-L maps [192, 16, 10, 10], one per video
 # (the element-wise maximum over its 16-frame clips), single crop (data/published/README.md).
@@ -78,9 +80,11 @@ def read_format(state: dict[str, Any], *, source: str | Path) -> dict[str, Any]:
     version = state.get("format", 1)
     if version == FORMAT:
         return state
-    if version != 1 or isinstance(version, bool):
-        raise MateError(f"{source}: checkpoint format {version!r} is not one this MATE reads (1 or {FORMAT}; "
+    if version not in (1, 2) or isinstance(version, bool):
+        raise MateError(f"{source}: checkpoint format {version!r} is not one this MATE reads (1 to {FORMAT}; "
                         "a newer MATE wrote it?)")
+    if version == 2:
+        return {**migrate_2_to_3(state, source=source), "migrated_from_format": 2}
     stored = state["model_config"]
     if not isinstance(stored, dict):
         raise MateError(f"{source}: model config is not a mapping ({type(stored).__name__})")
@@ -90,7 +94,17 @@ def read_format(state: dict[str, Any], *, source: str | Path) -> dict[str, Any]:
         for old, new in (("mil_hidden", "hidden"), ("mil_embed", "embed")):
             if old in stored:
                 config[new] = stored[old]
-    return {**state, "format": FORMAT, "model_config": config, "migrated_from_format": 1}
+    return {**migrate_2_to_3({**state, "model_config": config}, source=source), "migrated_from_format": 1}
+
+
+def migrate_2_to_3(state: dict[str, Any], *, source: str | Path) -> dict[str, Any]:
+    """Format 2 -> 3: MATE and paper configs gain use_difference_features (True: they all used them)."""
+    config = state["model_config"]
+    if not isinstance(config, dict):
+        raise MateError(f"{source}: model config is not a mapping ({type(config).__name__})")
+    if config.get("variant") != "mil" and "use_difference_features" not in config:
+        config = {**config, "use_difference_features": True}
+    return {**state, "format": FORMAT, "model_config": config}
 
 
 def stored_model_config(stored: Any, *, source: str | Path) -> ModelConfig:

@@ -12,17 +12,22 @@ short side 320, 320 x 320 centre crop, whole windows of 80 frames with 16 spread
 
 Each video is decoded in a background thread (scripts/video.py) into batches of clips while the model
 runs on the previous batch; a bounded queue keeps memory flat. Many videos: `extract_all` skips the
-finished ones (resume), writes each .npy and its sidecar atomically, and records failures instead of
-stopping; `shard_jobs` splits the list between SLURM array tasks and torchrun ranks.
+finished ones (resume), writes each .npy and its sidecar atomically (`write_outputs`: a kill never leaves
+an array beside a record of other settings), and records failures instead of stopping, except on a full
+disk; `shard_jobs` splits the list between SLURM array tasks and torchrun ranks, and
+scripts/feature_folder.py keeps jobs of other settings off a folder while its shards run side by side.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
 import os
 import queue
+import shutil
 import threading
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
@@ -33,16 +38,12 @@ from tqdm import tqdm
 
 from scripts.devices import torchrun_env
 from scripts.errors import MateError
-from scripts.fileio import save_npy, write_json
+from scripts.fileio import atomic_path
 from scripts.video import (ClipAssembler, ClipSpec, VideoReader, check_complete, preprocess_frame,
                            spatial_crops)
 from scripts.x3d import X3DFeatures, get_preset
 
 _END = object()  # the decode thread's last queue item
-# Sidecar keys that must agree before an existing output counts as done (resume); an older sidecar
-# without one of them is refused, not assumed to match.
-SAME_SETTINGS = ("backbone", "layout", "frames_per_clip", "sampling_rate", "stride", "clip_sampling", "crops",
-                 "side_size", "crop_size")
 
 
 @dataclass(frozen=True)
@@ -314,17 +315,33 @@ class Summary:
     truncated: list[str] = field(default_factory=list)  # written, but fewer frames than declared
 
 
-def _done(job: Job, settings: ExtractSettings, backbone: X3DFeatures) -> bool:
-    """True when both outputs exist with the same settings; other settings are a failure, not a skip."""
+def settings_record(settings: ExtractSettings, backbone: X3DFeatures) -> dict:
+    """What a feature means (scripts/feature_settings.KEYS), as its sidecar records it: the settings an
+    existing output must have to count as done, and that a feature folder records (scripts/feature_folder.py).
+    The weights by their hash, not their path."""
+    from scripts.feature_settings import KEYS, settings_of
+
+    record = {"backbone": backbone.name, "weights": backbone.weights, "layout": backbone.layout,
+              "frames_per_clip": settings.num_frames, "sampling_rate": settings.sampling_rate,
+              "stride": settings.stride, "clip_sampling": settings.clip_sampling, "side_size": settings.side_size,
+              "crop_size": settings.crop_size, "crops": settings.crops}
+    if backbone.layout == "sequence":
+        record["sequence_feature"] = backbone.sequence_feature
+    assert set(record) <= set(KEYS), f"{sorted(set(record) - set(KEYS))} are not feature_settings.KEYS"
+    return settings_of(record)
+
+
+def _done(job: Job, record: dict) -> bool:
+    """True when both outputs exist with the settings `record`; other settings are a failure, not a skip
+    (an older sidecar without one of the keys is refused, not assumed to match)."""
     sidecar_path = job.out.with_suffix(".json")
     if not (job.out.is_file() and sidecar_path.is_file()):
         return False
+    from scripts.feature_settings import KEYS, settings_of
     from scripts.framegt import read_sidecar
 
-    old = read_sidecar(job.out) or {}
-    new = {"backbone": backbone.name, "layout": backbone.layout, "frames_per_clip": settings.num_frames,
-           **{k: v for k, v in asdict(settings).items() if k in SAME_SETTINGS}}
-    differ = [f"{k} {old.get(k)} != {new[k]}" for k in SAME_SETTINGS if old.get(k) != new[k]]
+    old = settings_of(read_sidecar(job.out) or {})
+    differ = [f"{k} {old.get(k)} != {record.get(k)}" for k in KEYS if old.get(k) != record.get(k)]
     if differ:
         raise MateError(f"{job.out}: exists with other settings ({', '.join(differ)}); use --overwrite "
                         "or another --out_dir")
@@ -338,11 +355,14 @@ def extract_all(jobs: Sequence[Job], backbone: X3DFeatures, settings: ExtractSet
 
     `workers` extra videos are decoded ahead in parallel while the current one runs on the model (one
     decoder thread cannot feed a fast GPU); 0 decodes only the current video, still in the background.
+    A write the OS refuses is that video's failure, except a full disk (or quota): then every later video
+    would fail the same way, after decoding and running the model for nothing, so the run stops with
+    one MateError line; the files written so far are complete and a rerun resumes after them.
     """
-    summary, todo = Summary(), []
+    summary, todo, record = Summary(), [], settings_record(settings, backbone)
     for job in jobs:
         try:
-            if not overwrite and _done(job, settings, backbone):
+            if not overwrite and _done(job, record):
                 summary.skipped.append(job.name)
                 continue
         except MateError as exc:
@@ -357,21 +377,21 @@ def extract_all(jobs: Sequence[Job], backbone: X3DFeatures, settings: ExtractSet
             pending.append((job, ClipStream(job.video, settings, for_cuda=device.type == "cuda").start()))
 
     overall = tqdm(total=len(jobs), initial=len(jobs) - len(todo), unit="video", disable=not progress)
+    tried = 0
     refill()
     try:
         while pending:
             job, stream = pending.popleft()
             refill()  # the next videos decode while this one runs on the model
+            tried += 1
             try:
                 with tqdm(desc=job.name, unit="clip", leave=False, disable=not progress) as bar:
                     features, sidecar = features_from_stream(stream, backbone, settings, device, bar)
-                sidecar["video"] = job.name
-                write_outputs(job.out, features, sidecar)
-                summary.written.append(job.name)
-                if sidecar.get("truncated"):
-                    summary.truncated.append(job.name)
             except Exception as exc:  # a bad video must not stop the other 1,899
                 summary.failures.append((job.name, _one_line(exc)))
+            else:
+                sidecar["video"] = job.name
+                _save(job, features, sidecar, summary, untried=len(todo) - tried)
             finally:
                 stream.close()
             overall.update(1)
@@ -382,18 +402,52 @@ def extract_all(jobs: Sequence[Job], backbone: X3DFeatures, settings: ExtractSet
     return summary
 
 
+def _save(job: Job, features: np.ndarray, sidecar: dict, summary: Summary, untried: int) -> None:
+    """Write one video's outputs into `summary`; a full disk stops the run (extract_all)."""
+    try:
+        write_outputs(job.out, features, sidecar)
+    except MateError as exc:
+        if disk_full(exc, job.out):
+            raise MateError(f"{_one_line(exc)}; stopped after {len(summary.written)} video(s) written this run, "
+                            f"{untried} not tried (they would fail alike); run again to resume") from None
+        summary.failures.append((job.name, _one_line(exc)))
+        return
+    except Exception as exc:
+        summary.failures.append((job.name, _one_line(exc)))
+        return
+    summary.written.append(job.name)
+    if sidecar.get("truncated"):
+        summary.truncated.append(job.name)
+
+
 def _one_line(exc: Exception) -> str:
     text = " ".join(str(exc).split())
     return text if isinstance(exc, MateError) else f"{type(exc).__name__}: {text}"
 
 
 def write_outputs(out: Path, features: np.ndarray, sidecar: dict) -> None:
-    """The .npy, then the sidecar that marks it complete; an old sidecar goes first, so a crash between
-    the two writes never leaves a new array beside an old record."""
+    """The .npy and its sidecar, which marks it complete: both written to temp files first, so a write
+    that fails (a full disk) leaves the previous pair as it was; then the old sidecar goes, the array is
+    renamed into place, then the sidecar. A kill at any moment leaves the old pair, the new pair, or an
+    array without a sidecar (extracted again), never an array beside another job's or setting's record."""
     sidecar_path = out.with_suffix(".json")
-    sidecar_path.unlink(missing_ok=True)
-    save_npy(out, features)
-    write_json(sidecar_path, sidecar)
+    with atomic_path(sidecar_path) as json_tmp, atomic_path(out) as npy_tmp:  # renamed in reverse order
+        json_tmp.write_text(json.dumps(sidecar, indent=2) + "\n")
+        with open(npy_tmp, "wb") as f:  # a file object stops np.save from appending ".npy" to the name
+            np.save(f, features)
+        sidecar_path.unlink(missing_ok=True)
+
+
+def disk_full(exc: BaseException, path: Path, margin: int = 1 << 20) -> bool:
+    """Whether a failed write of `path` was a full disk or quota (the OS error behind a MateError from
+    scripts/fileio.py, or under 1 MiB free: numpy reports a short write without an errno)."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    try:
+        return shutil.disk_usage(path.parent).free < margin
+    except OSError:
+        return False
 
 
 def settings_from_args(args) -> ExtractSettings:
@@ -407,19 +461,20 @@ def settings_from_args(args) -> ExtractSettings:
         dtype=args.dtype, allow_truncated=args.allow_truncated)
 
 
-def jobs_from_args(args) -> list[Job]:
-    """The videos of --video or --video_root with their output paths (a missing or empty source is one line)."""
-    from scripts.video import VIDEO_EXTENSIONS, find_videos
+def jobs_from_args(args) -> tuple[list[Job], dict[Path, Path]]:
+    """The videos of --video or --video_root with their output paths (a missing or empty source is one
+    line), and the paths left out because they lead to a video listed already (scripts/video.scan_videos)."""
+    from scripts.video import VIDEO_EXTENSIONS, check_video_file, scan_videos
 
     if args.video is not None:
-        if not args.video.is_file():
-            raise MateError(f"{args.video}: video file not found")
-        return plan_jobs([args.video], args.out_dir)
-    jobs = plan_jobs(find_videos(args.video_root), args.out_dir, root=args.video_root)
+        check_video_file(args.video)
+        return plan_jobs([args.video], args.out_dir), {}
+    videos, duplicates = scan_videos(args.video_root)
+    jobs = plan_jobs(videos, args.out_dir, root=args.video_root)
     if not jobs:
         raise MateError(f"{args.video_root}: no video files found (searched recursively for "
                         f"{', '.join(VIDEO_EXTENSIONS)})")
-    return jobs
+    return jobs, duplicates
 
 
 def failures_csv(failures) -> str:

@@ -44,6 +44,7 @@ def exclusive_lock(lock_path: str | os.PathLike, *, what: str) -> Iterator[Path]
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666 & ~current_umask())
     except OSError as exc:
         raise MateError(f"{lock_path}: cannot create the lock of the {what} ({exc.strerror})") from None
+    held = False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -54,10 +55,12 @@ def exclusive_lock(lock_path: str | os.PathLike, *, what: str) -> Iterator[Path]
                                 "give this one another name") from None
             print(f"warning: {lock_path}: file locks are not supported here ({exc.strerror}); "
                   f"nothing stops a second job on the {what}", file=sys.stderr)
+        held = True
         os.ftruncate(fd, 0)
         os.pwrite(fd, (holder_text() + "\n").encode(), 0)
         yield lock_path
     finally:
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)  # an empty lock file: nobody holds it
+        if held:  # a refused job must not erase the holder's record
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)  # an empty lock file: nobody holds it
         os.close(fd)  # closing releases the flock

@@ -12,7 +12,8 @@ unknown key refused) and `build_model` the model. The model returns logits; the 
 once, in the loss or at scoring.
 
 Data flow of Mate (tokens are the T*H*W positions, hidden size `dim`):
-    x [B, C, T, H, W] --DifferenceFeatures--> h [B, T, H, W, D]   (|x_t - x_{t-1}| joins x, norm, Linear)
+    x [B, C, T, H, W] --DifferenceFeatures--> h [B, T, H, W, D]   (|x_t - x_{t-1}| joins x, norm, Linear;
+                                                                   x alone with use_difference_features=False)
     x --MotionMap--> M [B, T, H, W] in [0, 1]                    (None with use_motion_map=False)
     h --Block x num_blocks: TemporalConditionedConv, MotionConditionedAttention, FeedForward--> h
     h --MotionAwareTemporalPooling--> z [B, Q*D] (video embedding), p [B, T, D] (pooled time steps)
@@ -82,6 +83,9 @@ class MateConfig:
     num_heads: int = 1  # attention heads (dim must be divisible)
     motion_window: int = 2  # MotionMap: preceding steps averaged as the reference
     use_motion_map: bool = True  # False: every part runs unconditioned (--no_motion_map)
+    # False: the input projection sees x alone (C channels, no |x_t - x_{t-1}|); with use_motion_map=False
+    # too, no input of the model is a motion signal (the no_motion ablation) (--no_difference_features)
+    use_difference_features: bool = True
     use_attention: bool = True  # --no_attention
     use_tcc: bool = True  # --no_tcc
     tcc_mode: str = "plain"  # plain | multiscale | gating | multiscale_gating (plain trains best; docs/model.md)
@@ -106,7 +110,7 @@ class MateConfig:
             if getattr(self, key) not in choices:
                 raise MateError(f"model config: {key} must be one of {', '.join(choices)}, "
                                 f"got {getattr(self, key)!r}")
-        for key in ("use_motion_map", "use_attention", "use_tcc", "use_motion_pooling"):
+        for key in ("use_motion_map", "use_difference_features", "use_attention", "use_tcc", "use_motion_pooling"):
             if not isinstance(getattr(self, key), bool):
                 raise MateError(f"model config: {key} must be true or false, got {getattr(self, key)!r}")
         if self.dim % self.num_heads:
@@ -168,10 +172,11 @@ VARIANT_DEFAULTS: dict[str, dict] = {
 EMBEDDING_SNIPPET_HIDDEN = {"fast": 16, "base": 16}
 # The paper variants use in_channels, dim, num_blocks, num_heads, motion_window, use_motion_map,
 # tcc_mode, tcc_bottleneck, num_queries and dropout; these fields must keep the values below (the
-# published code has no other setting; its windowed spatial attention puts the windows' tokens back
-# in the wrong places, so spatial_window is 0). head_hidden and snippet_hidden are unused.
-PAPER_FIXED = dict(use_attention=True, use_tcc=True, use_motion_pooling=True, spatial_window=0, ff_mult=4,
-                   input_norm="token", video_logit="embedding")
+# published code has no other setting, and always projects [x, |x_t - x_{t-1}|]; its windowed spatial
+# attention puts the windows' tokens back in the wrong places, so spatial_window is 0). head_hidden and
+# snippet_hidden are unused.
+PAPER_FIXED = dict(use_difference_features=True, use_attention=True, use_tcc=True, use_motion_pooling=True,
+                   spatial_window=0, ff_mult=4, input_norm="token", video_logit="embedding")
 
 
 def config_for_variant(variant: str, **overrides) -> ModelConfig:
@@ -198,6 +203,14 @@ def uses_motion_map(model_config: Mapping[str, Any] | ModelConfig) -> bool:
     if dataclasses.is_dataclass(model_config):
         model_config = dataclasses.asdict(model_config)
     return model_config["variant"] != "mil" and bool(model_config["use_motion_map"])
+
+
+def uses_difference_features(model_config: Mapping[str, Any] | ModelConfig) -> bool:
+    """Whether the model of a config (stored dict or dataclass) projects |x_t - x_{t-1}| beside x: MATE
+    and paper configs with use_difference_features; never the MIL baseline (it sees x alone)."""
+    if dataclasses.is_dataclass(model_config):
+        model_config = dataclasses.asdict(model_config)
+    return model_config["variant"] != "mil" and bool(model_config["use_difference_features"])
 
 
 def topk_count(T: int, ratio: float = VIDEO_TOPK_RATIO) -> int:
@@ -239,30 +252,44 @@ class DifferenceFeatures(nn.Module):
       scale like LayerNorm, but keeps the contrast between tokens that marks an event.
     Both have the same parameters (a per-channel weight and bias of size 2C).
 
+    With differences=False (the motion-free ablation) only x is projected: the same normalisation over
+    its C channels, Linear(C, D); the model then sees no difference of consecutive steps here.
+
     Args:
         in_channels (int): C.
         dim (int): D, the hidden size.
         norm (str): "video" or "token".
-        fused (bool): compute normalisation + Linear without materialising [x, d] (same numbers,
-            several times faster on CPU; scripts/difference_projection.py); the plain path is used
-            anyway when x requires a gradient.
+        differences (bool): project [x, |x_t - x_{t-1}|] (2C channels); False: x alone (C channels).
+        fused (bool): with differences, compute normalisation + Linear without materialising [x, d]
+            (same numbers, several times faster on CPU; scripts/difference_projection.py); the plain
+            path is used anyway when x requires a gradient.
     """
 
-    def __init__(self, *, in_channels: int, dim: int, norm: str = "video", fused: bool = True):
+    def __init__(self, *, in_channels: int, dim: int, norm: str = "video", differences: bool = True,
+                 fused: bool = True):
         super().__init__()
         assert norm in INPUT_NORMS, f"input norm must be one of {INPUT_NORMS}, got {norm!r}"
-        self.norm = nn.LayerNorm(2 * in_channels) if norm == "token" else nn.GroupNorm(1, 2 * in_channels)
-        self.proj = nn.Linear(2 * in_channels, dim)
-        self.fused = fused
+        channels = 2 * in_channels if differences else in_channels
+        self.norm = nn.LayerNorm(channels) if norm == "token" else nn.GroupNorm(1, channels)
+        self.proj = nn.Linear(channels, dim)
+        self.differences, self.fused = differences, fused
 
     def forward(self, x: Tensor) -> Tensor:
         """x [B, C, T, H, W] -> h [B, T, H, W, D]."""
+        if not self.differences:
+            return self._plain(x.to(self.proj.weight.dtype))  # [B, T, H, W, D]
         if not self.fused or (torch.is_grad_enabled() and x.requires_grad):
-            u = torch.cat([x, difference_features(x)], dim=1)  # [B, 2C, T, H, W]
-            if isinstance(self.norm, nn.GroupNorm):
-                return self.proj(self.norm(u).permute(0, 2, 3, 4, 1))  # [B, T, H, W, D]
-            return self.proj(self.norm(u.permute(0, 2, 3, 4, 1)))  # [B, T, H, W, D]
+            return self._plain(torch.cat([x, difference_features(x)], dim=1))  # u [B, 2C, T, H, W]
         return fused_difference_projection(x, self.norm, self.proj)  # [B, T, H, W, D]
+
+    def _plain(self, u: Tensor) -> Tensor:
+        """u [B, C', T, H, W] -> Linear(Norm(u)) [B, T, H, W, D]."""
+        if isinstance(self.norm, nn.GroupNorm):
+            return self.proj(self.norm(u).permute(0, 2, 3, 4, 1))  # [B, T, H, W, D]
+        return self.proj(self.norm(u.permute(0, 2, 3, 4, 1)))  # [B, T, H, W, D]
+
+    def extra_repr(self) -> str:
+        return f"differences={self.differences}"
 
 
 # --- 2. the MotionMap ------------------------------------------------------------------------------
@@ -525,12 +552,16 @@ def check_input(x: Tensor, in_channels: int) -> None:
 
 
 class Mate(nn.Module):
-    """MATE: difference features, MotionMap, blocks, motion-aware pooling, video and snippet heads."""
+    """MATE: difference features, MotionMap, blocks, motion-aware pooling, video and snippet heads.
+
+    The motion-free ablation (no_motion: use_motion_map=False, use_difference_features=False) sees
+    neither input: the projection takes x alone, the MotionMap is None and the reported motion is 0."""
 
     def __init__(self, cfg: MateConfig):
         super().__init__()
         self.cfg = cfg
-        self.embed = DifferenceFeatures(in_channels=cfg.in_channels, dim=cfg.dim, norm=cfg.input_norm)
+        self.embed = DifferenceFeatures(in_channels=cfg.in_channels, dim=cfg.dim, norm=cfg.input_norm,
+                                        differences=cfg.use_difference_features)
         self.motion_map = MotionMap(window=cfg.motion_window) if cfg.use_motion_map else None
         # No final LayerNorm before pooling: over D = 8 features it rescales every still background
         # token to unit size, drowning the few event tokens in the spatial mean (docs/model.md).

@@ -109,10 +109,11 @@ def plot_over_time(maps: Sequence[np.ndarray], labels: np.ndarray, time_bins: in
 
 
 def write_outputs(table: dict[str, dict], labels: Sequence[int], maps: Sequence[np.ndarray], out_dir: Path,
-                  tau: float, time_bins: int) -> list[Path]:
-    """The four outputs of motion_map_analyze.py in `out_dir`; returns their paths in the order written."""
+                  tau: float, time_bins: int, *, tau_rule: str) -> list[Path]:
+    """The four outputs of motion_map_analyze.py in `out_dir`; returns their paths in the order written.
+    `tau_rule` says in words how τ was chosen (scripts.motion_stats.choose_threshold)."""
     labels = np.asarray(labels)
     return [write_text(out_dir / "motion_stats.csv", stats_csv(table)),
-            write_json(out_dir / "motion_stats.json", {"tau": tau, "groups": table}),
+            write_json(out_dir / "motion_stats.json", {"tau": tau, "tau_rule": tau_rule, "groups": table}),
             plot_histogram(maps, labels, tau, out_dir / "motion_histogram.png"),
             plot_over_time(maps, labels, time_bins, out_dir / "motion_over_time.png")]

@@ -202,6 +202,10 @@ def get_model_parser(add_help: bool = False) -> argparse.ArgumentParser:
     ablate = parser.add_argument_group("ablations (each removes one component)")
     ablate.add_argument("--no_motion_map", action="store_true",
                         help="run every part unconditioned: the MotionMap is not used (default: off)")
+    ablate.add_argument("--no_difference_features", action="store_true",
+                        help="the input projection sees x alone (C channels), not [x, |x_t - x_t-1|]; with "
+                             "--no_motion_map the model sees no motion input at all (configs/ablations/"
+                             "no_motion.json); not for paper_* (default: off)")
     ablate.add_argument("--no_attention", action="store_true",
                         help="remove the motion-conditioned attention (default: off)")
     ablate.add_argument("--no_tcc", action="store_true",
@@ -250,7 +254,10 @@ def get_train_parser(add_help: bool = False) -> argparse.ArgumentParser:
                             "compared experiments (default: 16)")
     group.add_argument("--lr", type=float, default=0.002, help="AdamW peak learning rate (default: 0.002)")
     group.add_argument("--weight_decay", type=float, default=0.002, help="AdamW weight decay (default: 0.002)")
-    group.add_argument("--max_epoch", type=int, default=150, help="training epochs (default: 150)")
+    group.add_argument("--max_epoch", type=int, default=150,
+                       help="training epochs; with --resume it may grow (not shrink): the warm-up + cosine "
+                            "schedule is then recomputed for the new length from the stored step, so the "
+                            "numbers differ from a run started with the larger value (default: 150)")
     group.add_argument("--warmup_epochs", type=float, default=5.0,
                        help="linear warm-up length in epochs, then cosine decay to lr/100 (default: 5)")
     group.add_argument("--grad_clip", type=float, default=1.0,
@@ -259,7 +266,9 @@ def get_train_parser(add_help: bool = False) -> argparse.ArgumentParser:
                        help="videos per batch when scoring (map features) (default: 32)")
     group.add_argument("--resume", action="store_true",
                        help="continue the run from <run>/checkpoint_last.pth, with optimiser, scheduler and "
-                            "RNG state (default: off)")
+                            "RNG state; every option that changes the result must be the run's (a difference "
+                            "is refused naming it); without checkpoint_last.pth yet the run starts from "
+                            "scratch, so a requeue script may always pass it (default: off)")
     group.add_argument("--overwrite", action="store_true",
                        help="start the run again even if its folder already holds checkpoints (default: "
                             "refuse)")

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from tqdm import tqdm
 
-from scripts.fileio import write_json, write_text
+from scripts.fileio import write_fault, write_json, write_text
 from scripts.plots import new_figure, save_figure
 
 LIBRARIES = ("torch", "numpy", "scikit-learn", "scipy", "matplotlib", "pytorchvideo", "opencv-python-headless")
@@ -49,7 +49,10 @@ class RunFolder:
         self.path = Path(path)
         self.plots = self.path / "plots"
         self.quiet = quiet
-        self.plots.mkdir(parents=True, exist_ok=True)
+        try:
+            self.plots.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_fault(self.plots, exc) from None
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -63,8 +66,11 @@ class RunFolder:
         """Print (without breaking progress bars) and append a time-stamped line to train.log."""
         if not self.quiet:
             tqdm.write(message)
-        with open(self.file("train.log"), "a") as f:
-            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        try:  # appended, not replaced: a full disk may cut this line short, never an earlier one
+            with open(self.file("train.log"), "a") as f:
+                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        except OSError as exc:
+            raise write_fault(self.file("train.log"), exc) from None
 
     def write_metrics(self, history: Sequence[dict[str, Any]]) -> Path:
         """metrics.csv: one row per epoch; columns are the union of the rows' keys, in first-seen order."""

@@ -22,6 +22,8 @@ video's length.
 from __future__ import annotations
 
 import math
+import os
+import stat
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -55,10 +57,7 @@ class VideoReader:
         if decoder not in DECODERS:
             raise MateError(f"--decoder: '{decoder}' is not one of {', '.join(DECODERS)}")
         self.path, self.decoder, self.threads = Path(path), decoder, threads
-        if not self.path.is_file():
-            raise MateError(f"{self.path}: video file not found")
-        if self.path.stat().st_size == 0:
-            raise MateError(f"{self.path}: empty file (0 bytes), not a video")
+        check_video_file(self.path)
         self.fps: float | None = None
         self.declared_frames: int | None = None
         self.decode_error: str | None = None  # why decoding stopped early, when the decoder says so
@@ -123,6 +122,24 @@ class VideoReader:
         self.close()
 
 
+def check_video_file(path: Path) -> None:
+    """Faults of the file itself, named before a decoder sees it: a decoder that cannot open a file
+    says only "corrupt or unsupported", which would be wrong for a broken link or a permission."""
+    if not path.exists():
+        if path.is_symlink():
+            raise MateError(f"{path}: broken symbolic link (to {os.readlink(path)}, which does not exist)")
+        raise MateError(f"{path}: video file not found")
+    if not path.is_file():
+        raise MateError(f"{path}: not a regular file")
+    try:
+        with open(path, "rb") as f:
+            empty = not f.read(1)
+    except OSError as exc:
+        raise MateError(f"{path}: unreadable ({exc.strerror or _reason(exc)}), not a decoding fault") from None
+    if empty:
+        raise MateError(f"{path}: empty file (0 bytes), not a video")
+
+
 def _reason(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
@@ -149,12 +166,52 @@ def check_complete(path: str | Path, decoded: int, declared: int | None, allow_t
 
 
 def find_videos(root: str | Path) -> list[Path]:
-    """Every video file under `root` (recursive, by extension, any case), sorted by relative path."""
+    """Every video file under `root` (see scan_videos), sorted by relative path."""
+    return scan_videos(root)[0]
+
+
+def scan_videos(root: str | Path) -> tuple[list[Path], dict[Path, Path]]:
+    """Every video file under `root` (recursive, by extension, any case), sorted by relative path, and
+    the paths left out because they lead to a file listed already: {left out: listed}.
+
+    Symbolic links to folders are followed (a video root is often links to class folders elsewhere),
+    except one that leads back into its own ancestors (a loop). A file reached through several paths
+    (a linked folder, a link or hard link to a video) is listed once, by a path without links if it has
+    one, else the first in sorted order. A broken link named like a video is listed, so the extractor
+    reports it instead of leaving it out unnoticed. Folders that cannot be listed are passed over.
+    """
     root = Path(root)
     if not root.is_dir():
         raise MateError(f"{root}: --video_root is not a folder")
-    videos = [p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()]
-    return sorted(videos, key=lambda p: p.relative_to(root).as_posix())
+    found: dict[object, list[tuple[bool, str, Path]]] = {}  # file identity -> (through a link, rel, path)
+    ancestors = {str(root): (os.path.realpath(root),)}  # real paths from root down to each folder
+    linked = {str(root): False}
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        kept = []
+        for name in sorted(subfolders):
+            sub, real = os.path.join(folder, name), os.path.realpath(os.path.join(folder, name))
+            if real in ancestors[folder]:
+                continue  # a link back up: following it would never end
+            ancestors[sub], linked[sub] = ancestors[folder] + (real,), linked[folder] or os.path.islink(sub)
+            kept.append(name)
+        subfolders[:] = kept
+        for name in files:
+            if os.path.splitext(name)[1].lower() not in VIDEO_EXTENSIONS:
+                continue
+            path = Path(folder, name)
+            try:
+                st = path.stat()
+                key = (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else os.path.realpath(path)
+            except OSError:  # a broken link: named by where it points
+                key = os.path.realpath(path)
+            via_link = linked[folder] or path.is_symlink()
+            found.setdefault(key, []).append((via_link, path.relative_to(root).as_posix(), path))
+    videos, duplicates = [], {}
+    for paths in found.values():
+        (_, _, first), *others = sorted(paths)  # without links first, then by relative path
+        videos.append(first)
+        duplicates.update({path: first for _, _, path in others})
+    return sorted(videos, key=lambda p: p.relative_to(root).as_posix()), duplicates
 
 
 # ----------------------------------------------------------------------------------------- preprocessing

@@ -82,7 +82,7 @@ def test_full_config_round_trip(tmp_path, variant):
     model, config = model_and_config(variant)
     write_checkpoint(tmp_path / "c.pth", config, model.state_dict())
     state = load_checkpoint(tmp_path / "c.pth")
-    assert state["format"] == FORMAT == 2 and tuple(state["model_config"]) == config_fields(variant)
+    assert state["format"] == FORMAT == 3 and tuple(state["model_config"]) == config_fields(variant)
     rebuilt, cfg = model_from_checkpoint(state, source=tmp_path / "c.pth")
     assert dataclasses.asdict(cfg) == config
     x = torch.rand(2, 192, 4, 3, 3)
@@ -125,6 +125,21 @@ def test_format1_checkpoints_migrate_by_the_documented_rule(tmp_path):
     del old["input_norm"]
     write_checkpoint(tmp_path / "older.pth", old, model_and_config("fast")[0].state_dict(), version=None)
     refused_by_test_py(tmp_path, tmp_path / "older.pth", "model config lacks 'input_norm' (made by an older MATE)")
+
+
+def test_format2_checkpoints_gain_difference_features(tmp_path):
+    """Format 2 had no use_difference_features: every such model used the differences."""
+    x = torch.rand(2, 192, 4, 3, 3)
+    for variant in ("fast", "paper_fast", "mil"):
+        model, config = model_and_config(variant)
+        old = {k: v for k, v in config.items() if k != "use_difference_features"}
+        write_checkpoint(tmp_path / f"{variant}.pth", old, model.state_dict(), version=2)
+        state = load_checkpoint(tmp_path / f"{variant}.pth")
+        assert state["format"] == FORMAT and state["migrated_from_format"] == 2
+        assert state["model_config"] == config  # True added for MATE and paper, nothing for mil
+        rebuilt, _ = model_from_checkpoint(state)
+        with torch.no_grad():
+            assert torch.equal(rebuilt(x).video_logit, model(x).video_logit)
 
 
 def test_published_state_dict_gets_a_full_config():

@@ -1,10 +1,12 @@
 """Every shipped config loads with main.py's parser, and each ablation file removes its component."""
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 import torch
 
+from scripts.errors import MateError
 from scripts.model import build_model, count_parameters
 from scripts.option import parse_args
 from scripts.training import loss_config_from_args, model_config_from_args
@@ -34,12 +36,24 @@ def test_variant_sizes():
     assert abs(fast - 8500) / 8500 < 0.15 and abs(base - 40000) / 40000 < 0.15
 
 
+# The model-config fields each ablation row changes against configs/fast.json (tcc_plain is fast's own
+# TCC, named as a row of the TCC table; no_triplet changes the loss only).
+CHANGED_FIELDS = {"no_attention": {"use_attention"}, "no_tcc": {"use_tcc"},
+                  "no_motion_pooling": {"use_motion_pooling"}, "no_motion_map": {"use_motion_map"},
+                  "no_motion": {"use_motion_map", "use_difference_features"},
+                  "no_triplet": set(), "tcc_plain": set(), "tcc_gating": {"tcc_mode"},
+                  "tcc_multiscale": {"tcc_mode"}, "tcc_multiscale_gating": {"tcc_mode"}}
+
+
 @pytest.mark.parametrize("path", ABLATIONS, ids=lambda p: p.stem)
 def test_ablation_removes_its_component(path):
     full_args, full_cfg = resolved(CONFIGS / "fast.json")
     args, cfg = resolved(path)
     full, ablated = build_model(full_cfg), build_model(cfg)
     name = path.stem
+    if name in CHANGED_FIELDS:  # the row changes its own component and nothing else
+        full_dict, dict_ = dataclasses.asdict(full_cfg), dataclasses.asdict(cfg)
+        assert {k for k in full_dict if full_dict[k] != dict_[k]} == CHANGED_FIELDS[name]
     if name == "no_triplet":
         assert loss_config_from_args(args).lambda_triplet == 0 < loss_config_from_args(full_args).lambda_triplet
         return
@@ -50,12 +64,38 @@ def test_ablation_removes_its_component(path):
         assert (tcc.mode, tcc.scales, tcc.gate is not None) == (mode, (2, 4) if "multiscale" in mode else (),
                                                                  mode.endswith("gating"))
         return
-    if name == "no_motion_map":
+    if name in ("no_motion_map", "no_motion"):
         torch.manual_seed(0)
         x = torch.randn(2, 192, 16, 4, 4)
         ablated.eval()
-        a = ablated(x, motion=torch.zeros(2, 16, 4, 4)).video_logit
-        b = ablated(x, motion=torch.rand(2, 16, 4, 4)).video_logit
-        assert torch.equal(a, b)  # the motion input no longer changes the output
+        with torch.no_grad():
+            a = ablated(x, motion=torch.zeros(2, 16, 4, 4))
+            b = ablated(x, motion=torch.rand(2, 16, 4, 4))
+            assert torch.equal(a.video_logit, b.video_logit)  # the motion input no longer changes the output
+            assert ablated.motion_map is None and torch.equal(ablated(x).motion, torch.zeros(2, 16, 4, 4))
+            # the difference features: kept by no_motion_map (they still carry motion), gone in no_motion,
+            # whose input projection takes the C channels of x alone
+            C = 192 if name == "no_motion" else 2 * 192
+            assert ablated.embed.differences == (name == "no_motion_map")
+            assert ablated.embed.proj.weight.shape == (cfg.dim, C)
+            # no motion input left: permuting the time steps leaves the video logit (to float32 rounding)
+            perm = torch.randperm(16)
+            change = (ablated(x[:, :, perm]).video_logit - a.video_logit).abs().max()
+            assert (change < 1e-5) if name == "no_motion" else (change > 1e-4), change
+        # the MotionMap has no parameters; the difference half of the projection and its norm had 192 (8 + 2)
+        removed = 192 * (cfg.dim + 2) if name == "no_motion" else 0
+        assert count_parameters(ablated) == count_parameters(full) - removed
         return
     assert count_parameters(ablated) < count_parameters(full)
+
+
+def test_no_difference_features_only_for_mates_own_variants():
+    """paper_* always project the differences (the published code); mil has no input projection."""
+    for variant, match in (("paper_fast", "use_difference_features must be True for paper_fast"),
+                           ("mil", "--no_difference_features: an option of MATE's parts")):
+        args = parse_args(main_script.get_args_parser(), ["--model_variant", variant, "--no_difference_features"])
+        with pytest.raises(MateError, match=match):
+            model_config_from_args(args, in_channels=192)
+    args = parse_args(main_script.get_args_parser(), ["--model_variant", "base", "--no_difference_features"])
+    cfg = model_config_from_args(args, in_channels=192)
+    assert not cfg.use_difference_features and cfg.use_motion_map

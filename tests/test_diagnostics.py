@@ -4,6 +4,7 @@ end on a tiny trained run, its numbers checked against an independent computatio
 import argparse
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,9 @@ from scripts.evaluation import load_for_scoring
 from scripts.manifest import VideoEntry
 from scripts.motion import motion_map
 from scripts.motion_analysis import maps_of, motion_maps, stats_csv
-from scripts.motion_on_off import SAME_MODEL, compare_on_off, summary_lines
-from scripts.motion_stats import (class_table, format_line, motion_area_ratio, motion_entropy,
+from scripts.model import config_for_variant
+from scripts.motion_on_off import NO_MOTION, SAME_MODEL, compare_on_off, describe_off, summary_lines
+from scripts.motion_stats import (choose_threshold, class_table, format_line, motion_area_ratio, motion_entropy,
                                   normal_threshold)
 from scripts.option import get_analysis_parser, get_runtime_parser
 from scripts.scoring import score_dataset
@@ -32,6 +34,7 @@ from scripts.snr_report import results_csv, table_lines
 from scripts.synthetic import make_synthetic
 from tests.conftest import run_script
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 EPS = 1e-6  # motion_map's eps: a map is its norms over (video maximum + EPS)
 STEP = torch.tensor([0.0, 0.0, 1.0, 1.0]).view(1, 4, 1, 1)  # [C, T, H, W]: one step up at t = 2
 
@@ -50,8 +53,69 @@ def test_area_ratio_and_threshold_on_a_constructed_map():
     m[3, 0, 0] = 0.4
     assert motion_area_ratio(m, 0.5) == pytest.approx(2 / 100)
     assert motion_area_ratio(m, 0.3) == pytest.approx(3 / 100)
-    normal = [np.array([0.0, 0.0, 1.0, 1.0])]  # mean 0.5, std 0.5 -> tau 1.5
-    assert normal_threshold(normal + [np.ones(3)], [0, 1]) == pytest.approx(1.5)
+
+
+def test_percentile_threshold_on_constructed_maps():
+    """Two normal maps whose cells together are 0.00, 0.01, ..., 0.99: their 99th percentile is
+    0.98 + 0.01 * 0.01 = 0.9801 (position 0.99 * 99 = 98.01), so of the normal cells only 0.99 lies
+    above it: a normal area ratio of (0 + 1/50) / 2 = 0.01. The anomalous map has 3 of 20 cells above."""
+    normal = [np.arange(0, 100, 2).reshape(5, 10) / 100, np.arange(1, 100, 2).reshape(5, 10) / 100]
+    anomalous = np.zeros(20)
+    anomalous[[3, 4, 5]] = [0.99, 1.0, 1.0]
+    anomalous[6] = 0.98  # below tau
+    maps, labels = normal + [anomalous], [0, 0, 1]
+    tau = normal_threshold(maps, labels)
+    assert tau == pytest.approx(0.9801, abs=1e-12)
+    assert normal_threshold(maps, labels, percentile=90) == pytest.approx(0.891, abs=1e-12)  # position 89.1
+    assert normal_threshold(maps, labels, percentile=100) == 0.99  # no normal cell above
+    table = class_table(maps, labels, ["Normal", "Normal", "Abuse"], tau)
+    assert table["NORMAL"]["motion_area_ratio"] == pytest.approx(0.01)
+    assert table["ANOMALY"]["motion_area_ratio"] == table["Abuse"]["motion_area_ratio"] == pytest.approx(3 / 20)
+    assert choose_threshold(maps, labels) == (tau, "percentile 99 of the 2 normal videos' MotionMap cells")
+    assert choose_threshold(maps, labels, percentile=99.5)[1] == \
+        "percentile 99.5 of the 2 normal videos' MotionMap cells"
+    assert choose_threshold(maps, labels, tau=0.3, percentile=50) == (0.3, "given by --tau")
+    with pytest.raises(ValueError, match="at least one normal video"):
+        normal_threshold([anomalous], [1])
+
+
+def test_area_ratio_on_the_synthetic_set(tmp_path):
+    """Features only, no model: the synthetic set's test split (21 normal, 19 anomalous videos).
+    Normal is 0.01 by construction of tau. The anomalous ratio is LOWER, measured 0.0041: a MotionMap is
+    divided by its video's maximum; in a normal video of noise-level motion the cells crowd near that
+    maximum (tau = 0.9175), in an anomalous one the event sets the maximum and the rest of the map lies
+    far below it, so only a few event cells pass tau."""
+    proc = run_script("makelist.py", "--synthetic", tmp_path / "syn", "--n_train", "40", "--n_test", "40")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "mma"
+    proc = run_script("motion_map_analyze.py", "--test_list", tmp_path / "syn/test.txt", "--out_dir", out,
+                      "--runs_dir", tmp_path / "runs", "--no_progress")
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads((out / "motion_stats.json").read_text())
+    groups = stats["groups"]
+    normal, anomalous = groups["NORMAL"]["motion_area_ratio"], groups["ANOMALY"]["motion_area_ratio"]
+    assert (groups["NORMAL"]["videos"], groups["ANOMALY"]["videos"]) == (21, 19)
+    assert stats["tau_rule"] == "percentile 99 of the 21 normal videos' MotionMap cells"
+    assert proc.stdout.splitlines()[0] == (f"40 videos, the features' MotionMap (window 2); tau = {stats['tau']:.4f} "
+                                           f"(percentile 99 of the 21 normal videos' MotionMap cells)")
+    assert 0.005 <= normal <= 0.02 and normal == pytest.approx(0.01, abs=1e-4)  # measured: 0.0100
+    assert anomalous < 0.6 * normal, (normal, anomalous)  # measured: 0.0041
+    assert 0.85 < stats["tau"] < 0.97  # measured: 0.9175; mean + 2 std (the old rule) was 1.07: every ratio 0
+    # a lower percentile counts weaker motion: the normal ratio follows it (1 - p / 100)
+    proc = run_script("motion_map_analyze.py", "--test_list", tmp_path / "syn/test.txt", "--out_dir", out,
+                      "--runs_dir", tmp_path / "runs", "--no_progress", "--tau_percentile", "90")
+    assert proc.returncode == 0, proc.stderr
+    groups = json.loads((out / "motion_stats.json").read_text())["groups"]
+    assert groups["NORMAL"]["motion_area_ratio"] == pytest.approx(0.10, abs=1e-3)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--tau", "1.5"], "error: --tau 1.5: a MotionMap lies in [0, 1], so must tau\n"),
+    (["--tau_percentile", "101"], "error: --tau_percentile 101: must lie in [0, 100]\n"),
+    (["--tau", "0.5", "--tau_percentile", "90"], "not allowed with argument")])
+def test_motion_map_analyze_refuses_a_bad_tau(tmp_path, argv, message):
+    proc = run_script("motion_map_analyze.py", "--test_list", tmp_path / "none.txt", *argv)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
 
 
 def test_class_table_and_line_format():
@@ -108,10 +172,34 @@ def test_compare_on_off_hand_worked():
     assert d["se"] == pytest.approx(math.sqrt(0.125)) and d["z"] == pytest.approx(1 / math.sqrt(2))
     assert d["p_value"] == pytest.approx(0.479500, abs=1e-6)
     assert result["paired_bootstrap"]["delta"] == 0.25
-    on, off, delta = summary_lines(result, Path("run/ck.pth"), SAME_MODEL)
+    said = describe_off(asdict(config_for_variant("fast")), None)
+    on, off, what, delta = summary_lines(result, Path("run/ck.pth"), SAME_MODEL, said)
     assert on == "motion ON : ROC-AUC 0.7500 [0.0570, 1.0000]  (run/ck.pth)"
     assert off == "motion OFF: ROC-AUC 0.5000 [0.5000, 0.5000]  (the same model, MotionMap set to 0)"
+    assert what == said
     assert delta.startswith("ΔAUC +0.2500: DeLong z 0.707, p 0.4795; paired bootstrap 95% CI [")
+
+
+def test_describe_off_names_the_motion_left():
+    def config(variant="fast", **overrides):
+        return asdict(config_for_variant(variant, **overrides))
+
+    full = config()
+    assert describe_off(full, None) == ("OFF = the same model with its MotionMap set to 0; its difference features "
+                                        "|x_t − x_{t−1}| still carry motion (for a motion-free OFF, pass "
+                                        "--checkpoint_off of the no_motion ablation)")
+    assert describe_off(config(use_difference_features=False), None) == (
+        "OFF = the same model with its MotionMap set to 0; it has no difference features: no motion input is left")
+    no_motion = config(use_motion_map=False, use_difference_features=False)  # configs/ablations/no_motion.json
+    assert describe_off(full, no_motion) == NO_MOTION == \
+        "OFF = the no_motion model (no MotionMap, no difference features)"
+    assert describe_off(full, config(use_motion_map=False)) == (
+        "OFF = a model without MotionMap (the no_motion_map ablation); its difference features "
+        "|x_t − x_{t−1}| still carry motion")
+    assert describe_off(full, config("mil")) == "OFF = the MIL baseline (no MotionMap, no difference features)"
+    assert describe_off(no_motion, full) == \
+        "OFF = a model with a MotionMap and difference features: it sees motion too, not a motion OFF"
+    assert describe_off(full, config("paper_base")).startswith("OFF = a model with a MotionMap and difference")
 
 
 def test_compare_on_off_identical_and_different():
@@ -193,11 +281,12 @@ def test_maps_of_known_values_and_models_without_motion_map(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """A synthetic data set, a model trained on it for 2 epochs (and its --no_motion_map ablation),
-    and test.py's evaluation of the model (what the diagnostics pick up when not told)."""
+    """A synthetic data set, a model trained on it for 2 epochs (and its --no_motion_map and no_motion
+    ablations), and test.py's evaluation of the model (what the diagnostics pick up when not told)."""
     root = tmp_path_factory.mktemp("diag")
     make_synthetic(root / "data", n_train=40, n_test=24, seed=1, progress=False)
-    for name, extra in (("tiny", []), ("nomm", ["--no_motion_map"])):
+    for name, extra in (("tiny", []), ("nomm", ["--no_motion_map"]),
+                        ("nomo", ["--config", CONFIGS / "ablations/no_motion.json"])):
         proc = run_script("main.py", "--train_list", root / "data/train.txt", "--val_list", root / "data/test.txt",
                           "--runs_dir", root / "runs", "--exp_name", name, "--max_epoch", "2", "--no_progress", *extra)
         assert proc.returncode == 0, proc.stderr
@@ -267,21 +356,42 @@ def test_test2_scores_on_and_off(tiny_run):
     labels = ds.labels.numpy().astype(int)
     on = score_dataset(model, ds).video
     zero = score_dataset(model, ds, motion_off=True).video
-    nomm, _, ds_nomm = load_for_scoring(runs / "nomm/checkpoint_best.pth", test_list, device=cpu, progress=False)
-    ablation = score_dataset(nomm, ds_nomm).video
-    for extra, off, how in ((["--checkpoint", runs / "tiny/checkpoint_best.pth"], zero, SAME_MODEL),
-                            (["--checkpoint_on", runs / "tiny/checkpoint_best.pth", "--checkpoint_off",
-                              runs / "nomm/checkpoint_best.pth"], ablation, str(runs / "nomm/checkpoint_best.pth"))):
-        out = tiny_run / f"t2_{len(extra)}"
+    ablations = {}
+    for name in ("nomm", "nomo"):
+        model_off, ckpt_off, ds_off = load_for_scoring(runs / name / "checkpoint_best.pth", test_list, device=cpu,
+                                                       progress=False)
+        ablations[name] = score_dataset(model_off, ds_off).video
+    nomo = ckpt_off["model_config"]
+    assert not nomo["use_motion_map"] and not nomo["use_difference_features"]
+    still = "its difference features |x_t − x_{t−1}| still carry motion"
+    on_off = ["--checkpoint_on", runs / "tiny/checkpoint_best.pth", "--checkpoint_off"]
+    for name, extra, off, how, said in (
+            ("zero", ["--checkpoint", runs / "tiny/checkpoint_best.pth"], zero, SAME_MODEL,
+             f"OFF = the same model with its MotionMap set to 0; {still} (for a motion-free OFF, pass "
+             "--checkpoint_off of the no_motion ablation)"),
+            ("nomm", on_off + [runs / "nomm/checkpoint_best.pth"], ablations["nomm"],
+             str(runs / "nomm/checkpoint_best.pth"),
+             f"OFF = a model without MotionMap (the no_motion_map ablation); {still}"),
+            ("nomo", on_off + [runs / "nomo/checkpoint_best.pth"], ablations["nomo"],
+             str(runs / "nomo/checkpoint_best.pth"), "OFF = the no_motion model (no MotionMap, no difference features)")):
+        out = tiny_run / f"t2_{name}"
         proc = run_script("test2.py", "--test_list", test_list, *extra, "--out_dir", out, "--n_boot", "100",
                           "--device", "cpu", "--no_progress")
         assert proc.returncode == 0, proc.stderr
         result = json.loads((out / "motion_on_off.json").read_text())
-        assert (result["off"], result["n_videos"]) == (how, 24) and (out / "motion_on_off_roc.png").is_file()
+        assert (result["off"], result["off_model"], result["n_videos"]) == (how, said, 24)
+        assert proc.stdout.splitlines()[2] == said and (out / "motion_on_off_roc.png").is_file()
         assert result["auc_on"] == pytest.approx(roc_auc_score(labels, on), abs=1e-12)
         assert result["auc_off"] == pytest.approx(roc_auc_score(labels, off), abs=1e-12)
         assert result["delong"]["delta"] == pytest.approx(result["auc_on"] - result["auc_off"], abs=1e-12)
         assert f"motion ON : ROC-AUC {result['auc_on']:.4f}" in proc.stdout
+    # a model without MotionMap has none to set to 0: OFF would be ON
+    refused = run_script("test2.py", "--test_list", test_list, "--checkpoint", runs / "nomo/checkpoint_best.pth",
+                         "--out_dir", tiny_run / "t2_refused", "--device", "cpu", "--no_progress")
+    assert refused.returncode == 2
+    assert refused.stderr == (f"error: {runs / 'nomo/checkpoint_best.pth'}: this model was trained with "
+                              "--no_motion_map; it has no MotionMap to set to 0 (OFF would be ON); compare it with "
+                              "another model through --checkpoint_off\n")
 
 
 def test_motion_map_analyze_features_and_checkpoint(tiny_run):
@@ -292,7 +402,8 @@ def test_motion_map_analyze_features_and_checkpoint(tiny_run):
         assert proc.returncode == 0, proc.stderr
         lines = proc.stdout.splitlines()
         stats = json.loads((out / "motion_stats.json").read_text())
-        assert lines[0].endswith(f"; tau = {stats['tau']:.4f}")
+        rule = "given by --tau" if extra else "percentile 99 of the 12 normal videos' MotionMap cells"
+        assert lines[0].endswith(f"; tau = {stats['tau']:.4f} ({rule})") and stats["tau_rule"] == rule
         assert [stats["groups"][g]["videos"] for g in ("NORMAL", "ANOMALY")] == [12, 12]
         assert lines[1] == format_line("NORMAL", stats["groups"]["NORMAL"])
         assert lines[2].startswith("[ANOMALY] Motion Entropy : ")

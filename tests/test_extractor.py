@@ -180,8 +180,9 @@ def test_batch_run_lists_failures_writes_the_rest_and_resumes(tmp_path, capsys):
     assert "empty file" in errors["Abuse/Abuse004_empty.mp4"]
     assert "failed 3" in capsys.readouterr().out
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert written == ["Abuse/Abuse001.json", "Abuse/Abuse001.npy", "Normal/Normal_001.json",
-                       "Normal/Normal_001.npy", "failures.csv"]  # class folders mirrored, no temp files
+    assert written == [".mate.lock", ".mate.shard0_of_1.lock", ".mate_extraction.json", "Abuse/Abuse001.json",
+                       "Abuse/Abuse001.npy", "Normal/Normal_001.json", "Normal/Normal_001.npy",
+                       "failures.csv"]  # class folders mirrored, the folder's locks and settings, no temp files
     side = json.loads((out / "Abuse" / "Abuse001.json").read_text())
     assert side["video"] == "Abuse/Abuse001.avi" and side["num_frames"] == 50 and side["shape"] == [192, 4, 2, 2]
     assert np.load(out / "Abuse" / "Abuse001.npy").shape == (192, 4, 2, 2)
@@ -197,10 +198,16 @@ def test_batch_run_lists_failures_writes_the_rest_and_resumes(tmp_path, capsys):
     assert "written 2, skipped 0" in capsys.readouterr().out
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}
 
-    for flags in (["--layout", "sequence"], ["--clip_sampling", "strided"], ["--side_size", "80"]):
-        assert extract(root, out, *flags) == 1  # other settings: refused, not mixed
-        with open(out / "failures.csv") as f:
-            assert sum("exists with other settings" in r["error"] for r in csv.DictReader(f)) == 2
+    for flags, key in ((["--layout", "sequence"], "layout: 'map' there, 'sequence' here"),
+                       (["--clip_sampling", "strided"], "clip_sampling: 'uniform' there, 'strided' here"),
+                       (["--side_size", "80"], "side_size: 72 there, 80 here")):
+        with pytest.raises(MateError, match=f"other settings \\({key};"):  # refused, not mixed
+            extract(root, out, *flags)
+    (out / ".mate_extraction.json").unlink()  # a folder from before the record: each sidecar is checked
+    assert extract(root, out, "--side_size", "80") == 1
+    with open(out / "failures.csv") as f:
+        assert sum("exists with other settings (side_size 72 != 80)" in r["error"] for r in csv.DictReader(f)) == 2
+    (out / ".mate_extraction.json").unlink()
     sidecar = out / "Abuse" / "Abuse001.json"  # written before clip_sampling was recorded: not assumed
     sidecar.write_text(json.dumps({k: v for k, v in json.loads(sidecar.read_text()).items() if k != "clip_sampling"}))
     assert extract(root, out) == 1

@@ -31,7 +31,8 @@ def test_second_holder_is_refused_and_named(tmp_path):
                 print(exc)
         """)
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
-    assert out.startswith(f"run folder run is in use by pid {os.getpid()} on ") and str(lock) in out
+        assert out.startswith(f"run folder run is in use by pid {os.getpid()} on ") and str(lock) in out
+        assert f"pid {os.getpid()} on " in lock.read_text()  # the refused job left the record alone
     assert lock.read_text() == ""  # released: empty
 
 

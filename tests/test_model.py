@@ -10,7 +10,8 @@ from scripts.errors import MateError
 from scripts.losses import LossConfig, topk_mil_loss
 from scripts.model import (TCC_MODES, DifferenceFeatures, Mate, MateConfig, MilBaseline, MilConfig,
                            MotionConditionedAttention, build_model, config_for_variant,
-                           count_parameters, linear_attention, topk_count, trailing_mean, uses_motion_map)
+                           count_parameters, linear_attention, topk_count, trailing_mean, uses_difference_features,
+                           uses_motion_map)
 from scripts.motion import difference_features, motion_map
 
 VARIANTS = ("fast", "base", "mil")
@@ -193,6 +194,61 @@ def test_without_motion_map_the_motion_is_not_used():
     assert torch.equal(ref.motion, torch.zeros(2, 16, 10, 10))
 
 
+NO_MOTION = dict(use_motion_map=False, use_difference_features=False)  # configs/ablations/no_motion.json
+
+
+@pytest.mark.parametrize("variant, C", [("fast", 192), ("base", 192), ("fast", 2048)])
+def test_no_motion_sees_neither_motion_input(variant, C):
+    model = build(variant, in_channels=C, **NO_MOTION)
+    dim = model.cfg.dim
+    assert model.motion_map is None and not model.embed.differences
+    assert model.embed.proj.weight.shape == (dim, C)  # x alone: C channels, not 2C
+    assert model.embed.norm.weight.shape == (C,)
+    # the parameters of the difference half of the projection and its normalisation are gone, no other
+    assert params(variant, in_channels=C) - params(variant, in_channels=C, **NO_MOTION) == C * dim + 2 * C
+    x = torch.rand(2, C, 6, 3, 3)
+    with torch.no_grad():
+        out = model(x)
+        assert torch.equal(out.motion, torch.zeros(2, 6, 3, 3))
+        assert torch.equal(model(x, motion=torch.rand(2, 6, 3, 3)).video_logit, out.video_logit)
+        assert torch.equal(model(x.half()).video_logit, model(x.half().float()).video_logit)  # any float dtype
+
+
+def test_difference_features_carry_the_order_of_time_steps():
+    """Permuting the time steps changes every frame difference (and the MotionMap) but not the set of
+    frames. The no_motion model (plain TCC: temporal-mean context; attention without positions) sees
+    no motion input, so it sees a video as a set of frames: its snippet logits follow the permutation
+    and its video logit and embedding stay, to float64 rounding. The full model, and the no_motion_map
+    ablation through its difference features alone, change."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 192, 16, 4, 4, dtype=torch.float64)
+    perm = torch.randperm(16)
+    for overrides, sees_motion in ((NO_MOTION, False), (dict(use_motion_map=False), True), ({}, True)):
+        model = build("fast", **overrides).double()
+        with torch.no_grad():
+            a, b = model(x), model(x[:, :, perm])
+        change = max((a.video_logit - b.video_logit).abs().max(), (a.embedding - b.embedding).abs().max(),
+                     (a.snippet_logits[:, perm] - b.snippet_logits).abs().max())
+        if sees_motion:
+            assert change > 1e-3, (overrides, change)  # measured: 0.08
+        else:
+            assert change < 1e-12, change  # measured: 7e-16
+
+
+def test_paper_variants_refuse_dropping_the_difference_features():
+    for variant in ("paper_fast", "paper_base"):
+        assert config_for_variant(variant).use_difference_features
+        with pytest.raises(MateError, match=f"use_difference_features must be True for {variant}"):
+            config_for_variant(variant, use_difference_features=False)
+    with pytest.raises(MateError, match="unknown key\\(s\\) use_difference_features for variant mil"):
+        config_for_variant("mil", use_difference_features=False)
+    with pytest.raises(MateError, match="use_difference_features must be true or false"):
+        config_for_variant("fast", use_difference_features=0)
+    assert not uses_difference_features(config_for_variant("mil"))
+    assert uses_difference_features(dataclasses.asdict(config_for_variant("paper_fast")))
+    assert not uses_difference_features(dataclasses.asdict(config_for_variant("fast", **NO_MOTION)))
+
+
 @pytest.mark.parametrize("mode", TCC_MODES)
 def test_with_motion_map_the_motion_changes_the_output(mode):
     model = build("fast", tcc_mode=mode)
@@ -286,6 +342,25 @@ def test_fused_projection_equals_concat_norm_linear(shape, norm, chunk, monkeypa
     assert torch.allclose(y1, y2, atol=1e-10)
     for a, b in zip(g1, g2):
         assert torch.allclose(a, b, atol=1e-9)
+
+
+@pytest.mark.parametrize("norm", ["video", "token"])
+def test_projection_of_x_alone_normalises_its_c_channels(norm):
+    torch.manual_seed(0)
+    emb = DifferenceFeatures(in_channels=12, dim=5, norm=norm, differences=False).double()
+    with torch.no_grad():
+        emb.norm.weight.uniform_(0.5, 1.5)
+        emb.norm.bias.uniform_(-0.5, 0.5)
+    x = 3 * torch.rand(2, 12, 4, 3, 3, dtype=torch.float64)
+    u = x.permute(0, 2, 3, 4, 1)  # [B, T, H, W, C]
+    dims = (-1,) if norm == "token" else (1, 2, 3, 4)  # per token, or per video
+    z = (u - u.mean(dim=dims, keepdim=True)) / torch.sqrt(u.var(dim=dims, unbiased=False, keepdim=True) + 1e-5)
+    expected = (z * emb.norm.weight + emb.norm.bias) @ emb.proj.weight.T + emb.proj.bias
+    with torch.no_grad():
+        assert torch.allclose(emb(x), expected, atol=1e-10)
+    y = emb(x)  # and it trains: gradients reach both the normalisation and the projection
+    grads = torch.autograd.grad(y.square().sum(), list(emb.parameters()))
+    assert all(g.abs().sum() > 0 for g in grads)
 
 
 @pytest.mark.parametrize("norm", ["video", "token"])

@@ -87,7 +87,7 @@ def test_every_model_field_is_a_flag_and_a_config_key(tmp_path):
     parser = argparse.ArgumentParser(parents=[get_config_parser(), get_model_parser()])
     dests = {a.dest for a in parser._actions}
     ablations = {"use_motion_map": "no_motion_map", "use_attention": "no_attention", "use_tcc": "no_tcc",
-                 "use_motion_pooling": "no_motion_pooling"}
+                 "use_motion_pooling": "no_motion_pooling", "use_difference_features": "no_difference_features"}
     for field in dataclasses.fields(MateConfig):
         if field.name not in ("variant", "in_channels"):  # the variant's name, and the features' C
             assert ablations.get(field.name, field.name) in dests, field.name

@@ -73,7 +73,7 @@ def test_run_folder_is_complete(trained):
     assert best["epoch"] == int(best_row["epoch"])
     assert "optimizer" not in best and "optimizer" in load_checkpoint(trained / "checkpoint_last.pth")
     # a checkpoint says what it is: its format and every key of the model and loss configs
-    assert best["format"] == 2 and tuple(best["model_config"]) == config_fields("fast")
+    assert best["format"] == 3 and tuple(best["model_config"]) == config_fields("fast")
     assert best["model_config"] == config["model_config"] and best["loss_config"] == config["loss_config"]
 
 

@@ -3,8 +3,10 @@
 The uniform rule and the preprocessing are checked against pytorchvideo's own functions, the ones the
 published extractor ran (their files loaded on their own: pytorchvideo's package imports need torchvision).
 """
+import errno
 import importlib.util
 import math
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,7 +19,8 @@ from conftest import TEST_DATA
 from scripts.errors import MateError
 from scripts.framegt import snippet_count_agrees
 from scripts.video import (MEAN, STD, ClipAssembler, ClipSpec, VideoReader, _offsets, check_complete,
-                           find_videos, preprocess_frame, spatial_crops, uniform_offsets)
+                           find_videos, preprocess_frame, scan_videos, spatial_crops,
+                           uniform_offsets)
 
 CLIP = TEST_DATA / "vtest_clip.avi"
 
@@ -261,3 +264,45 @@ def test_find_videos(tmp_path):
     assert found == ["A/a.mkv", "B/b1.AVI", "B/b2.mp4", "c.mov"]
     with pytest.raises(MateError, match="not a folder"):
         find_videos(tmp_path / "missing")
+
+
+def test_scan_videos_follows_linked_folders_and_lists_each_file_once(tmp_path):
+    for rel in ("Abuse/a.mp4", "Abuse/sub/b.avi", "Arson/c.mp4"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    elsewhere = tmp_path.parent / f"{tmp_path.name}_elsewhere"
+    (elsewhere / "Normal").mkdir(parents=True)
+    (elsewhere / "Normal" / "n.mp4").write_bytes(b"x")
+    root = tmp_path
+    (root / "Normal").symlink_to(elsewhere / "Normal")  # a class folder kept on another disk: followed
+    (root / "All").symlink_to(root / "Abuse")  # the same videos again: listed once, by the path without links
+    (root / "Abuse" / "sub" / "loop").symlink_to(root / "Abuse")  # back up: not followed for ever
+    (root / "Arson" / "c_link.mp4").symlink_to(root / "Arson" / "c.mp4")
+    os.link(root / "Arson" / "c.mp4", root / "Arson" / "c_hard.mp4")
+    (root / "Arson" / "gone.mp4").symlink_to(root / "Arson" / "missing.mp4")  # broken: listed, reported later
+    videos, duplicates = scan_videos(root)
+    assert [p.relative_to(root).as_posix() for p in videos] == [
+        "Abuse/a.mp4", "Abuse/sub/b.avi", "Arson/c.mp4", "Arson/gone.mp4", "Normal/n.mp4"]
+    assert {p.relative_to(root).as_posix(): q.relative_to(root).as_posix() for p, q in duplicates.items()} == {
+        "All/a.mp4": "Abuse/a.mp4", "All/sub/b.avi": "Abuse/sub/b.avi", "Arson/c_hard.mp4": "Arson/c.mp4",
+        "Arson/c_link.mp4": "Arson/c.mp4"}
+    assert find_videos(root) == videos
+
+
+def test_file_faults_are_named_before_decoding(tmp_path, monkeypatch):
+    gone = tmp_path / "gone.mp4"
+    gone.symlink_to(tmp_path / "missing.mp4")
+    with pytest.raises(MateError, match="gone.mp4: broken symbolic link \\(to .*missing.mp4, which does not exist"):
+        VideoReader(gone)
+    (tmp_path / "folder.mp4").mkdir()
+    with pytest.raises(MateError, match="not a regular file"):
+        VideoReader(tmp_path / "folder.mp4")
+    locked = write_video(tmp_path / "locked.avi", 5)
+    locked.chmod(0)
+    if os.geteuid() == 0:  # root reads any file: refuse it as the OS refuses everyone else
+        def refuse(path, *args, **kwargs):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+        monkeypatch.setattr("scripts.video.open", refuse, raising=False)
+    with pytest.raises(MateError, match="locked.avi: unreadable \\(Permission denied\\), not a decoding fault"):
+        VideoReader(locked)
