@@ -2,8 +2,9 @@
 bootstrap CIs, and the paired comparison of two experiments' fold ensembles on their common videos.
 
 A run folder holds `test_metrics.json` and `predictions.csv` (test.py) and, for older runs whose
-test_metrics.json lacks the best validation epoch, `metrics.csv` (main.py). Faults in those files are
-MateErrors naming the file (and line).
+test_metrics.json lacks the best validation epoch, `metrics.csv` (main.py). Frame-level ROC-AUC and AP
+come from test_metrics.json's `frame` part when test.py ran with --gt (nan otherwise), so folds of
+sequence features get their mean ± std too. Faults in those files are MateErrors naming the file (and line).
 """
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ class Run:
     test_roc_auc: float
     test_pr_auc: float
     predictions: Predictions
+    frame_roc_auc: float = math.nan  # frame level (test.py --gt); nan when the run has none
+    frame_pr_auc: float = math.nan
+    frame_dataset: str | None = None  # the benchmark the annotation file named: UCF-Crime, XD-Violence
 
 
 def read_predictions(path: Path) -> Predictions:
@@ -142,10 +146,17 @@ def load_run(folder: Path) -> Run:
                 _float(metrics.get("val_pr_auc"), metrics_path, "val_pr_auc"))
     else:
         best = best_validation(folder / "metrics.csv") or (None, math.nan, math.nan)
+    frame = metrics.get("frame") or {}
+    if not isinstance(frame, dict):
+        raise MateError(f"{metrics_path}: 'frame' must be a JSON object")
     return Run(name=folder.name, path=folder, best_epoch=best[0], val_roc_auc=best[1], val_pr_auc=best[2],
                test_roc_auc=_float(metrics["roc_auc"], metrics_path, "roc_auc"),
                test_pr_auc=_float(metrics["pr_auc"], metrics_path, "pr_auc"),
-               predictions=read_predictions(predictions_path))
+               predictions=read_predictions(predictions_path),
+               frame_roc_auc=_float(frame.get("roc_auc"), metrics_path, "frame.roc_auc"),
+               frame_pr_auc=_float(frame.get("pr_auc"), metrics_path, "frame.pr_auc"),
+               # test.py before XD-Violence support read UCF-Crime's forms only
+               frame_dataset=frame.get("dataset", "UCF-Crime") if frame else None)
 
 
 def load_runs(folders: list[Path], flag: str) -> list[Run]:
@@ -252,12 +263,18 @@ def compare(runs_a: list[Run], runs_b: list[Run], n_boot: int, seed: int) -> dic
             "fold_delta_mean_std": mean_std([d for *_, d in fold_deltas]) if pairs else None}
 
 
+SUMMARY_COLUMNS = ("val_roc_auc", "val_pr_auc", "test_roc_auc", "test_pr_auc", "frame_roc_auc", "frame_pr_auc")
+
+
 def experiment_summary(runs: list[Run], n_boot: int, seed: int) -> dict:
-    """Per-column mean ± std over the runs, and the pooled test numbers."""
-    cols = ("val_roc_auc", "val_pr_auc", "test_roc_auc", "test_pr_auc")
+    """Per-column mean ± std over the runs (frame columns over the runs that have them), the pooled
+    test numbers, and the benchmark(s) the frame numbers were measured on."""
+    framed = [r for r in runs if math.isfinite(r.frame_roc_auc) or math.isfinite(r.frame_pr_auc)]
     return {"name": experiment_name(runs[0].name),
-            "mean_std": {c: mean_std([getattr(r, c) for r in runs]) for c in cols},
-            "pooled": pooled(runs, n_boot, seed)}
+            "mean_std": {c: mean_std([getattr(r, c) for r in runs]) for c in SUMMARY_COLUMNS},
+            "pooled": pooled(runs, n_boot, seed),
+            "n_frame_runs": len(framed),
+            "frame_datasets": sorted({r.frame_dataset for r in framed if r.frame_dataset})}
 
 
 def default_out(runs: list[Path], other: list[Path] | None) -> Path:

@@ -10,7 +10,7 @@ from scripts.aggregation import Run
 
 CSV_FIELDS = ("experiment", "kind", "name", "best_epoch", "val_roc_auc", "val_pr_auc", "test_roc_auc",
               "test_pr_auc", "roc_ci_low", "roc_ci_high", "pr_ci_low", "pr_ci_high", "delta_roc_auc",
-              "delta_ci_low", "delta_ci_high", "z", "p_value", "n")
+              "delta_ci_low", "delta_ci_high", "z", "p_value", "n", "frame_roc_auc", "frame_pr_auc")
 
 
 def _f(x: float | None, digits: int = 4) -> str:
@@ -30,13 +30,18 @@ def _align(rows: list[list[str]]) -> str:
 
 
 def format_experiment(runs: list[Run], summary: dict) -> str:
-    """The table of one experiment's runs, its mean ± std row and the pooled test numbers."""
+    """The table of one experiment's runs, its mean ± std row and the pooled test numbers; frame-level
+    columns when any run has them (test.py --gt), with a line naming the benchmark's headline."""
+    framed = summary.get("n_frame_runs", 0) > 0
     head = ["run", "best epoch", "val ROC-AUC", "val PR-AUC", "test ROC-AUC", "test PR-AUC"]
+    head += ["frame ROC-AUC", "frame AP"] if framed else []
     rows = [head] + [[r.name, "-" if r.best_epoch is None else str(r.best_epoch), _f(r.val_roc_auc),
-                      _f(r.val_pr_auc), _f(r.test_roc_auc), _f(r.test_pr_auc)] for r in runs]
+                      _f(r.val_pr_auc), _f(r.test_roc_auc), _f(r.test_pr_auc)]
+                     + ([_f(r.frame_roc_auc), _f(r.frame_pr_auc)] if framed else []) for r in runs]
     ms = summary["mean_std"]
     rows.append([f"mean ± std (n={len(runs)})", "", _pm(ms["val_roc_auc"]), _pm(ms["val_pr_auc"]),
-                 _pm(ms["test_roc_auc"]), _pm(ms["test_pr_auc"])])
+                 _pm(ms["test_roc_auc"]), _pm(ms["test_pr_auc"])]
+                + ([_pm(ms["frame_roc_auc"]), _pm(ms["frame_pr_auc"])] if framed else []))
     p = summary["pooled"]
     lines = [f"experiment {summary['name']}: {len(runs)} run(s)", _align(rows),
              f"pooled test ROC-AUC {_f(p['roc_auc'])} (95% CI {_f(p['roc_auc_ci'][0])}-{_f(p['roc_auc_ci'][1])}), "
@@ -45,7 +50,23 @@ def format_experiment(runs: list[Run], summary: dict) -> str:
     if p["n_repeated"]:
         lines.append(f"  note: {p['n_repeated']} predictions repeat a video scored by another run; the pooled "
                      f"CI treats them as independent, so it is narrower than {p['n_videos']} videos warrant")
+    if framed:
+        lines.append(format_frame_summary(summary, len(runs)))
     return "\n".join(lines)
+
+
+def format_frame_summary(summary: dict, n_runs: int) -> str:
+    """`frame AP 0.8123 ± 0.0100, frame ROC-AUC ... (mean ± std over k of n runs ...)`, the benchmark's
+    headline first: AP for XD-Violence, ROC-AUC for UCF-Crime."""
+    ms, datasets = summary["mean_std"], summary["frame_datasets"]
+    ap, auc = f"frame AP {_pm(ms['frame_pr_auc'])}", f"frame ROC-AUC {_pm(ms['frame_roc_auc'])}"
+    xd = datasets == ["XD-Violence"]
+    if len(datasets) == 1:
+        note = f"{datasets[0]}: {'frame AP' if xd else 'frame ROC-AUC'} is its headline"
+    else:
+        note = "benchmarks mixed: " + ", ".join(datasets) if datasets else "benchmark unknown"
+    return (f"{ap + ', ' + auc if xd else auc + ', ' + ap} (mean ± std over the {summary['n_frame_runs']} of "
+            f"{n_runs} runs with frame metrics; {note})")
 
 
 def format_comparison(c: dict, n_boot: int) -> str:
@@ -82,7 +103,8 @@ def csv_rows(runs: list[Run], summary: dict) -> list[dict]:
     exp = summary["name"]
     rows = [{"experiment": exp, "kind": "run", "name": r.name, "best_epoch": r.best_epoch,
              "val_roc_auc": r.val_roc_auc, "val_pr_auc": r.val_pr_auc, "test_roc_auc": r.test_roc_auc,
-             "test_pr_auc": r.test_pr_auc, "n": len(r.predictions.videos)} for r in runs]
+             "test_pr_auc": r.test_pr_auc, "n": len(r.predictions.videos), "frame_roc_auc": r.frame_roc_auc,
+             "frame_pr_auc": r.frame_pr_auc} for r in runs]
     for i, kind in enumerate(("mean", "std")):
         rows.append({"experiment": exp, "kind": kind, "name": exp, "n": len(runs),
                      **{c: v[i] for c, v in summary["mean_std"].items()}})

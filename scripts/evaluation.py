@@ -19,11 +19,12 @@ from scripts.manifest import read_manifest
 from scripts.errors import MateError
 from scripts.feature_settings import check_test_features
 from scripts.fileio import save_npy, write_json, write_text
-from scripts.framegt import FrameGroundTruth, align, read_annotations
+from scripts.framegt import FrameGroundTruth, align, dataset_of, read_annotations
 from scripts.metrics import frame_ap, frame_auc, plot_roc_pr, summarize
 from scripts.plots import new_figure, save_figure
 from scripts.scoring import Scores, score_dataset
 from scripts.devices import resolve_device
+from scripts.xd_violence import DATASET as XD_DATASET, parse_name as parse_xd_name
 
 
 def fold_tag(fold: str | None, test_list: Path, checkpoint: Path) -> str | None:
@@ -66,26 +67,47 @@ def plot_frame_curves(gt: FrameGroundTruth, video_scores: dict[str, float], out_
     return paths
 
 
+def per_class_frame_metric(gt: FrameGroundTruth, metric) -> dict[str, float]:
+    """`metric` (frame_auc or frame_ap) of each anomaly class: its videos' frames plus every normal
+    video's frames, concatenated; classes sorted by name."""
+    normal = [i for i, c in enumerate(gt.classes) if c == "Normal"]
+    result = {}
+    for cls in sorted(set(gt.classes) - {"Normal"}):
+        keep = [i for i, c in enumerate(gt.classes) if c == cls] + normal
+        result[cls] = metric([gt.labels[i] for i in keep], [gt.scores[i] for i in keep])
+    return result
+
+
 def frame_metrics(ds: FeatureDataset, scores: Scores, gt_file: Path, frames_per_snippet: int,
                   plot_dir: Path | None = None, plot_videos: int = 0) -> dict[str, Any]:
-    """Frame-level ROC-AUC and AP over all frames concatenated, on anomalous videos only, per class."""
+    """Frame-level ROC-AUC and AP over all frames concatenated, on anomalous videos only, per class.
+
+    The annotation file's form names the benchmark (scripts/framegt.dataset_of): XD-Violence's form
+    makes frame AP the headline (the number its peers publish) and scores normal videos the file does
+    not list as normal on every frame; per-class tables use each video's manifest class (for XD-Violence
+    names the first of their label codes), and videos with several classes are recorded with all of them."""
     if not ds.is_sequence:
         raise MateError(f"{gt_file}: frame-level metrics need sequence features [T, D]; these are maps")
+    annotations = read_annotations(gt_file)
+    dataset = dataset_of(annotations)
     gt = align([e.name for e in ds.entries], [e.cls for e in ds.entries], scores.snippets,
-               [e.path for e in ds.entries], read_annotations(gt_file),
-               frames_per_snippet=frames_per_snippet, source=gt_file.name)
+               [e.path for e in ds.entries], annotations, labels=[e.label for e in ds.entries],
+               unannotated_normal=dataset == XD_DATASET, frames_per_snippet=frames_per_snippet,
+               source=gt_file.name)
     if not gt.labels:
         raise MateError(f"{gt_file}: no test video could be matched to its annotation")
-    result: dict[str, Any] = {"roc_auc": frame_auc(gt.labels, gt.scores), "pr_auc": frame_ap(gt.labels, gt.scores)}
+    result: dict[str, Any] = {"dataset": dataset, "headline": "pr_auc" if dataset == XD_DATASET else "roc_auc",
+                              "roc_auc": frame_auc(gt.labels, gt.scores), "pr_auc": frame_ap(gt.labels, gt.scores)}
     anomalous = [i for i, lab in enumerate(gt.labels) if lab.any()]
     result["roc_auc_anomalous_videos"] = frame_auc([gt.labels[i] for i in anomalous], [gt.scores[i] for i in anomalous])
-    normal = [i for i, c in enumerate(gt.classes) if c == "Normal"]
-    result["per_class_roc_auc"] = {
-        cls: frame_auc([gt.labels[i] for i in idx + normal], [gt.scores[i] for i in idx + normal])
-        for cls in sorted(set(gt.classes) - {"Normal"})
-        for idx in [[i for i, c in enumerate(gt.classes) if c == cls]]}
+    result["per_class_roc_auc"] = per_class_frame_metric(gt, frame_auc)
+    result["per_class_ap"] = per_class_frame_metric(gt, frame_ap)
+    if dataset == XD_DATASET:
+        several = {name: list(xd.classes) for name in gt.names
+                   for xd in [parse_xd_name(name)] if xd is not None and len(xd.classes) > 1}
+        result["several_classes"] = several  # per-class tables count them under their first class
     result.update(n_videos=len(gt.labels), n_frames=int(sum(len(lab) for lab in gt.labels)),
-                  problems=gt.problems, unlisted=gt.unlisted)
+                  n_unannotated_normal=len(gt.unannotated_normal), problems=gt.problems, unlisted=gt.unlisted)
     if plot_dir is not None and plot_videos > 0:
         by_name = {e.name: float(v) for e, v in zip(ds.entries, scores.video)}
         result["curves"] = [str(p) for p in plot_frame_curves(gt, by_name, plot_dir, plot_videos)]
@@ -173,6 +195,23 @@ def format_report(metrics: dict[str, Any]) -> str:
         lines.append("per-class ROC-AUC     " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(per_class.items())))
     frame = metrics.get("frame")
     if frame:
-        lines.append(f"{'frame ROC-AUC':<22}{frame['roc_auc']:.4f}  (AP {frame['pr_auc']:.4f}; anomalous videos "
-                     f"only {frame['roc_auc_anomalous_videos']:.4f}; {frame['n_videos']} videos, {frame['n_frames']} frames)")
+        lines += format_frame(frame)
     return "\n".join(lines)
+
+
+def format_frame(frame: dict[str, Any]) -> list[str]:
+    """The frame-level lines: the data set's headline first (XD-Violence: AP; UCF-Crime: ROC-AUC)."""
+    counts = f"{frame['n_videos']} videos, {frame['n_frames']} frames"
+    if frame.get("headline") == "pr_auc":
+        lines = [f"{'frame AP':<22}{frame['pr_auc']:.4f}  ({frame['dataset']}'s headline; ROC-AUC "
+                 f"{frame['roc_auc']:.4f}; {counts}, {frame.get('n_unannotated_normal', 0)} of them normal and "
+                 f"not in the annotation file)"]
+        per_class, name = frame.get("per_class_ap", {}), "per-class frame AP"
+    else:
+        lines = [f"{'frame ROC-AUC':<22}{frame['roc_auc']:.4f}  (AP {frame['pr_auc']:.4f}; anomalous videos "
+                 f"only {frame['roc_auc_anomalous_videos']:.4f}; {counts})"]
+        per_class, name = frame.get("per_class_roc_auc", {}), "per-class frame AUC"
+    shown = {k: v for k, v in per_class.items() if v == v}
+    if shown:
+        lines.append(f"{name:<22}" + ", ".join(f"{k} {v:.3f}" for k, v in sorted(shown.items())))
+    return lines

@@ -1,4 +1,6 @@
-"""Building manifests from a feature folder: official UCF-Crime splits or a stratified split.
+"""Building manifests from a feature folder: official UCF-Crime splits, other split files (XD-Violence's
+lists too) or a stratified split. Labels and classes come from the names (scripts/manifest.infer_label,
+infer_class: UCF-Crime's rule, XD-Violence's label codes).
 
 The official split files ship in data/ucf_crime/ (docs/design.md §2), so a folder of UCF-Crime
 features gets the split every published number used, with no download and no flag.
@@ -12,6 +14,7 @@ from sklearn.model_selection import train_test_split
 from scripts.errors import MateError
 from scripts.fileio import read_lines
 from scripts.manifest import VideoEntry, infer_class, infer_label
+from scripts.xd_violence import video_name
 
 UCF_CRIME_DIR = Path(__file__).resolve().parents[1] / "data" / "ucf_crime"
 OFFICIAL_TRAIN = UCF_CRIME_DIR / "Anomaly_Train.txt"  # 1,610 videos: 810 anomalous, 800 normal
@@ -42,9 +45,12 @@ def entry_for(path: Path, root: Path) -> VideoEntry:
 
 
 def read_split(path: str | Path) -> list[str]:
-    """Video names of an official split file (`Abuse/Abuse001_x264.mp4` per line) -> `Abuse001_x264`."""
+    """Video names of a split file, in its order: `Abuse/Abuse001_x264.mp4` -> `Abuse001_x264`; an
+    XD-Violence list of per-crop feature files (`.../Bad.Boys.1995__#01-11-55_01-12-40_label_B2-0-0__0.npy`,
+    `__1` ...) names each video once, without the crop and with the dots of its name."""
     lines = read_lines(path, "split file")
-    names = [Path(line.strip()).stem for line in lines if line.strip() and not line.startswith("#")]
+    names = list(dict.fromkeys(video_name(line.strip()) for line in lines
+                               if line.strip() and not line.startswith("#")))
     if not names:
         raise MateError(f"{path}: split file lists no videos")
     return names

@@ -2,7 +2,10 @@
 
 One video per line, `<feature_path> [<label> [<class>]]`, `#` comments and blank lines ignored. A
 path-only line (the published lists, `X3D_Videos/Abuse/Abuse001_x264.npy`) gets its label from the
-name (`Normal` -> 0, else 1) and its class from the parent folder or the name's leading letters.
+name (`Normal` -> 0, else 1) and its class from the parent folder or the name's leading letters; a
+name in XD-Violence's form (`..._label_B2-G-0`, scripts/xd_violence.py) gets both from its label codes
+(`label_A` -> 0, Normal; else 1 and the first code's class). Names may hold `#` (XD-Violence's do):
+only a line that starts with `#` is a comment.
 Relative paths resolve against the current folder, then the manifest's folder. Manifests written
 here store paths relative to their own folder, so a data folder can be moved as a whole. A path with
 spaces (or quotes) is written shell-quoted, `'dir with spaces/Abuse 004.npy' 1 Abuse`; readers also
@@ -20,6 +23,7 @@ from typing import Iterable, Sequence
 
 from scripts.errors import MateError
 from scripts.fileio import read_lines, write_text
+from scripts.xd_violence import XD_CLASSES, parse_name as parse_xd_name
 
 # UCF-Crime's 13 anomaly categories, in the dataset's own spelling, and the normal class.
 UCF_CLASSES: tuple[str, ...] = (
@@ -27,7 +31,9 @@ UCF_CLASSES: tuple[str, ...] = (
     "RoadAccidents", "Robbery", "Shooting", "Shoplifting", "Stealing", "Vandalism",
 )
 NORMAL_CLASS = "Normal"
-_CLASS_BY_LOWER = {c.lower(): c for c in UCF_CLASSES + (NORMAL_CLASS,)}
+# Every class name we know, in table order: UCF-Crime's, then XD-Violence's not already among them.
+KNOWN_CLASSES: tuple[str, ...] = tuple(dict.fromkeys(UCF_CLASSES + tuple(XD_CLASSES.values())))
+_CLASS_BY_LOWER = {c.lower(): c for c in KNOWN_CLASSES + (NORMAL_CLASS,)}
 
 
 @dataclass(frozen=True)
@@ -45,14 +51,22 @@ class VideoEntry:
 
 
 def infer_label(path: str | os.PathLike) -> int:
-    """The published lists' rule: a name containing `Normal` is normal (0), anything else anomalous."""
+    """An XD-Violence name's label codes (`label_A` normal, 0; any other code 1); else the published
+    lists' rule: a name containing `Normal` is normal (0), anything else anomalous."""
+    xd = parse_xd_name(path)
+    if xd is not None:
+        return xd.label
     return 0 if "normal" in Path(path).name.lower() else 1
 
 
 def infer_class(path: str | os.PathLike, label: int) -> str:
-    """Normal for label 0; else a UCF-Crime class from the parent folder, else the name's letters."""
+    """Normal for label 0; else an XD-Violence name's first class (`label_B2-G-0` -> Shooting); else a
+    UCF-Crime class from the parent folder, else the name's letters."""
     if label == 0:
         return NORMAL_CLASS
+    xd = parse_xd_name(path)
+    if xd is not None and xd.cls is not None:
+        return xd.cls
     p = Path(path)
     folder = _CLASS_BY_LOWER.get(p.parent.name.lower())
     if folder is not None and folder != NORMAL_CLASS:
@@ -218,7 +232,7 @@ def class_counts(entries: Iterable[VideoEntry]) -> Counter:
 def format_count_table(columns: dict[str, Sequence[VideoEntry]]) -> str:
     """A per-class count table, one column per named list (e.g. train / test), with totals."""
     counts = {name: class_counts(es) for name, es in columns.items()}
-    known = [c for c in UCF_CLASSES + (NORMAL_CLASS,) if any(c in cnt for cnt in counts.values())]
+    known = [c for c in KNOWN_CLASSES + (NORMAL_CLASS,) if any(c in cnt for cnt in counts.values())]
     other = sorted({c for cnt in counts.values() for c in cnt} - set(known))
     classes = known + other
     width = max([len("class"), len("total")] + [len(c) for c in classes])

@@ -244,4 +244,32 @@ def test_compare_hand_worked_delong_and_report(tmp_path):
                                          "fold_delta_mean", "fold_delta_std"]
     lines = to_csv(rows).splitlines()
     assert lines[0] == ",".join(CSV_FIELDS)
-    assert lines[1] == "mate vs abl,ensemble,mate,,,,0.75,0.8333333333333333,,,,,,,,,,4"
+    assert lines[1] == "mate vs abl,ensemble,mate,,,,0.75,0.8333333333333333,,,,,,,,,,4,,"
+
+
+@pytest.mark.parametrize("dataset, first", [("XD-Violence", "frame AP"), ("UCF-Crime", "frame ROC-AUC"),
+                                            (None, "frame ROC-AUC")])
+def test_frame_metrics_mean_std_over_folds(tmp_path, dataset, first):
+    """Runs scored with --gt: frame ROC-AUC and AP per run, mean ± std, the benchmark's headline first
+    (a run from before XD-Violence support, without 'dataset', is UCF-Crime's)."""
+    runs = experiment(tmp_path, "seq", separation=1.5)
+    frames = [(0.81, 0.62), (0.85, 0.70), (0.83, 0.66)]
+    for folder, (roc, ap) in zip(runs, frames):
+        metrics = json.loads((folder / "test_metrics.json").read_text())
+        metrics["frame"] = {"roc_auc": roc, "pr_auc": ap, **({"dataset": dataset} if dataset else {})}
+        (folder / "test_metrics.json").write_text(json.dumps(metrics))
+    plain = experiment(tmp_path, "plain", separation=1.5, k=1)[0]  # no frame metrics: nan, left out
+    proc = run_script("aggregate.py", "--runs", *runs, plain, "--n_boot", "50", "--out", tmp_path / "a.csv")
+    assert proc.returncode == 0, proc.stderr
+    rocs, aps = np.array(frames).T
+    roc_ms = f"{rocs.mean():.4f} ± {rocs.std(ddof=1):.4f}"
+    ap_ms = f"{aps.mean():.4f} ± {aps.std(ddof=1):.4f}"
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("frame "))
+    assert line.startswith(f"frame AP {ap_ms}, frame ROC-AUC {roc_ms}" if first == "frame AP"
+                           else f"frame ROC-AUC {roc_ms}, frame AP {ap_ms}")
+    assert f"over the 3 of 4 runs with frame metrics; {dataset or 'UCF-Crime'}: {first} is its headline" in line
+    rows = read_rows(tmp_path / "a.csv")
+    assert [r["frame_pr_auc"] for r in rows[:4]] == ["0.62", "0.7", "0.66", ""]
+    mean, std = rows[4], rows[5]
+    assert float(mean["frame_pr_auc"]) == pytest.approx(0.66) and float(mean["frame_roc_auc"]) == pytest.approx(0.83)
+    assert float(std["frame_pr_auc"]) == pytest.approx(np.std([0.62, 0.70, 0.66], ddof=1))

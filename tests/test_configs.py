@@ -42,7 +42,8 @@ CHANGED_FIELDS = {"no_attention": {"use_attention"}, "no_tcc": {"use_tcc"},
                   "no_motion_pooling": {"use_motion_pooling"}, "no_motion_map": {"use_motion_map"},
                   "no_motion": {"use_motion_map", "use_difference_features"},
                   "no_triplet": set(), "tcc_plain": set(), "tcc_gating": {"tcc_mode"},
-                  "tcc_multiscale": {"tcc_mode"}, "tcc_multiscale_gating": {"tcc_mode"}}
+                  "tcc_multiscale": {"tcc_mode"}, "tcc_multiscale_gating": {"tcc_mode"},
+                  "input_norm_token": {"input_norm"}, "video_logit_embedding": {"video_logit", "snippet_hidden"}}
 
 
 @pytest.mark.parametrize("path", ABLATIONS, ids=lambda p: p.stem)
@@ -56,6 +57,14 @@ def test_ablation_removes_its_component(path):
         assert {k for k in full_dict if full_dict[k] != dict_[k]} == CHANGED_FIELDS[name]
     if name == "no_triplet":
         assert loss_config_from_args(args).lambda_triplet == 0 < loss_config_from_args(full_args).lambda_triplet
+        return
+    if name in ("input_norm_token", "video_logit_embedding"):  # a published choice put back
+        assert (cfg.input_norm, cfg.video_logit) == (("token", "topk") if name == "input_norm_token"
+                                                     else ("video", "embedding"))
+        assert (ablated.video_head is not None) == (name == "video_logit_embedding")
+        return
+    if name == "mil_dropout":
+        assert (cfg.variant, cfg.dropout, ablated.dropout.p) == ("mil", 0.6, 0.6)
         return
     if name.startswith("tcc_"):
         mode = name[len("tcc_"):]
