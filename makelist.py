@@ -35,7 +35,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     lists = parser.add_argument_group("manifests from a feature folder")
     lists.add_argument("--features_dir", type=Path, default=None,
                        help="folder of .npy feature files, searched recursively (class sub-folders "
-                            "give the class; a name containing 'Normal' is normal)")
+                            "give the class; a name containing 'Normal' is normal; XD-Violence names "
+                            "(..._label_B2-G-0) give label and class from their codes)")
     lists.add_argument("--out_train", type=Path, default=Path("data/manifests/train.txt"),
                        help="training manifest to write (default: data/manifests/train.txt)")
     lists.add_argument("--out_test", type=Path, default=Path("data/manifests/test.txt"),

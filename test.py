@@ -41,9 +41,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                              "published state dict)")
     parser.add_argument("--batch_size", type=int, default=32, help="videos per batch for map features (default: 32)")
     parser.add_argument("--gt", type=Path, default=None,
-                        help="frame annotations (UCF-Crime's Temporal_Anomaly_Annotation_for_Testing_Videos.txt "
-                             "or the form with frame counts) for frame-level ROC-AUC/AP; sequence features "
-                             "only (default: none)")
+                        help="frame annotations for frame-level ROC-AUC/AP, sequence features only: "
+                             "UCF-Crime's Temporal_Anomaly_Annotation_for_Testing_Videos.txt or the form with "
+                             "frame counts, or XD-Violence's XD_Annotation.txt (then frame AP is the headline); "
+                             "the format is read from the content (default: none)")
     parser.add_argument("--plot_videos", type=int, default=0,
                         help="with --gt: frame-score curves with the annotation shaded for the N highest-scored "
                              "videos, in plots/videos/ (default: 0)")
