@@ -65,6 +65,9 @@ def write_table(args) -> int:
     if out.exists() and not args.overwrite:
         raise MateError(f"{out}: already exists; pass --overwrite to replace it (or --out elsewhere)")
     rows, problems = build_table([Path(p) for p in args.table], n_boot=args.n_boot, seed=args.seed)
+    if not any(row.runs for row in rows):
+        raise MateError(f"no tested run of any row among the {len(args.table)} folder(s) given, e.g. "
+                        f"{problems[0] if problems else args.table[0]}")
     records = table_records(rows)
     text = markdown(records)
     print(text, end="")

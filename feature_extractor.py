@@ -25,15 +25,9 @@ spread evenly over each (--clip_sampling uniform; --layout sequence takes every 
 every frame in a clip), only whole windows; RGB / 255, mean 0.45, std 0.225;
 the element-wise maximum over all clips. The sidecar records every one of these settings.
 
-Class sub-folders of --video_root are mirrored into --out_dir (linked folders followed, a video reached
-twice extracted once). Finished videos (.npy and sidecar present, same settings) are skipped, so a killed
-job just runs again; it first removes the temp files the killed one left. A video that cannot be read or
-decoded is reported and the others go on; all failures are listed at the end and in
-<out_dir>/failures.csv, exit code 1. A full disk stops the run at once, in one line (exit code 2).
-
---out_dir records its settings (.mate_extraction.json): a job with other settings is refused in one line
-naming the setting (--overwrite replaces them when no other job runs there), a second copy of a shard is
-refused, and the shards of one extraction run side by side (scripts/feature_folder.py).
+Finished videos are skipped, so a killed job just runs again; failures are listed at the end and in
+<out_dir>/failures.csv (exit 1); a full disk stops the run in one line (exit 2); --out_dir records its
+settings and refuses a job with others. Details: docs/extractor.md.
 """
 from __future__ import annotations
 
@@ -42,7 +36,6 @@ import sys
 from pathlib import Path
 
 from scripts.cli import run
-from scripts.errors import MateError
 from scripts.option import get_runtime_parser
 from scripts.video import CLIP_SAMPLINGS
 from scripts.x3d import CHECKPOINT_FILES, PRESETS, PYTORCHVIDEO_X3D_L
@@ -152,54 +145,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
-    import torch
+    from scripts.extraction_run import run_extraction
 
-    from scripts.devices import resolve_device
-    from scripts.extraction import (extract_all, failures_csv, jobs_from_args, settings_from_args,
-                                    settings_record, shard_jobs)
-    from scripts.feature_folder import claim_folder, remove_stale_temps_of
-    from scripts.fileio import write_text
-    from scripts.runlog import git_commit
-    from scripts.x3d import load_backbone
-
-    settings = settings_from_args(args)
-    jobs, duplicates = jobs_from_args(args)
-    if args.decode_workers < 0:
-        raise MateError(f"--decode_workers: must be 0 or more, got {args.decode_workers}")
-    mine, shard_id, num_shards = shard_jobs(jobs, args.num_shards, args.shard_id)
-    device = resolve_device(args.device)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)  # one GPU per torchrun rank: its allocations and streams stay there
-    backbone = load_backbone(args.backbone, checkpoint=args.checkpoint, pretrained=args.pretrained,
-                             random_weights=args.random_weights, layout=args.layout,
-                             sequence_feature=args.sequence_feature, random_seed=args.seed).to(device)
-    torch.backends.cudnn.benchmark = True  # fixed clip sizes: let cuDNN pick its fastest kernels
-    print(f"git {git_commit()} | {args.backbone} ({backbone.weights}) {args.layout} on {device} | "
-          f"shard {shard_id}/{num_shards}: {len(mine)} of {len(jobs)} videos | {settings}", flush=True)
-    if duplicates:
-        twice, first = next(iter(duplicates.items()))
-        print(f"note: {len(duplicates)} path(s) lead to a video listed already (symbolic or hard links), "
-              f"extracted once: e.g. {twice} is {first}")
-
-    name = "failures.csv" if num_shards == 1 else f"failures_shard{shard_id}_of_{num_shards}.csv"
-    with claim_folder(args.out_dir, settings_record(settings, backbone), shard_id=shard_id,
-                      num_shards=num_shards, overwrite=args.overwrite) as replaced:
-        if replaced:
-            print(f"--overwrite: {args.out_dir} held features of other settings ({'; '.join(replaced)}); "
-                  "its settings record now holds these")
-        outputs = [p for job in mine for p in (job.out, job.out.with_suffix(".json"))] + [args.out_dir / name]
-        removed = remove_stale_temps_of(outputs)
-        if removed:
-            print(f"removed {len(removed)} temp file(s) left by a killed job, e.g. {removed[0]}")
-        summary = extract_all(mine, backbone, settings, device, overwrite=args.overwrite,
-                              workers=args.decode_workers, progress=not args.no_progress)
-        write_text(args.out_dir / name, failures_csv(summary.failures))
+    summary, failures_csv = run_extraction(args)
     print(f"written {len(summary.written)}, skipped {len(summary.skipped)} (already extracted; "
           f"--overwrite redoes them), failed {len(summary.failures)} -> {args.out_dir}")
     for video in summary.truncated:
         print(f"warning: {video}: fewer frames decoded than declared (--allow_truncated)", file=sys.stderr)
     if summary.failures:
-        print(f"{len(summary.failures)} video(s) failed (listed in {args.out_dir / name}):", file=sys.stderr)
+        print(f"{len(summary.failures)} video(s) failed (listed in {failures_csv}):", file=sys.stderr)
         for video, error in summary.failures:
             print(f"  {video}: {error}", file=sys.stderr)
         return 1

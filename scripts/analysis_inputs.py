@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scripts.errors import MateError
-from scripts.option import resolve_analysis_paths
 
 if TYPE_CHECKING:  # torch and the dataset load only when a diagnostic runs, not for --help
     import torch
@@ -117,3 +116,21 @@ def load_analysis_run(args: argparse.Namespace, script: str, *, need_checkpoint:
     model, ckpt, ds = load_for_scoring(checkpoint, args.test_list, device=device, progress=not args.no_progress,
                                        force_settings=args.force_settings, workers=args.num_workers)
     return AnalysisRun(checkpoint=checkpoint, out_dir=out_dir, device=device, model=model, ckpt=ckpt, ds=ds)
+
+
+def resolve_analysis_paths(args: argparse.Namespace, *, default_exp: str | None = None,
+                           need_checkpoint: bool = False) -> tuple[Path | None, Path]:
+    """(checkpoint or None, output folder) from --checkpoint / --exp_name / --out_dir."""
+    checkpoint = args.checkpoint
+    if checkpoint is None and args.exp_name is not None:
+        checkpoint = Path(args.runs_dir) / args.exp_name / "checkpoint_best.pth"
+    if checkpoint is None and need_checkpoint:
+        raise MateError("--checkpoint or --exp_name is required")
+    if args.out_dir is not None:
+        return checkpoint, Path(args.out_dir)
+    if checkpoint is not None:
+        if Path(checkpoint).is_file():  # a published state dict writes to runs/<name>, not beside itself
+            from scripts.checkpoint import load_checkpoint, output_folder
+            return checkpoint, output_folder(checkpoint, load_checkpoint(checkpoint)) / "plots"
+        return checkpoint, Path(checkpoint).parent / "plots"
+    return checkpoint, Path(args.runs_dir) / (args.exp_name or default_exp or "analysis") / "plots"

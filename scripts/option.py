@@ -305,21 +305,3 @@ def get_analysis_parser(add_help: bool = False) -> argparse.ArgumentParser:
                        help="analyse features extracted otherwise than the checkpoint's training features, "
                             "with a warning (default: off: refused)")
     return parser
-
-
-def resolve_analysis_paths(args: argparse.Namespace, *, default_exp: str | None = None,
-                           need_checkpoint: bool = False) -> tuple[Path | None, Path]:
-    """(checkpoint or None, output folder) from --checkpoint / --exp_name / --out_dir."""
-    checkpoint = args.checkpoint
-    if checkpoint is None and args.exp_name is not None:
-        checkpoint = Path(args.runs_dir) / args.exp_name / "checkpoint_best.pth"
-    if checkpoint is None and need_checkpoint:
-        raise MateError("--checkpoint or --exp_name is required")
-    if args.out_dir is not None:
-        return checkpoint, Path(args.out_dir)
-    if checkpoint is not None:
-        if Path(checkpoint).is_file():  # a published state dict writes to runs/<name>, not beside itself
-            from scripts.checkpoint import load_checkpoint, output_folder
-            return checkpoint, output_folder(checkpoint, load_checkpoint(checkpoint)) / "plots"
-        return checkpoint, Path(checkpoint).parent / "plots"
-    return checkpoint, Path(args.runs_dir) / (args.exp_name or default_exp or "analysis") / "plots"

@@ -72,3 +72,9 @@ def test_missing_rows_are_reported(table_runs):
     assert any("t_no_tcc_fold1/test_metrics.json: missing; run test.py" in line for line in missing)
     assert sum("no tested runs" in line for line in missing) == len(ROWS) - 2
     assert "| TCC (removed) | " in done.stdout and "| 1 |" in done.stdout  # the row with its one tested fold
+
+
+def test_no_tested_row_is_one_line_and_writes_nothing(tmp_path):
+    done = run_script("aggregate.py", "--table", tmp_path / "nothing_here", "--out", tmp_path / "t.csv")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "no tested run of any row" in done.stderr and not (tmp_path / "t.csv").exists()
