@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import os
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,7 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scripts.dataset import BalancedBatchSampler  # noqa: E402
 from scripts.devices import resolve_device  # noqa: E402
 from scripts.losses import LossConfig, MateLoss  # noqa: E402
-from scripts.model import VARIANTS, build_model, config_for_variant, count_parameters  # noqa: E402
+from scripts.model import (VARIANTS, build_model, config_for_variant, count_parameters,  # noqa: E402
+                          feature_motion_map)
+from scripts.motion import motion_map  # noqa: E402
+from scripts.training import build_optimizer  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -41,17 +46,23 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="one video's features (default: 192 16 10 10, an X3D-L map)")
     parser.add_argument("--batch_train", type=int, default=16, help="training batch (default: 16)")
     parser.add_argument("--batch_infer", type=int, default=32, help="scoring batch (default: 32)")
-    parser.add_argument("--iters", type=int, default=20, help="timed iterations (default: 20)")
+    parser.add_argument("--iters", type=int, default=20, help="timed iterations per round (default: 20)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds; each times every variant once, so slow spells of a shared machine hit "
+                             "all variants alike; the median counts (default: 3)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed iterations first (default: 3)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's choice, one per core)")
     parser.add_argument("--epoch_videos", type=int, default=1610,
-                        help="videos of the timed epoch; 0 skips it (default: 1610, UCF-Crime's "
-                             "training set)")
+                        help="videos of the timed epoch, after the rounds; 0 skips it (default: 1610, "
+                             "UCF-Crime's training set)")
     parser.add_argument("--lambda_triplet", type=float, default=0.1,
                         help="triplet weight of the loss for fast/base, as configs/fast.json; mil uses 0 "
                              "(default: 0.1)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:<i> or auto (default: cpu)")
+    parser.add_argument("--model_motion", action="store_true",
+                        help="let fast/base compute their MotionMap in every step instead of taking it "
+                             "from the data set as main.py and test.py do (default: off)")
     return parser
 
 
@@ -124,8 +135,8 @@ def throughput(fn, n_videos: int, iters: int, warmup: int, device: torch.device)
     return n_videos * iters / (time.perf_counter() - start)
 
 
-def train_step(model, loss_fn, opt, x, y) -> None:
-    out = model(x)
+def train_step(model, loss_fn, opt, x, y, motion=None) -> None:
+    out = model(x, motion=motion)
     loss, _ = loss_fn(out.video_logit, out.snippet_logits, out.embedding, y)
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -141,39 +152,63 @@ def make_cache(n: int, shape: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     return cache, torch.tensor([i % 2 for i in range(n)], dtype=torch.float32)
 
 
-def bench_variant(variant: str, args, device: torch.device, cache, labels) -> dict:
-    C, T, H, W = args.shape
-    torch.manual_seed(0)
-    model = build_model(config_for_variant(variant, in_channels=C)).to(device)
-    loss_fn = MateLoss(LossConfig(lambda_triplet=0.0 if variant == "mil" else args.lambda_triplet))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    xt = torch.rand(args.batch_train, C, T, H, W, device=device)
-    yt = torch.tensor([0.0, 1.0] * (args.batch_train // 2), device=device)
-    xi = torch.rand(args.batch_infer, C, T, H, W, device=device)
-    baseline = reset_peak(device)
-    model.train()
-    train = throughput(lambda: train_step(model, loss_fn, opt, xt, yt), args.batch_train, args.iters,
-                       args.warmup, device)
-    model.eval()
-    with torch.no_grad():
-        infer = throughput(lambda: model(xi), args.batch_infer, args.iters, args.warmup, device)
-    peak = peak_above(device, baseline)
-    epoch = float("nan")
-    if cache is not None:
-        del xt, xi
-        sampler = BalancedBatchSampler(labels, batch_size=args.batch_train, seed=0)
+class Bench:
+    """One variant ready to time: model, loss, optimiser, random batches and their MotionMaps."""
+
+    def __init__(self, variant: str, args, device: torch.device):
+        C, T, H, W = args.shape
+        torch.manual_seed(0)
+        self.variant, self.args, self.device = variant, args, device
+        self.model = build_model(config_for_variant(variant, in_channels=C)).to(device)
+        self.loss_fn = MateLoss(LossConfig(lambda_triplet=0.0 if variant == "mil" else args.lambda_triplet))
+        self.opt = build_optimizer(self.model, lr=1e-3, weight_decay=0.002, device=device)
+        self.xt = torch.rand(args.batch_train, C, T, H, W, device=device)
+        self.yt = torch.tensor([0.0, 1.0] * (args.batch_train // 2), device=device)
+        self.xi = torch.rand(args.batch_infer, C, T, H, W, device=device)
+        # as the training loop and scoring: a MotionMap that depends on the features alone comes from
+        # the data set, computed once per video (--model_motion: the model computes it in every step)
+        self.key = None if args.model_motion else feature_motion_map(self.model)
+        self.mt, self.mi = ((motion_map(self.xt, *self.key), motion_map(self.xi, *self.key)) if self.key
+                            else (None, None))
+        self.train_rates: list[float] = []
+        self.score_rates: list[float] = []
+        self.peak = float("nan")
+
+    def round(self, warmup: int) -> None:
+        """One timed round of training steps and of scoring batches."""
+        args, model = self.args, self.model
         model.train()
-        train_step(model, loss_fn, opt, cache[:args.batch_train].float().to(device),
-                   labels[:args.batch_train].to(device))  # warm-up
+        self.train_rates.append(throughput(
+            lambda: train_step(model, self.loss_fn, self.opt, self.xt, self.yt, self.mt), args.batch_train,
+            args.iters, warmup, self.device))
+        model.eval()
+        with torch.no_grad():
+            self.score_rates.append(throughput(lambda: model(self.xi, motion=self.mi), args.batch_infer,
+                                               args.iters, warmup, self.device))
+
+    def epoch(self, cache: torch.Tensor, labels: torch.Tensor) -> float:
+        """Seconds of one epoch of balanced batches from the float16 cache, as the training loop."""
+        device, model = self.device, self.model
+        sampler = BalancedBatchSampler(labels, batch_size=self.args.batch_train, seed=0)
+        maps = (torch.cat([motion_map(cache[i:i + 64].float(), *self.key) for i in range(0, len(cache), 64)])
+                if self.key else None)  # computed once, as FeatureDataset.motion_maps
+
+        def step(idx: torch.Tensor) -> None:
+            train_step(model, self.loss_fn, self.opt, cache[idx].float().to(device), labels[idx].to(device),
+                       None if maps is None else maps[idx].to(device))
+
+        model.train()
+        step(torch.arange(self.args.batch_train))  # warm-up
         sync(device)
         start = time.perf_counter()
         for idx in sampler:
-            idx = torch.tensor(idx)
-            train_step(model, loss_fn, opt, cache[idx].float().to(device), labels[idx].to(device))
+            step(torch.tensor(idx))
         sync(device)
-        epoch = time.perf_counter() - start
-    return {"variant": variant, "params": count_parameters(model), "train": train, "infer": infer,
-            "peak": peak, "epoch": epoch}
+        return time.perf_counter() - start
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
 
 
 def main(argv=None) -> None:
@@ -182,22 +217,53 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     C, T, H, W = args.shape
-    cache = labels = None
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+    print(f"{name}; device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; input "
+          f"[B, {C}, {T}, {H}, {W}]; train batch {args.batch_train}, score batch {args.batch_infer}; "
+          f"{args.rounds} rounds of {args.iters} timed iterations per variant, the variants interleaved, "
+          f"median reported")
+    benches = [Bench(v, args, device) for v in args.variants]
+    for b in benches:  # warm-up, and the memory each variant's steps add
+        baseline = reset_peak(device)
+        b.round(args.warmup)
+        b.peak = peak_above(device, baseline)
+        b.train_rates.clear(), b.score_rates.clear()
+    for _ in range(args.rounds):
+        for b in benches:
+            b.round(0)
+    epochs = {b.variant: float("nan") for b in benches}
     if args.epoch_videos:
         cache, labels = make_cache(args.epoch_videos, args.shape)
-    cache_gb = 0 if cache is None else cache.numel() * 2 / 1e9
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; input "
-          f"[B, {C}, {T}, {H}, {W}]; train batch {args.batch_train}, score batch {args.batch_infer}, "
-          f"{args.iters} timed iterations after {args.warmup} warm-up; epoch cache "
-          f"{args.epoch_videos} videos float16 ({cache_gb:.2f} GB)")
-    print(f"{'variant':<8}{'params':>9}{'train videos/s':>16}{'score videos/s':>16}"
+        print(f"epoch: {args.epoch_videos} videos held as float16 ({cache.numel() * 2 / 1e9:.2f} GB)")
+        for b in benches:
+            epochs[b.variant] = b.epoch(cache, labels)
+        del cache
+    rates = {b.variant: (median(b.train_rates), median(b.score_rates)) for b in benches}
+    print(f"{'variant':<11}{'params':>8}{'train videos/s':>16}{'score videos/s':>16}{'vs published':>14}"
           f"{'epoch s':>9}{'peak MB':>9}")
-    for variant in args.variants:
-        r = bench_variant(variant, args, device, cache, labels)
-        print(f"{variant:<8}{r['params']:>9,}{r['train']:>16.0f}{r['infer']:>16.0f}{r['epoch']:>9.1f}"
-              f"{r['peak']:>9.0f}", flush=True)
-    print(f"peak MB: rise of the {'CUDA allocation' if device.type == 'cuda' else 'resident set'} during "
-          "the training and scoring iterations, above the level before them (cache included there)")
+    for b in benches:
+        train, score = rates[b.variant]
+        paper = rates.get(PAPER_OF.get(b.variant, ""))
+        ratio = f"{train / paper[0]:.1f}x {score / paper[1]:.1f}x" if paper else "-"
+        print(f"{b.variant:<11}{count_parameters(b.model):>8,}{train:>16.0f}{score:>16.0f}{ratio:>14}"
+              f"{epochs[b.variant]:>9.1f}{b.peak:>9.0f}", flush=True)
+    print("vs published: train and score rate over the published architecture of the same size "
+          "(fast/paper_fast, base/paper_base); peak MB: rise of the "
+          f"{'CUDA allocation' if device.type == 'cuda' else 'resident set'} during a variant's first "
+          "training and scoring iterations")
+
+
+PAPER_OF = {"fast": "paper_fast", "base": "paper_base"}
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"CPU ({os.cpu_count()} cores)"
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from scripts.errors import MateError
 from scripts.manifest import VideoEntry
+from scripts.motion import motion_map
 
 CROP_MODES = ("mean", "space")
 CACHE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
@@ -145,6 +146,7 @@ class FeatureDataset(Dataset):
             self._items: list[torch.Tensor] = []
         else:
             self._stack, self._items = None, items
+        self._motion: dict[tuple[int, float], torch.Tensor] = {}
 
     def _item_shape(self, x: torch.Tensor, seq: bool) -> list[int]:
         shape = list(x.shape)
@@ -195,6 +197,23 @@ class FeatureDataset(Dataset):
         if self._stack is not None:
             return self._stack[idx].float(), self.labels[idx]
         return torch.stack([self[i][0] for i in idx.tolist()]), self.labels[idx]
+
+    def motion_maps(self, indices: Sequence[int], window: int, eps: float) -> torch.Tensor | None:
+        """The MotionMaps `[B, T, H, W]` (scripts/motion.py) of the videos of `batch(indices)`, or None
+        when the videos are not stacked (then the model computes them itself).
+
+        The map is a function of the features alone, so it is computed once per (window, eps), the
+        first time it is asked for, from the very tensors `batch` returns: the same numbers as the
+        model's own MotionMap, without recomputing them every epoch.
+        """
+        if self._stack is None:
+            return None
+        maps = self._motion.get((window, eps))
+        if maps is None:
+            maps = torch.cat([motion_map(self._stack[i:i + 64].float(), window, eps)
+                              for i in range(0, len(self._stack), 64)])  # [N, T, H, W]
+            self._motion[(window, eps)] = maps
+        return maps[torch.as_tensor(list(indices), dtype=torch.long)]
 
 
 class BalancedBatchSampler(Sampler[list[int]]):

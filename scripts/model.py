@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from scripts.difference_projection import fused_difference_projection
 from scripts.errors import MateError
+from scripts.fast_paths import linear_attention, plain
 from scripts.motion import difference_features, motion_norms, normalise_per_video
 
 PAPER_VARIANTS = ("paper_fast", "paper_base")  # the published architecture (scripts/paper_model.py)
@@ -262,7 +263,7 @@ class DifferenceFeatures(nn.Module):
         differences (bool): project [x, |x_t - x_{t-1}|] (2C channels); False: x alone (C channels).
         fused (bool): with differences, compute normalisation + Linear without materialising [x, d]
             (same numbers, several times faster on CPU; scripts/difference_projection.py); the plain
-            path is used anyway when x requires a gradient.
+            path is used anyway when x requires a gradient, and inside fast_paths.plain_paths().
     """
 
     def __init__(self, *, in_channels: int, dim: int, norm: str = "video", differences: bool = True,
@@ -278,7 +279,7 @@ class DifferenceFeatures(nn.Module):
         """x [B, C, T, H, W] -> h [B, T, H, W, D]."""
         if not self.differences:
             return self._plain(x.to(self.proj.weight.dtype))  # [B, T, H, W, D]
-        if not self.fused or (torch.is_grad_enabled() and x.requires_grad):
+        if not self.fused or plain() or (torch.is_grad_enabled() and x.requires_grad):
             return self._plain(torch.cat([x, difference_features(x)], dim=1))  # u [B, 2C, T, H, W]
         return fused_difference_projection(x, self.norm, self.proj)  # [B, T, H, W, D]
 
@@ -370,25 +371,6 @@ class TemporalConditionedConv(nn.Module):
                 a = a + m[..., None] * self.gate_motion
             out = out * torch.sigmoid(a)[:, :, None, None, :]
         return h + out
-
-
-def linear_attention(q: Tensor, k: Tensor, v: Tensor, heads: int, key_mask: Tensor | None = None,
-                     eps: float = 1e-6) -> Tensor:
-    """Kernelised attention with the feature map elu + 1, cost linear in the tokens.
-
-    q, k, v [G, L, D] (G independent groups of L tokens) -> [G, L, D];
-    out_i = phi(q_i) sum_j phi(k_j) v_j^T / (phi(q_i) . sum_j phi(k_j)). key_mask [G, L] drops padding.
-    """
-    G, L, D = q.shape
-    q = (F.elu(q) + 1).view(G, L, heads, -1)  # [G, L, h, e]
-    k = (F.elu(k) + 1).view(G, L, heads, -1)
-    if key_mask is not None:
-        k = k * key_mask[:, :, None, None]
-    v = v.view(G, L, heads, -1)
-    kv = torch.einsum("glhe,glhf->ghef", k, v)  # [G, h, e, f]
-    norm = torch.einsum("glhe,ghe->glh", q, k.sum(dim=1))  # [G, L, h]
-    out = torch.einsum("glhe,ghef->glhf", q, kv) / (norm[..., None] + eps)
-    return out.reshape(G, L, D)
 
 
 class _AttentionPart(nn.Module):
@@ -629,6 +611,16 @@ class MilBaseline(nn.Module):
         s = self.fc3(e).squeeze(-1)  # [B, T]
         return ModelOutput(video_logit=topk_mean(s), snippet_logits=s,
                            embedding=e.mean(dim=1), motion=x.new_zeros(B, T, H, W, dtype=torch.float32))
+
+
+def feature_motion_map(model: nn.Module) -> tuple[int, float] | None:
+    """(window, eps) of the model's MotionMap when it is a function of the input features alone (Mate
+    with a MotionMap), so that a data set may compute it once per video and pass it as `motion`
+    (FeatureDataset.motion_maps); None for the MIL baseline (no map), use_motion_map=False, and the
+    published model (its map is taken on the projected, learned features)."""
+    if not isinstance(model, Mate) or model.motion_map is None:
+        return None
+    return model.motion_map.window, model.motion_map.eps
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:

@@ -8,6 +8,7 @@ import torch
 from tqdm import tqdm
 
 from scripts.dataset import FeatureDataset
+from scripts.model import feature_motion_map
 
 
 @dataclass
@@ -34,16 +35,19 @@ def score_dataset(model: torch.nn.Module, ds: FeatureDataset, *, device: torch.d
                   batch_size: int = 32, motion_off: bool = False, progress: bool = False) -> Scores:
     """Score every video of `ds` (eval mode); `motion_off` feeds an all-zero MotionMap."""
     model.eval()
+    motion_key = None if motion_off else feature_motion_map(model)
     video, snippets, embeddings, motion = [], [], [], []
     total = len(ds) if not ds.is_stacked else -(-len(ds) // batch_size)
     for idx in tqdm(_batches(ds, batch_size), total=total, desc="scoring", unit="batch",
                     disable=not progress, leave=False):
         x, _ = ds.batch(idx)
         x = x.to(device, non_blocking=True)  # [B, C, T, H, W]
-        override = None
+        override = None  # the model's own MotionMap, or the same numbers computed once per video
         if motion_off:
             B, C, T, H, W = x.shape
             override = x.new_zeros(B, T, H, W)
+        elif motion_key:
+            override = ds.motion_maps(idx, *motion_key)
         out = model(x, motion=override)
         video.append(torch.sigmoid(out.video_logit).float().cpu())
         snippets.extend(torch.sigmoid(out.snippet_logits).float().cpu().numpy())
