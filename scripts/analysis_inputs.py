@@ -104,11 +104,12 @@ def load_analysis_run(args: argparse.Namespace, script: str, *, need_checkpoint:
         need_checkpoint (bool): no checkpoint (no --checkpoint, --exp_name or evaluated run) is an error.
         default_exp (str): the run folder of the outputs when neither a checkpoint nor --exp_name names one.
     """
-    from scripts.devices import resolve_device
+    from scripts.devices import resolve_device, use_threads
 
     fill_analysis_inputs(args, script)
     checkpoint, out_dir = resolve_analysis_paths(args, default_exp=default_exp, need_checkpoint=need_checkpoint)
     device = resolve_device(args.device)
+    use_threads(args.threads)
     if checkpoint is None:
         return AnalysisRun(checkpoint=None, out_dir=out_dir, device=device)
     from scripts.evaluation import load_for_scoring

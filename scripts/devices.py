@@ -3,10 +3,20 @@
 `auto` picks CUDA when present, else the CPU; under torchrun (RANK / WORLD_SIZE / LOCAL_RANK in the
 environment) `auto` and `cuda` mean this rank's own GPU, cuda:LOCAL_RANK. Asking for a CUDA device the
 machine lacks is a user fault (MateError), not a crash.
+
+How many CPU threads torch's operators use (`--threads`, `use_threads`): MATE's models are small, so
+an operator's work splits into short pieces and the threads meet at a barrier after each. A thread
+that another process has pushed off its core stalls the barrier, and on a 2-core machine two threads
+beside one other busy process train the fast model three times slower than one thread does
+(docs/speed.md). `auto` therefore takes the cores that are idle when the job starts: all of them on
+a quiet machine (two threads train fast 1.2-1.3x faster than one), one per free core otherwise. The
+jobs of run_folds.sh and the Makefile ask for one thread each (OMP_NUM_THREADS=1), which auto keeps.
 """
 from __future__ import annotations
 
+import math
 import os
+import time
 from typing import Mapping
 
 import torch
@@ -37,3 +47,57 @@ def resolve_device(name: str, env: Mapping[str, str] = os.environ) -> torch.devi
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise MateError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
     return device
+
+
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def busy_cores(seconds: float = 0.2) -> float | None:
+    """How many cores the machine kept busy over `seconds` (all processes; from /proc/stat), or None
+    where it cannot be read."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields[:8]), idle
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    cores = os.cpu_count() or 1
+    return cores * (1 - (idle1 - idle0) / (total1 - total0))
+
+
+def auto_threads(cores: int, busy: float | None) -> int:
+    """Threads for a job on `cores` usable cores when `busy` cores are taken by others (None: unknown,
+    then one): the idle ones, at least one."""
+    if busy is None:
+        return 1
+    return max(1, min(cores, cores - math.ceil(busy - 0.25)))  # a quarter-busy core still counts as free
+
+
+def use_threads(requested: int, env: Mapping[str, str] = os.environ) -> str:
+    """Set torch's intra-op threads for --threads (0 = auto, see the module's docstring); returns a
+    line for the run log saying what was chosen and why."""
+    if requested < 0:
+        raise MateError(f"--threads: must be 0 (auto) or more, got {requested}")
+    if requested:
+        torch.set_num_threads(requested)
+        return f"{requested} CPU threads (--threads)"
+    for name in THREAD_ENV:
+        if env.get(name):
+            return f"{torch.get_num_threads()} CPU threads ({name}={env[name]})"
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    busy = busy_cores()
+    threads = auto_threads(cores, busy)
+    torch.set_num_threads(threads)
+    seen = "unknown" if busy is None else f"{busy:.1f}"
+    return f"{threads} CPU threads (auto: {cores} cores, {seen} busy at the start)"

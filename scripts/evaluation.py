@@ -23,7 +23,7 @@ from scripts.framegt import FrameGroundTruth, align, dataset_of, read_annotation
 from scripts.metrics import frame_ap, frame_auc, plot_roc_pr, summarize
 from scripts.plots import new_figure, save_figure
 from scripts.scoring import Scores, score_dataset
-from scripts.devices import resolve_device
+from scripts.devices import resolve_device, use_threads
 from scripts.xd_violence import DATASET as XD_DATASET, parse_name as parse_xd_name
 
 
@@ -144,6 +144,7 @@ def load_for_scoring(checkpoint: Path, manifest: Path, *, device: torch.device, 
 def run_test(args: argparse.Namespace) -> dict[str, Any]:
     """Score `args.test_list` with `args.checkpoint`; write the outputs; return test_metrics."""
     device = resolve_device(args.device)
+    use_threads(args.threads)
     model, ckpt, ds = load_for_scoring(args.checkpoint, args.test_list, device=device, progress=not args.no_progress,
                                        workers=args.num_workers,
                                        force_settings=args.force_settings)

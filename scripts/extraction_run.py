@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from scripts.devices import resolve_device
+from scripts.devices import resolve_device, use_threads
 from scripts.errors import MateError
 from scripts.extraction import (Summary, extract_all, failures_csv, jobs_from_args, settings_from_args,
                                 settings_record, shard_jobs)
@@ -26,13 +26,14 @@ def run_extraction(args: argparse.Namespace) -> tuple[Summary, Path]:
         raise MateError(f"--decode_workers: must be 0 or more, got {args.decode_workers}")
     mine, shard_id, num_shards = shard_jobs(jobs, args.num_shards, args.shard_id)
     device = resolve_device(args.device)
+    threads = use_threads(args.threads)
     if device.type == "cuda":
         torch.cuda.set_device(device)  # one GPU per torchrun rank: its allocations and streams stay there
     backbone = load_backbone(args.backbone, checkpoint=args.checkpoint, pretrained=args.pretrained,
                              random_weights=args.random_weights, layout=args.layout,
                              sequence_feature=args.sequence_feature, random_seed=args.seed).to(device)
     torch.backends.cudnn.benchmark = True  # fixed clip sizes: let cuDNN pick its fastest kernels
-    print(f"git {git_commit()} | {args.backbone} ({backbone.weights}) {args.layout} on {device} | "
+    print(f"git {git_commit()} | {args.backbone} ({backbone.weights}) {args.layout} on {device} ({threads}) | "
           f"shard {shard_id}/{num_shards}: {len(mine)} of {len(jobs)} videos | {settings}", flush=True)
     if duplicates:
         twice, first = next(iter(duplicates.items()))

@@ -38,6 +38,10 @@ def get_runtime_parser(add_help: bool = False, *, loading: bool = True) -> argpa
         group.add_argument("--num_workers", type=int, default=0,
                            help="threads that read the feature files into memory in parallel; 0 reads them "
                                 "in the main thread; more helps on network file systems (default: 0)")
+    group.add_argument("--threads", type=int, default=0,
+                       help="CPU threads of torch's operators; 0 = auto: the cores idle at the start (all on "
+                            "a quiet machine, one beside other busy jobs), or OMP_NUM_THREADS where it is set "
+                            "(default: 0)")
     group.add_argument("--no_progress", action="store_true", help="no progress bars (default: off)")
     return parser
 

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from scripts.checkpoint import (FORMAT, expected_shapes, init_from_checkpoint, load_checkpoint, save_checkpoint,
                                state_dict_mismatch)
-from scripts.devices import resolve_device
+from scripts.devices import resolve_device, use_threads
 from scripts.dataset import BalancedBatchSampler, FeatureDataset
 from scripts.manifest import read_manifest
 from scripts.errors import MateError
@@ -53,7 +53,7 @@ PLOT_FILES = ("loss.png", "auc.png")  # in plots/, beside test.py's curves
 # run's. --max_epoch may only grow (advance_schedule); --pretrained_ckpt cannot be given with --resume
 # (the weights come from checkpoint_last.pth) and the run keeps the value it was started with.
 RESUME_FREE = ("config", "exp_name", "runs_dir", "resume", "overwrite", "stop_epoch", "max_epoch",
-               "pretrained_ckpt", "device", "num_workers", "eval_batch_size", "no_progress")
+               "pretrained_ckpt", "device", "threads", "num_workers", "eval_batch_size", "no_progress")
 
 
 def seed_everything(seed: int) -> None:
@@ -325,6 +325,7 @@ def train_in(run_dir: Path, args: argparse.Namespace, loss_cfg: LossConfig, pret
         options["pretrained_ckpt"] = stored["options"].get("pretrained_ckpt")  # how the run began stays recorded
     seed_everything(args.seed)
     device = resolve_device(args.device)
+    threads = use_threads(args.threads)  # before the features load: they keep our own cores busy
     train_ds, val_ds = load_data(args, *entries)
     feature = {"shape": list(train_ds.feature_shape), "sequence": train_ds.is_sequence,
                "crop_mode": args.crop_mode, "num_segments": args.num_segments,
@@ -356,7 +357,7 @@ def train_in(run_dir: Path, args: argparse.Namespace, loss_cfg: LossConfig, pret
         run.log(note)
     verb = "resuming" if stored is not None else "starting"
     run.log(f"{verb} {run_dir} at epoch {state.epoch + 1}/{args.max_epoch}: "
-            f"{args.model_variant} ({count_parameters(model):,} parameters) on {device}, "
+            f"{args.model_variant} ({count_parameters(model):,} parameters) on {device} ({threads}), "
             f"{len(train_ds)} train / {len(val_ds)} val videos, features {list(train_ds.feature_shape)}, "
             f"git {git_commit() or 'unknown'}"
             + (f", initialised from {args.pretrained_ckpt}" if pretrained is not None else ""))
