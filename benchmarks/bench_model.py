@@ -15,6 +15,7 @@ loop does. Warm-up iterations are excluded from every timing. Not part of `make 
 from __future__ import annotations
 
 import argparse
+import copy
 import ctypes
 import gc
 import os
@@ -186,6 +187,22 @@ class Bench:
             self.score_rates.append(throughput(lambda: model(self.xi, motion=self.mi), args.batch_infer,
                                                args.iters, warmup, self.device))
 
+    def flops(self) -> tuple[float, float]:
+        """Floating-point operations per video of a training step and of scoring (matmuls and
+        convolutions, as torch's FlopCounterMode counts them; the elementwise work is not counted)."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        state = copy.deepcopy((self.model.state_dict(), self.opt.state_dict()))
+        self.model.train()
+        with FlopCounterMode(display=False) as counter:
+            train_step(self.model, self.loss_fn, self.opt, self.xt, self.yt, self.mt)
+        train = counter.get_total_flops() / self.args.batch_train
+        self.model.eval()
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            self.model(self.xi, motion=self.mi)
+        self.model.load_state_dict(state[0]), self.opt.load_state_dict(state[1])
+        return train, counter.get_total_flops() / self.args.batch_infer
+
     def epoch(self, cache: torch.Tensor, labels: torch.Tensor) -> float:
         """Seconds of one epoch of balanced batches from the float16 cache, as the training loop."""
         device, model = self.device, self.model
@@ -239,6 +256,7 @@ def main(argv=None) -> None:
             epochs[b.variant] = b.epoch(cache, labels)
         del cache
     rates = {b.variant: (median(b.train_rates), median(b.score_rates)) for b in benches}
+    flops = {b.variant: b.flops() for b in benches}
     print(f"{'variant':<11}{'params':>8}{'train videos/s':>16}{'score videos/s':>16}{'vs published':>14}"
           f"{'epoch s':>9}{'peak MB':>9}")
     for b in benches:
@@ -247,6 +265,14 @@ def main(argv=None) -> None:
         ratio = f"{train / paper[0]:.1f}x {score / paper[1]:.1f}x" if paper else "-"
         print(f"{b.variant:<11}{count_parameters(b.model):>8,}{train:>16.0f}{score:>16.0f}{ratio:>14}"
               f"{epochs[b.variant]:>9.1f}{b.peak:>9.0f}", flush=True)
+    video_mb = C * T * H * W * 4 / 1e6
+    print(f"floor: a video is {video_mb:.2f} MB of float32 ({video_mb / 2:.2f} MB as float16 in the cache); "
+          "a training step reads it twice (forward, weight gradient of the input projection), scoring once")
+    print(f"{'variant':<11}{'train MFLOP/video':>19}{'score MFLOP/video':>19}{'train GFLOP/s':>15}"
+          f"{'score GFLOP/s':>15}")
+    for b in benches:
+        (ft, fs), (train, score) = flops[b.variant], rates[b.variant]
+        print(f"{b.variant:<11}{ft / 1e6:>19.1f}{fs / 1e6:>19.1f}{ft * train / 1e9:>15.1f}{fs * score / 1e9:>15.1f}")
     print("vs published: train and score rate over the published architecture of the same size "
           "(fast/paper_fast, base/paper_base); peak MB: rise of the "
           f"{'CUDA allocation' if device.type == 'cuda' else 'resident set'} during a variant's first "
