@@ -78,8 +78,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def score_one_video(args) -> int:
     from scripts.single_video import score_video, top_intervals, write_video_outputs
-    from scripts.devices import resolve_device
+    from scripts.devices import resolve_device, use_threads
 
+    use_threads(args.threads)
     scores = score_video(args.video, args.checkpoint, backbone=args.backbone,
                          backbone_checkpoint=args.backbone_checkpoint, pretrained=args.pretrained,
                          random_weights=args.random_weights, device=resolve_device(args.device),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import ctypes
 import gc
 import os
 import resource
@@ -30,6 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts.dataset import BalancedBatchSampler  # noqa: E402
+from scripts.memory import keep_freed_memory, release_freed_memory  # noqa: E402
 from scripts.devices import resolve_device  # noqa: E402
 from scripts.losses import LossConfig, MateLoss  # noqa: E402
 from scripts.model import (VARIANTS, build_model, config_for_variant, count_parameters,  # noqa: E402
@@ -97,10 +97,7 @@ def reset_peak(device: torch.device) -> float:
         torch.cuda.reset_peak_memory_stats(device)
         return torch.cuda.memory_allocated(device) / 2**20
     gc.collect()
-    try:  # hand freed heap memory of the previous variant back, so it does not hide this one's peak
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    release_freed_memory()  # the previous variant's freed heap goes back, so it does not hide this one's peak
     try:  # "5" resets the high-water mark to the current RSS (Linux >= 4.0)
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
@@ -230,6 +227,7 @@ def median(values: list[float]) -> float:
 
 def main(argv=None) -> None:
     args = get_args_parser().parse_args(argv)
+    keep_freed_memory()  # as every script (scripts/cli.py)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

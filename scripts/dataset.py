@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from scripts.errors import MateError
 from scripts.manifest import VideoEntry
+from scripts.memory import release_freed_memory
 from scripts.motion import motion_map
 
 CROP_MODES = ("mean", "space")
@@ -101,6 +102,9 @@ def stack_freeing(items: list[torch.Tensor]) -> torch.Tensor:
     for i in range(len(items)):
         out[i] = items[i]
         items[i] = None  # type: ignore[call-overload]
+        if i % 256 == 255:
+            release_freed_memory()  # the freed buffers go back now, not when the process ends
+    release_freed_memory()
     return out
 
 

@@ -86,7 +86,7 @@ def read_losses(run: Path) -> list[float]:
 
 @pytest.mark.parametrize("variant", ["fast", "base"])
 def test_training_and_scores_equal_the_plain_path(variant, tmp_path, monkeypatch):
-    make_synthetic(tmp_path / "data", n_train=32, n_test=16, seed=1, progress=False)
+    make_synthetic(tmp_path / "data", n_train=32, n_test=16, seed=1, feature_dim=48, progress=False)
     main = load_script("main.py").main
     runs = tmp_path / "runs"
     args = ["--train_list", tmp_path / "data" / "train.txt", "--val_list", tmp_path / "data" / "test.txt",
@@ -108,7 +108,7 @@ def test_training_and_scores_equal_the_plain_path(variant, tmp_path, monkeypatch
     # move a weight by up to lr per step; after 4 steps every weight is within a quarter of one step
     for name, value in ckpt_fast["model"].items():
         assert (value - ckpt_plain["model"][name]).abs().max() < 0.25 * 0.002, name
-    model = build_model(config_for_variant(variant))
+    model = build_model(config_for_variant(variant, in_channels=48))
     model.load_state_dict(ckpt_fast["model"])
     fast = score_dataset(model, ds, batch_size=8)
     with plain_paths():

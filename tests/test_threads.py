@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scripts.cli import keep_freed_memory
+from scripts.memory import keep_freed_memory, release_freed_memory
 from scripts.dataset import stack_freeing
 from scripts.devices import auto_threads, busy_cores, use_threads
 from scripts.errors import MateError
@@ -46,7 +46,7 @@ def test_threads_option_reaches_the_run_log(tmp_path):
     from conftest import run_script
     from scripts.synthetic import make_synthetic
 
-    make_synthetic(tmp_path / "d", n_train=16, n_test=8, seed=0, progress=False)
+    make_synthetic(tmp_path / "d", n_train=16, n_test=8, seed=0, feature_dim=16, progress=False)
     done = run_script("main.py", "--train_list", tmp_path / "d" / "train.txt", "--val_list", tmp_path / "d" / "test.txt",
                       "--runs_dir", tmp_path / "runs", "--exp_name", "t", "--max_epoch", "1", "--batch_size", "8",
                       "--threads", "1", "--no_progress")
@@ -65,3 +65,4 @@ def test_keep_freed_memory_is_harmless():
     keep_freed_memory()  # twice is fine, and allocation still works
     keep_freed_memory()
     assert torch.ones(3 << 20).sum() == 3 << 20
+    release_freed_memory()
