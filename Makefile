@@ -47,7 +47,8 @@ ablations: install
 	PY=$(PY) bash ablations.sh $(ABL_LISTS) $(ABL_FOLDS) $(ABL_EPOCHS) $(JOBS) $(ABL_PREFIX)
 
 # K folds of one config in parallel, one thread per job (run folders as the sequential loop's), then
-# the fold summary: make folds CONFIG=configs/fast.json EXP=fast LISTS=data/manifests EPOCHS=150 JOBS=2
+# the fold summary: make folds CONFIG=configs/fast.json EXP=fast LISTS=data/manifests EPOCHS=150 JOBS=5
+# (all five at once balance 2 cores best; 2.7 GB per job with float32 features; docs/speed.md)
 CONFIG ?= configs/fast.json
 EXP ?= fast
 LISTS ?= $(DEMO_LISTS)
