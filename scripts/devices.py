@@ -9,7 +9,8 @@ an operator's work splits into short pieces and the threads meet at a barrier af
 that another process has pushed off its core stalls the barrier, and on a 2-core machine two threads
 beside one other busy process train the fast model three times slower than one thread does
 (docs/speed.md). `auto` therefore takes the cores that are idle when the job starts: all of them on
-a quiet machine (two threads train fast 1.2-1.3x faster than one), one per free core otherwise. The
+a quiet machine (two threads train fast 1.2-1.3x faster than one), one per free core otherwise, and
+main.py chooses again after every epoch from what other processes used during it (AutoThreads). The
 jobs of run_folds.sh and the Makefile ask for one thread each (OMP_NUM_THREADS=1), which auto keeps.
 """
 from __future__ import annotations
@@ -81,6 +82,72 @@ def auto_threads(cores: int, busy: float | None) -> int:
     return max(1, min(cores, cores - math.ceil(busy - 0.25)))  # a quarter-busy core still counts as free
 
 
+def machine_busy_seconds() -> float | None:
+    """CPU-seconds all processes have used since boot (/proc/stat), or None where it cannot be read."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        return (sum(fields[:8]) - fields[3] - (fields[4] if len(fields) > 4 else 0)) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def own_cpu_seconds() -> float:
+    """CPU-seconds this process (all its threads) has used."""
+    t = os.times()
+    return t.user + t.system
+
+
+class AutoThreads:
+    """--threads 0 during training: after every epoch, the thread count is chosen again from how many
+    cores other processes kept busy during it (machine minus this process), so a run that began alone
+    on two threads drops to one when a neighbour starts, and takes the second core back when it ends.
+
+    Args:
+        cores (int): usable cores.
+        threads (int): the current count (use_threads' choice).
+        busy, own, clock: the machine's busy CPU-seconds, this process's CPU-seconds, wall seconds
+            (injectable for tests).
+    """
+
+    def __init__(self, cores: int, threads: int, *, busy=machine_busy_seconds, own=own_cpu_seconds,
+                 clock=time.monotonic):
+        self.cores, self.threads = cores, threads
+        self._busy, self._own, self._clock = busy, own, clock
+        self._mark = (clock(), busy(), own())
+
+    def update(self) -> str | None:
+        """Re-choose after an epoch; returns a line for the run log when the count changed."""
+        now, busy, own = self._clock(), self._busy(), self._own()
+        (t0, busy0, own0), self._mark = self._mark, (now, busy, own)
+        if busy is None or busy0 is None or now <= t0:
+            return None
+        others = max(0.0, ((busy - busy0) - (own - own0)) / (now - t0))
+        threads = auto_threads(self.cores, others)
+        if threads == self.threads:
+            return None
+        note = (f"CPU threads {self.threads} -> {threads}: other processes kept {others:.1f} of "
+                f"{self.cores} cores busy during the epoch")
+        self.threads = threads
+        torch.set_num_threads(threads)
+        return note
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def thread_governor(requested: int, env: Mapping[str, str] = os.environ) -> AutoThreads | None:
+    """An AutoThreads for training when the thread count is automatic (--threads 0 and no
+    OMP_NUM_THREADS / MKL_NUM_THREADS), else None: then the count stays as asked."""
+    if requested or any(env.get(name) for name in THREAD_ENV):
+        return None
+    return AutoThreads(usable_cores(), torch.get_num_threads())
+
+
 def use_threads(requested: int, env: Mapping[str, str] = os.environ) -> str:
     """Set torch's intra-op threads for --threads (0 = auto, see the module's docstring); returns a
     line for the run log saying what was chosen and why."""
@@ -92,10 +159,7 @@ def use_threads(requested: int, env: Mapping[str, str] = os.environ) -> str:
     for name in THREAD_ENV:
         if env.get(name):
             return f"{torch.get_num_threads()} CPU threads ({name}={env[name]})"
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
+    cores = usable_cores()
     busy = busy_cores()
     threads = auto_threads(cores, busy)
     torch.set_num_threads(threads)

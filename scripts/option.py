@@ -40,8 +40,8 @@ def get_runtime_parser(add_help: bool = False, *, loading: bool = True) -> argpa
                                 "in the main thread; more helps on network file systems (default: 0)")
     group.add_argument("--threads", type=int, default=0,
                        help="CPU threads of torch's operators; 0 = auto: the cores idle at the start (all on "
-                            "a quiet machine, one beside other busy jobs), or OMP_NUM_THREADS where it is set "
-                            "(default: 0)")
+                            "a quiet machine, one beside other busy jobs; main.py chooses again after every "
+                            "epoch), or OMP_NUM_THREADS where it is set (default: 0)")
     group.add_argument("--no_progress", action="store_true", help="no progress bars (default: off)")
     return parser
 

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from scripts.checkpoint import (FORMAT, expected_shapes, init_from_checkpoint, load_checkpoint, save_checkpoint,
                                state_dict_mismatch)
-from scripts.devices import resolve_device, use_threads
+from scripts.devices import resolve_device, thread_governor, use_threads
 from scripts.dataset import BalancedBatchSampler, FeatureDataset
 from scripts.manifest import read_manifest
 from scripts.errors import MateError
@@ -367,6 +367,7 @@ def train_in(run_dir: Path, args: argparse.Namespace, loss_cfg: LossConfig, pret
     last_epoch = min(args.max_epoch, args.stop_epoch or args.max_epoch)
     bar = tqdm(range(state.epoch + 1, last_epoch + 1), desc=args.exp_name, unit="epoch",
                disable=args.no_progress, initial=state.epoch, total=args.max_epoch)
+    governor = thread_governor(args.threads)  # --threads 0: chosen again after every epoch
     for epoch in bar:
         start = time.time()
         sampler.set_epoch(epoch)
@@ -393,6 +394,9 @@ def train_in(run_dir: Path, args: argparse.Namespace, loss_cfg: LossConfig, pret
                 f"val ROC-AUC {row['val_roc_auc']:.4f} PR-AUC {row['val_pr_auc']:.4f} ({row['seconds']:.1f}s)")
         bar.set_postfix(loss=f"{row['loss']:.3f}", val_auc=f"{row['val_roc_auc']:.3f}",
                         best=f"{state.best['val_roc_auc']:.3f}")
+        change = governor.update() if governor is not None else None
+        if change:
+            run.log(change)
     bar.close()
     run.plot_curves(state.history)
     finished = state.epoch >= args.max_epoch

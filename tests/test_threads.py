@@ -66,3 +66,46 @@ def test_keep_freed_memory_is_harmless():
     keep_freed_memory()
     assert torch.ones(3 << 20).sum() == 3 << 20
     release_freed_memory()
+
+
+class Readings:
+    """Scripted /proc/stat and os.times readings: (wall, machine busy, own) per call of the clock."""
+
+    def __init__(self, rows):
+        self.rows, self.i = rows, -1
+
+    def clock(self):
+        self.i += 1
+        return self.rows[self.i][0]
+
+    def busy(self):
+        return self.rows[self.i][1]
+
+    def own(self):
+        return self.rows[self.i][2]
+
+
+def test_auto_threads_follow_the_neighbours_epoch_by_epoch():
+    from scripts.devices import AutoThreads
+
+    r = Readings([(0, 0, 0),
+                  (10, 20, 11),    # 2 threads, a neighbour used 9 of 10 s: drop to one
+                  (20, 40, 21),    # one thread, the neighbour still busy (10 s of 10): stay
+                  (30, 50.5, 31),  # the neighbour is gone (0.5 s): take both cores
+                  (40, 70, 50)])   # alone on two threads: stay
+    gov = AutoThreads(2, 2, busy=r.busy, own=r.own, clock=r.clock)
+    assert gov.update() == "CPU threads 2 -> 1: other processes kept 0.9 of 2 cores busy during the epoch"
+    assert torch.get_num_threads() == 1 and gov.threads == 1
+    assert gov.update() is None and gov.threads == 1
+    assert gov.update().startswith("CPU threads 1 -> 2") and torch.get_num_threads() == 2
+    assert gov.update() is None
+    torch.set_num_threads(1)
+
+
+def test_thread_governor_only_for_automatic_counts():
+    from scripts.devices import AutoThreads, thread_governor
+
+    assert thread_governor(1, env={}) is None
+    assert thread_governor(0, env={"OMP_NUM_THREADS": "1"}) is None
+    gov = thread_governor(0, env={})
+    assert isinstance(gov, AutoThreads) and gov.threads == torch.get_num_threads() and gov.cores >= 1
