@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.dataset import BalancedBatchSampler  # noqa: E402
+from scripts.dataset import BalancedBatchSampler, stacked_motion_maps  # noqa: E402
 from scripts.memory import keep_freed_memory, release_freed_memory  # noqa: E402
 from scripts.devices import resolve_device  # noqa: E402
 from scripts.losses import LossConfig, MateLoss  # noqa: E402
@@ -204,8 +204,7 @@ class Bench:
         """Seconds of one epoch of balanced batches from the float16 cache, as the training loop."""
         device, model = self.device, self.model
         sampler = BalancedBatchSampler(labels, batch_size=self.args.batch_train, seed=0)
-        maps = (torch.cat([motion_map(cache[i:i + 64].float(), *self.key) for i in range(0, len(cache), 64)])
-                if self.key else None)  # computed once, as FeatureDataset.motion_maps
+        maps = stacked_motion_maps(cache, *self.key) if self.key else None  # once, as FeatureDataset does
 
         def step(idx: torch.Tensor) -> None:
             train_step(model, self.loss_fn, self.opt, cache[idx].float().to(device), labels[idx].to(device),

@@ -108,6 +108,12 @@ def stack_freeing(items: list[torch.Tensor]) -> torch.Tensor:
     return out
 
 
+def stacked_motion_maps(stack: torch.Tensor, window: int, eps: float) -> torch.Tensor:
+    """The MotionMap of every video of a stacked cache `[N, C, T, H, W]` (any float dtype) -> `[N, T, H, W]`,
+    64 videos at a time, each from `stack[i].float()` as `FeatureDataset.batch` hands it to the model."""
+    return torch.cat([motion_map(stack[i:i + 64].float(), window, eps) for i in range(0, len(stack), 64)])
+
+
 class FeatureDataset(Dataset):
     """Every video of a manifest, loaded once into memory, so an epoch reads no file.
 
@@ -224,9 +230,7 @@ class FeatureDataset(Dataset):
             return None
         maps = self._motion.get((window, eps))
         if maps is None:
-            maps = torch.cat([motion_map(self._stack[i:i + 64].float(), window, eps)
-                              for i in range(0, len(self._stack), 64)])  # [N, T, H, W]
-            self._motion[(window, eps)] = maps
+            maps = self._motion[(window, eps)] = stacked_motion_maps(self._stack, window, eps)
         return maps[torch.as_tensor(list(indices), dtype=torch.long)]
 
 

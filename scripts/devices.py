@@ -53,35 +53,6 @@ def resolve_device(name: str, env: Mapping[str, str] = os.environ) -> torch.devi
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def busy_cores(seconds: float = 0.2) -> float | None:
-    """How many cores the machine kept busy over `seconds` (all processes; from /proc/stat), or None
-    where it cannot be read."""
-    def sample() -> tuple[int, int]:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-        return sum(fields[:8]), idle
-
-    try:
-        total0, idle0 = sample()
-        time.sleep(seconds)
-        total1, idle1 = sample()
-    except (OSError, ValueError, IndexError):
-        return None
-    if total1 <= total0:
-        return None
-    cores = os.cpu_count() or 1
-    return cores * (1 - (idle1 - idle0) / (total1 - total0))
-
-
-def auto_threads(cores: int, busy: float | None) -> int:
-    """Threads for a job on `cores` usable cores when `busy` cores are taken by others (None: unknown,
-    then one): the idle ones, at least one."""
-    if busy is None:
-        return 1
-    return max(1, min(cores, cores - math.ceil(busy - 0.25)))  # a quarter-busy core still counts as free
-
-
 def machine_busy_seconds() -> float | None:
     """CPU-seconds all processes have used since boot (/proc/stat), or None where it cannot be read."""
     try:
@@ -90,6 +61,25 @@ def machine_busy_seconds() -> float | None:
         return (sum(fields[:8]) - fields[3] - (fields[4] if len(fields) > 4 else 0)) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
+
+
+def busy_cores(seconds: float = 0.2) -> float | None:
+    """How many cores the machine kept busy over `seconds` (all processes; from /proc/stat), or None
+    where it cannot be read."""
+    t0, busy0 = time.monotonic(), machine_busy_seconds()
+    time.sleep(seconds)
+    t1, busy1 = time.monotonic(), machine_busy_seconds()
+    if busy0 is None or busy1 is None or t1 <= t0:
+        return None
+    return min(float(os.cpu_count() or 1), max(0.0, (busy1 - busy0) / (t1 - t0)))  # jiffies are coarse
+
+
+def auto_threads(cores: int, busy: float | None) -> int:
+    """Threads for a job on `cores` usable cores when `busy` cores are taken by others (None: unknown,
+    then one): the idle ones, at least one."""
+    if busy is None:
+        return 1
+    return max(1, min(cores, cores - math.ceil(busy - 0.25)))  # a quarter-busy core still counts as free
 
 
 def own_cpu_seconds() -> float:
@@ -148,11 +138,16 @@ def thread_governor(requested: int, env: Mapping[str, str] = os.environ) -> Auto
     return AutoThreads(usable_cores(), torch.get_num_threads())
 
 
+def check_threads(requested: int) -> None:
+    """--threads must be 0 (auto) or a count; anything else is one line."""
+    if requested < 0:
+        raise MateError(f"--threads: must be 0 (auto) or more, got {requested}")
+
+
 def use_threads(requested: int, env: Mapping[str, str] = os.environ) -> str:
     """Set torch's intra-op threads for --threads (0 = auto, see the module's docstring); returns a
     line for the run log saying what was chosen and why."""
-    if requested < 0:
-        raise MateError(f"--threads: must be 0 (auto) or more, got {requested}")
+    check_threads(requested)
     if requested:
         torch.set_num_threads(requested)
         return f"{requested} CPU threads (--threads)"

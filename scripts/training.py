@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from scripts.checkpoint import (FORMAT, expected_shapes, init_from_checkpoint, load_checkpoint, save_checkpoint,
                                state_dict_mismatch)
-from scripts.devices import resolve_device, thread_governor, use_threads
+from scripts.devices import check_threads, resolve_device, thread_governor, use_threads
 from scripts.dataset import BalancedBatchSampler, FeatureDataset
 from scripts.manifest import read_manifest
 from scripts.errors import MateError
@@ -151,6 +151,7 @@ def check_training_options(args: argparse.Namespace) -> None:
                         f"got {args.batch_size}")
     if args.eval_batch_size < 1:
         raise MateError(f"--eval_batch_size: must be at least 1, got {args.eval_batch_size}")
+    check_threads(args.threads)
     if args.resume and args.overwrite:
         raise MateError("--resume and --overwrite exclude each other")
     if args.resume and getattr(args, "pretrained_ckpt", None) is not None:

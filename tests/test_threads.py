@@ -52,6 +52,10 @@ def test_threads_option_reaches_the_run_log(tmp_path):
                       "--threads", "1", "--no_progress")
     assert done.returncode == 0, done.stderr
     assert "(1 CPU threads (--threads))" in (tmp_path / "runs" / "t" / "train.log").read_text()
+    bad = run_script("main.py", "--train_list", tmp_path / "d" / "train.txt", "--val_list", tmp_path / "d" / "test.txt",
+                     "--runs_dir", tmp_path / "runs", "--exp_name", "bad", "--threads", "-1", "--no_progress")
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: --threads: must be 0 (auto) or more, got -1"
+    assert not (tmp_path / "runs" / "bad").exists()  # refused before anything is written
 
 
 def test_stack_freeing_equals_stack_and_empties_the_list():
