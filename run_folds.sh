@@ -1,27 +1,37 @@
 #!/usr/bin/env bash
-# Train and test experiments on K folds, JOBS runs at a time, one thread each (the README's fold loop,
-# in parallel; the run folders are those of the sequential loop: runs/<name>_fold<k>).
-#   bash run_folds.sh LISTS FOLDS EPOCHS JOBS NAME=CONFIG [NAME=CONFIG ...]
-#   bash run_folds.sh data/manifests 5 150 2 fast=configs/fast.json      # then: aggregate.py --runs runs/fast_fold*
-# LISTS holds fold{k}_{train,val,test}.txt (StratifiedKFold.py). `make folds` and ablations.sh call it.
+# Train and test experiments on K folds and a list of seeds, JOBS runs at a time, one thread each.
+#   bash run_folds.sh LISTS FOLDS EPOCHS JOBS NAME=CONFIG[@SEEDS] [NAME=CONFIG[@SEEDS] ...]
+#   bash run_folds.sh data/manifests 5 150 2 fast=configs/fast.json     # then: aggregate.py --runs runs/fast_s*_fold*
+#   SEEDS="0 1 2" bash run_folds.sh data/manifests 5 150 2 fast=configs/fast.json base=configs/base.json@0,1
+# LISTS holds fold{k}_{train,val,test}.txt (StratifiedKFold.py). Seeds: the spec's own list after '@'
+# (comma-separated), else $SEEDS (space-separated, default 0). Runs are runs/<NAME>_s<seed>_fold<k>
+# (main.py --seed <seed>). A run whose test_metrics.json exists is skipped and an unfinished one is
+# continued (main.py --resume), so a study cut off midway finishes only what is missing when run again;
+# pass --overwrite to main.py yourself to start a run over. `make folds` and ablations.sh call it.
 set -euo pipefail
 if [ $# -lt 5 ]; then
-  echo "usage: bash run_folds.sh LISTS FOLDS EPOCHS JOBS NAME=CONFIG [NAME=CONFIG ...]" >&2; exit 2
+  echo "usage: bash run_folds.sh LISTS FOLDS EPOCHS JOBS NAME=CONFIG[@SEEDS] [NAME=CONFIG[@SEEDS] ...]" >&2; exit 2
 fi
 LISTS=$1; FOLDS=$2; EPOCHS=$3; JOBS=$4; shift 4
 PY=${PY:-python}
-export LISTS EPOCHS PY OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+RUNS_DIR=${RUNS_DIR:-runs}
+export LISTS EPOCHS PY RUNS_DIR OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
-one_run() {  # $1 = run name, $2 = config, $3 = fold
-  local run="$1_fold$3"
-  "$PY" main.py --config "$2" --train_list "$LISTS/fold$3_train.txt" --val_list "$LISTS/fold$3_val.txt" \
-      --exp_name "$run" --max_epoch "$EPOCHS" --no_progress --overwrite > /dev/null
-  "$PY" test.py --test_list "$LISTS/fold$3_test.txt" --checkpoint "runs/$run/checkpoint_best.pth" \
+one_run() {  # $1 = experiment name, $2 = config, $3 = seed, $4 = fold
+  local run="$1_s$3_fold$4"
+  if [ -f "$RUNS_DIR/$run/test_metrics.json" ]; then echo "skip $run (tested)"; return 0; fi
+  "$PY" main.py --config "$2" --train_list "$LISTS/fold$4_train.txt" --val_list "$LISTS/fold$4_val.txt" \
+      --exp_name "$run" --runs_dir "$RUNS_DIR" --seed "$3" --max_epoch "$EPOCHS" --no_progress --resume > /dev/null
+  "$PY" test.py --test_list "$LISTS/fold$4_test.txt" --checkpoint "$RUNS_DIR/$run/checkpoint_best.pth" \
       --no_progress --n_boot 200 > /dev/null
   echo "done $run"
 }
 export -f one_run
 
 for fold in $(seq 0 $((FOLDS - 1))); do
-  for spec in "$@"; do echo "${spec%%=*} ${spec#*=} $fold"; done
-done | xargs -P "$JOBS" -L 1 bash -c 'one_run "$0" "$1" "$2"'
+  for spec in "$@"; do
+    name=${spec%%=*}; rest=${spec#*=}; config=${rest%%@*}; seeds=${SEEDS:-0}
+    if [ "$rest" != "$config" ]; then seeds=${rest#*@}; seeds=${seeds//,/ }; fi
+    for seed in $seeds; do echo "$name $config $seed $fold"; done
+  done
+done | xargs -P "$JOBS" -L 1 bash -c 'one_run "$0" "$1" "$2" "$3"'

@@ -89,7 +89,8 @@ class MateConfig:
     use_difference_features: bool = True
     use_attention: bool = True  # --no_attention
     use_tcc: bool = True  # --no_tcc
-    tcc_mode: str = "plain"  # plain | multiscale | gating | multiscale_gating (plain trains best; docs/model.md)
+    # plain | multiscale | gating | multiscale_gating (the published TCC; plain lost on harder data, docs/model.md)
+    tcc_mode: str = "multiscale_gating"
     tcc_bottleneck: int = 8  # channels of the TCC's spatial convolution
     use_motion_pooling: bool = True  # False: plain mean/max pooling (--no_motion_pooling)
     num_queries: int = 8  # Q learned queries of the temporal pooling; z has Q*dim entries

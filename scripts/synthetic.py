@@ -16,11 +16,24 @@ Generative model (each video has its own generator, seeded by (seed, split, clas
   jitters from step to step) or a crowd (many weak small blobs moving along a random direction), so
   motion alone is no perfect cue.
 Class proportions follow UCF-Crime's official split; names follow its spelling (`Abuse001_x264`).
+
+Two regimes (`difficulty`, docs/data.md): "easy" is the set above, on which the full model reaches
+about 0.98 test ROC-AUC and every component ties; "hard" makes the event smaller, shorter and weaker
+and the normal videos' distracting motion larger, so components separate (REGIMES holds the numbers):
+- the event is a blob of sigma 0.8 cells (about 5 cells above half height), lasting 2-6 of 16 steps
+  (sequences: at most T/8 snippets), with amplitude 1.2-4.0 (easy: sigma 0.9, 2-8 steps, 1.25-4.5);
+- its motion depends on the class (CLASS_MOTIONS, fixed by the class's index): still, drifting
+  (0.5 cells per step), darting (a random walk of 1.5 cells per step) or flickering (on every other step);
+- 60% of normal videos carry distracting motion (easy: 30%), a third each: camera shake of 1.2
+  cells (easy 0.8), a crowd of amplitude 2.5 (easy 1.5), or a passer-by: one blob with the event's
+  size, amplitude range and abrupt onset, on a channel pattern of no anomaly class, so only its
+  appearance tells it from an event.
 """
 from __future__ import annotations
 
 import functools
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +70,33 @@ _CONFOUNDER_P = 0.3  # share of normal videos with harmless motion
 _SCENE = 0.3  # scale of the scene's channel patterns
 _CROWD = 1.5  # amplitude of one crowd blob
 _SPLIT_CODE = {"train": 1, "test": 2}
+
+
+@dataclass(frozen=True)
+class Regime:
+    """How hard a synthetic set is: the event's size, length and strength, and the normal videos'
+    distracting motion. The easy regime's values are the constants above (its files are unchanged)."""
+    amp: tuple[float, float]  # event amplitude range (times the class's channel direction)
+    blob_sigma: float  # cells: the event's spatial extent
+    map_event_max: int  # the longest event of a 16-step map, in steps (the shortest is 2)
+    seq_event_div: int  # the longest sequence event is T // seq_event_div snippets
+    confounder_p: float  # share of normal videos with distracting motion
+    shake: float  # camera shake: standard deviation of the frame's jitter, cells per step (maps)
+    seq_shake: float  # camera shake of sequences: jitter of the scene's components per snippet
+    crowd: float  # amplitude of one crowd blob
+    passer: bool  # a third of the distractors are passers-by (one event-like blob of no anomaly class)
+    class_motion: bool  # the event moves by its class (CLASS_MOTIONS); False: drift of up to 0.5 cells per step
+
+
+REGIMES = {
+    "easy": Regime(amp=_AMP, blob_sigma=_BLOB_SIGMA, map_event_max=MAP_T // 2, seq_event_div=4,
+                   confounder_p=_CONFOUNDER_P, shake=0.8, seq_shake=0.6, crowd=_CROWD, passer=False, class_motion=False),
+    "hard": Regime(amp=(1.2, 4.0), blob_sigma=0.8, map_event_max=6, seq_event_div=8,
+                   confounder_p=0.6, shake=1.2, seq_shake=0.9, crowd=2.5, passer=True, class_motion=True),
+}
+DIFFICULTIES = tuple(REGIMES)
+# The hard regime's event motion per anomaly class, by the class's index in UCF_CLASSES modulo 4.
+CLASS_MOTIONS = ("still", "drift", "dart", "flicker")
 
 
 def class_allocation(n: int, split: str) -> dict[str, int]:
@@ -131,17 +171,17 @@ def _blobs(centres: np.ndarray, sigma: float) -> np.ndarray:
     return np.exp(-d2 / (2 * sigma**2)).sum(axis=1).astype(np.float32)
 
 
-def _map_video(rng, cls, offset, dirs, C) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def _map_video(rng, cls, offset, dirs, C, regime: Regime) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """One [C, T, H, W] map and its anomalous time steps (at most one interval)."""
     T, H, W = MAP_T, MAP_H, MAP_W
-    kind = _confounder(rng, cls)
+    kind = _confounder(rng, cls, regime)
     # Scene: each component is a smooth spatial wave (wavelength >= 4 cells) with slow amplitude drift.
     fy, fx = (rng.uniform(-0.25, 0.25, (_RANK, 1, 1, 1)) for _ in range(2))  # cycles per cell
     phase = rng.uniform(0, 2 * np.pi, (_RANK, 1, 1, 1))
     period = rng.uniform(2 * T, 4 * T)
     drift_phase = rng.uniform(0, 2 * np.pi, (_RANK, 1))
     drift = 1 + 0.15 * np.sin(2 * np.pi * np.arange(T) / period + drift_phase)  # [r, T]: slow, < 1 cycle
-    shift = rng.normal(0, 0.8, (T, 2)) if kind == "shake" else np.zeros((T, 2))  # whole-frame jitter
+    shift = rng.normal(0, regime.shake, (T, 2)) if kind == "shake" else np.zeros((T, 2))  # whole-frame jitter
     hh = np.arange(H)[None, None, :, None] + shift[None, :, 0, None, None]  # [1, T, H, 1]
     ww = np.arange(W)[None, None, None, :] + shift[None, :, 1, None, None]  # [1, T, 1, W]
     waves = np.cos(2 * np.pi * (fy * hh + fx * ww) + phase)  # [r, T, H, W]
@@ -152,54 +192,87 @@ def _map_video(rng, cls, offset, dirs, C) -> tuple[np.ndarray, list[tuple[int, i
         n = int(rng.integers(8, 17))
         walk = np.cumsum(rng.normal(0, 1.0, (T, n, 2)), axis=0)
         centres = np.clip(rng.uniform(0, H - 1, (1, n, 2)) + walk, 0, H - 1)
-        x += _CROWD * _random_units(rng, C)[:, None] * _blobs(centres, 0.6).reshape(1, -1)
+        x += regime.crowd * _random_units(rng, C)[:, None] * _blobs(centres, 0.6).reshape(1, -1)
+    if kind == "passer":  # an event-like blob of no anomaly class: only its appearance tells
+        amp, profile, _ = map_event(rng, regime, "drift")
+        x += amp * _random_units(rng, C)[:, None] * profile.reshape(1, -1)
     events = []
     if cls != NORMAL_CLASS:
-        a, b = _event_interval(rng, T, T // 2)
-        walk = rng.uniform(-0.5, 0.5, 2) * (np.arange(T)[:, None] - a)  # the event drifts from its onset on
-        centre = np.clip(rng.uniform(1.5, H - 2.5, 2) + walk, 0, H - 1)
-        profile = _blobs(centre[:, None, :], _BLOB_SIGMA)
-        profile[:a] = 0  # abrupt onset and end
-        profile[b + 1:] = 0
-        x += rng.uniform(*_AMP) * dirs[cls][:, None] * profile.reshape(1, -1)
-        events.append((a, b))
+        motion = CLASS_MOTIONS[UCF_CLASSES.index(cls) % len(CLASS_MOTIONS)] if regime.class_motion else None
+        amp, profile, interval = map_event(rng, regime, motion)
+        x += amp * dirs[cls][:, None] * profile.reshape(1, -1)
+        events.append(interval)
     return np.maximum(x, 0).reshape(C, T, H, W), events
 
 
-def _sequence_video(rng, cls, offset, dirs, D) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def map_event(rng: np.random.Generator, regime: Regime,
+              motion: str | None) -> tuple[float, np.ndarray, tuple[int, int]]:
+    """An event of a map: (amplitude, profile [T, H, W] in [0, 1], its [start, end] steps, inclusive).
+
+    motion None is the easy regime's (a drift of up to 0.5 cells per step from the onset); otherwise
+    one of CLASS_MOTIONS. The profile is 0 outside the interval (abrupt onset and end).
+    """
+    T, H = MAP_T, MAP_H
+    a, b = _event_interval(rng, T, regime.map_event_max)
+    steps = np.arange(T)[:, None] - a  # [T, 1]: steps since the onset
+    if motion is None or motion == "drift":
+        speed = rng.uniform(-0.5, 0.5, 2)
+        walk = speed * steps
+    elif motion == "still":
+        walk = np.zeros((T, 2))
+    elif motion == "dart":
+        walk = np.cumsum(rng.normal(0, 1.5, (T, 2)), axis=0) * (steps >= 0)
+    else:  # flicker: still, on every other step
+        walk = np.zeros((T, 2))
+    centre = np.clip(rng.uniform(1.5, H - 2.5, 2) + walk, 0, H - 1)
+    profile = _blobs(centre[:, None, :], regime.blob_sigma)
+    profile[:a] = 0
+    profile[b + 1:] = 0
+    if motion == "flicker":
+        profile[a + 1:b + 1:2] = 0
+    return float(rng.uniform(*regime.amp)), profile, (a, b)
+
+
+def _sequence_video(rng, cls, offset, dirs, D, regime: Regime) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """One [T, D] snippet sequence (T varies) and its anomalous snippet intervals (one or two)."""
     T = int(rng.integers(SEQ_T_RANGE[0], SEQ_T_RANGE[1] + 1))
-    kind = _confounder(rng, cls)
+    kind = _confounder(rng, cls, regime)
     t = np.arange(T)[:, None]
     coef = 1 + 0.3 * np.sin(2 * np.pi * t / rng.uniform(0.5 * T, 2 * T) + rng.uniform(0, 2 * np.pi, _RANK))
     if kind == "shake":  # the whole scene jumps from snippet to snippet
-        coef = coef + rng.normal(0, 0.6, (T, _RANK))
+        coef = coef + rng.normal(0, regime.seq_shake, (T, _RANK))
     U = rng.normal(0, _SCENE, (_RANK, D))
     x = (coef @ U).astype(np.float32) + offset + _NOISE * rng.standard_normal((T, D), dtype=np.float32)
     if kind == "crowd":  # weak activity flickering along a random direction
-        x += (_CROWD * np.abs(rng.normal(0, 1, (T, 1))) * _random_units(rng, D)).astype(np.float32)
+        x += (regime.crowd * np.abs(rng.normal(0, 1, (T, 1))) * _random_units(rng, D)).astype(np.float32)
+    if kind == "passer":  # an event-like burst of no anomaly class
+        a, b = _event_interval(rng, T, T // regime.seq_event_div)
+        x[a:b + 1] += (rng.uniform(*regime.amp) * _random_units(rng, D)).astype(np.float32)
     events = []
     if cls != NORMAL_CLASS:
-        events.append(_event_interval(rng, T, T // 4))
+        events.append(_event_interval(rng, T, T // regime.seq_event_div))
         if rng.random() < 0.3:  # a second interval where it fits without touching the first
-            a2, b2 = _event_interval(rng, T, T // 4)
+            a2, b2 = _event_interval(rng, T, T // regime.seq_event_div)
             if b2 < events[0][0] - 1 or a2 > events[0][1] + 1:
                 events = sorted(events + [(a2, b2)])
         for a, b in events:
-            amp = rng.uniform(*_AMP) * (1 + 0.2 * rng.standard_normal((b - a + 1, 1)))
+            amp = rng.uniform(*regime.amp) * (1 + 0.2 * rng.standard_normal((b - a + 1, 1)))
             x[a:b + 1] += (amp * dirs[cls]).astype(np.float32)
     return np.maximum(x, 0), events
 
 
-def _confounder(rng: np.random.Generator, cls: str) -> str | None:
-    """Harmless motion for ~30% of normal videos, half camera shake, half crowds."""
-    if cls != NORMAL_CLASS or rng.random() >= _CONFOUNDER_P:
+def _confounder(rng: np.random.Generator, cls: str, regime: Regime) -> str | None:
+    """Harmless motion for a share of normal videos: camera shake or crowds, half each (easy); shake,
+    crowds or passers-by, a third each (hard)."""
+    if cls != NORMAL_CLASS or rng.random() >= regime.confounder_p:
         return None
+    if regime.passer:
+        return ("shake", "crowd", "passer")[int(rng.integers(0, 3))]
     return "shake" if rng.random() < 0.5 else "crowd"
 
 
 def generate_video(*, seed: int, split: str, cls: str, index: int, layout: str = "map",
-                   feature_dim: int = 192) -> tuple[np.ndarray, list[tuple[int, int]]]:
+                   feature_dim: int = 192, difficulty: str = "easy") -> tuple[np.ndarray, list[tuple[int, int]]]:
     """One synthetic video in memory (float32) and its anomalous time-step intervals (inclusive).
 
     Args:
@@ -209,6 +282,7 @@ def generate_video(*, seed: int, split: str, cls: str, index: int, layout: str =
         index (int): the video's index within its class and split (0, 1, ...).
         layout (str): "map" ([C, 16, 10, 10]) or "sequence" ([T, C]).
         feature_dim (int): channels C.
+        difficulty (str): "easy" or "hard" (REGIMES).
 
     The video depends only on these arguments, never on what else is generated, so a larger n_train
     keeps the smaller set's videos and the test videos do not change with n_train.
@@ -216,10 +290,11 @@ def generate_video(*, seed: int, split: str, cls: str, index: int, layout: str =
     _check_choice("layout", layout, LAYOUTS)
     _check_choice("split", split, tuple(_SPLIT_CODE))
     _check_choice("class", cls, ALL_CLASSES)
+    _check_choice("difficulty", difficulty, DIFFICULTIES)
     rng = np.random.default_rng([seed, _SPLIT_CODE[split], ALL_CLASSES.index(cls), index])
     offset, dirs = _world(seed, feature_dim)
     make = _map_video if layout == "map" else _sequence_video
-    return make(rng, cls, offset, dirs, feature_dim)
+    return make(rng, cls, offset, dirs, feature_dim, REGIMES[difficulty])
 
 
 def plan_split(n: int, split: str) -> list[tuple[str, int]]:
@@ -228,8 +303,9 @@ def plan_split(n: int, split: str) -> list[tuple[str, int]]:
     return [(c, i) for c in ALL_CLASSES for i in range(alloc[c])]
 
 
-def _check_args(n_train, n_test, seed, layout, dtype, feature_dim) -> None:
+def _check_args(n_train, n_test, seed, layout, dtype, feature_dim, difficulty) -> None:
     _check_choice("layout", layout, LAYOUTS)
+    _check_choice("difficulty", difficulty, DIFFICULTIES)
     _check_choice("dtype", dtype, DTYPES)
     for name, value, low in (("n_train", n_train, 2), ("n_test", n_test, 2), ("feature_dim", feature_dim, 1),
                              ("seed", seed, 0)):
@@ -260,7 +336,7 @@ def _sidecar(name: str, shape: tuple[int, ...]) -> dict:
 
 def make_synthetic(out_dir: str | os.PathLike, *, n_train: int = 200, n_test: int = 60, seed: int = 0,
                    layout: str = "map", feature_dim: int = 192, dtype: str = "float16",
-                   progress: bool = True) -> tuple[list[VideoEntry], list[VideoEntry]]:
+                   difficulty: str = "easy", progress: bool = True) -> tuple[list[VideoEntry], list[VideoEntry]]:
     """Write a synthetic UCF-Crime-shaped data set and its train/test manifests.
 
     Args:
@@ -272,12 +348,14 @@ def make_synthetic(out_dir: str | os.PathLike, *, n_train: int = 200, n_test: in
         layout (str): "map" for [C, 16, 10, 10] X3D-L-like maps, "sequence" for [T, C] snippets.
         feature_dim (int): channels C (192 as X3D-L).
         dtype (str): "float16" (small folder) or "float32".
+        difficulty (str): "easy" (the default set) or "hard" (smaller, shorter, weaker events and more
+            distracting motion; REGIMES and docs/data.md).
         progress (bool): show a progress bar over videos.
 
     Returns:
         The train entries and the test entries, in manifest order.
     """
-    _check_args(n_train, n_test, seed, layout, dtype, feature_dim)
+    _check_args(n_train, n_test, seed, layout, dtype, feature_dim, difficulty)
     out = Path(os.path.abspath(out_dir))  # absolute, as read_manifest returns them
     n_train_cls = class_allocation(n_train, "train")
     # Names number from 1, test numbers after the training ones so a name never repeats.
@@ -288,7 +366,7 @@ def make_synthetic(out_dir: str | os.PathLike, *, n_train: int = 200, n_test: in
     bar = tqdm(jobs, desc=f"synthetic {layout}", unit="video", disable=not progress)
     for split, cls, index, number in bar:
         x, events = generate_video(seed=seed, split=split, cls=cls, index=index, layout=layout,
-                                   feature_dim=feature_dim)
+                                   feature_dim=feature_dim, difficulty=difficulty)
         name = video_name(cls, number, split)
         path = out / "features" / cls / f"{name}.npy"
         save_npy(path, x.astype(dtype))
@@ -299,7 +377,8 @@ def make_synthetic(out_dir: str | os.PathLike, *, n_train: int = 200, n_test: in
         entries[split].append(VideoEntry(path=path, label=int(cls != NORMAL_CLASS), cls=cls))
     for split in ("train", "test"):
         header = (f"synthetic MATE data set (scripts/synthetic.py), not UCF-Crime: {split} split\n"
-                  f"seed={seed} layout={layout} feature_dim={feature_dim} dtype={dtype}")
+                  f"seed={seed} layout={layout} feature_dim={feature_dim} dtype={dtype}"
+                  + (f" difficulty={difficulty}" if difficulty != "easy" else ""))
         write_manifest(out / f"{split}.txt", entries[split], header=header)
     if layout == "sequence":
         write_text(out / ANNOTATION_NAME, "\n".join(annotation) + "\n")

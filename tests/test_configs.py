@@ -36,13 +36,14 @@ def test_variant_sizes():
     assert abs(fast - 8500) / 8500 < 0.15 and abs(base - 40000) / 40000 < 0.15
 
 
-# The model-config fields each ablation row changes against configs/fast.json (tcc_plain is fast's own
-# TCC, named as a row of the TCC table; no_triplet changes the loss only).
+# The model-config fields each ablation row changes against configs/fast.json (no_triplet changes the
+# loss only; fast's own TCC, multiscale_gating, is the full row itself).
 CHANGED_FIELDS = {"no_attention": {"use_attention"}, "no_tcc": {"use_tcc"},
                   "no_motion_pooling": {"use_motion_pooling"}, "no_motion_map": {"use_motion_map"},
-                  "no_motion": {"use_motion_map", "use_difference_features"},
-                  "no_triplet": set(), "tcc_plain": set(), "tcc_gating": {"tcc_mode"},
-                  "tcc_multiscale": {"tcc_mode"}, "tcc_multiscale_gating": {"tcc_mode"},
+                  "no_motion": {"use_motion_map", "use_difference_features", "tcc_mode"},
+                  "no_triplet": set(), "tcc_plain": {"tcc_mode"}, "tcc_gating": {"tcc_mode"},
+                  "tcc_multiscale": {"tcc_mode"}, "num_heads_8": {"num_heads"}, "dropout_04": {"dropout"},
+                  "tcc_bottleneck_32": {"tcc_bottleneck"},
                   "input_norm_token": {"input_norm"}, "video_logit_embedding": {"video_logit", "snippet_hidden"}}
 
 
@@ -62,6 +63,12 @@ def test_ablation_removes_its_component(path):
         assert (cfg.input_norm, cfg.video_logit) == (("token", "topk") if name == "input_norm_token"
                                                      else ("video", "embedding"))
         assert (ablated.video_head is not None) == (name == "video_logit_embedding")
+        return
+    if name in ("num_heads_8", "dropout_04", "tcc_bottleneck_32"):  # a published size or rate put back
+        attention, tcc = ablated.blocks[0].attention, ablated.blocks[0].tcc
+        dropouts = {m.p for m in ablated.modules() if isinstance(m, torch.nn.Dropout)}
+        assert (attention.heads, tcc.conv.out_channels, dropouts) == {
+            "num_heads_8": (8, 8, {0.0}), "dropout_04": (1, 8, {0.4}), "tcc_bottleneck_32": (1, 32, {0.0})}[name]
         return
     if name == "mil_dropout":
         assert (cfg.variant, cfg.dropout, ablated.dropout.p) == ("mil", 0.6, 0.6)
@@ -91,9 +98,11 @@ def test_ablation_removes_its_component(path):
             perm = torch.randperm(16)
             change = (ablated(x[:, :, perm]).video_logit - a.video_logit).abs().max()
             assert (change < 1e-5) if name == "no_motion" else (change > 1e-4), change
-        # the MotionMap has no parameters; the difference half of the projection and its norm had 192 (8 + 2)
+        # the MotionMap has no parameters; the difference half of the projection and its norm had 192 (8 + 2);
+        # no_motion's plain TCC has neither the multiscale context's nor the gate's weights
         removed = 192 * (cfg.dim + 2) if name == "no_motion" else 0
-        assert count_parameters(ablated) == count_parameters(full) - removed
+        reference = build_model(dataclasses.replace(full_cfg, tcc_mode=cfg.tcc_mode))
+        assert count_parameters(ablated) == count_parameters(reference) - removed
         return
     assert count_parameters(ablated) < count_parameters(full)
 
