@@ -1,11 +1,12 @@
 """Summarise runs: mean ± std over folds, a pooled bootstrap CI, and a paired comparison of two
 experiments on the same test videos.
 
-    # mean ± std over the five folds of one experiment, pooled test ROC-AUC with a bootstrap 95% CI
-    python aggregate.py --runs runs/mate_fast_fold*
-    # ... and MATE against an ablation on the same test videos: DeLong test and paired bootstrap
-    python aggregate.py --runs runs/mate_fast_fold* --compare runs/mate_fast_nomotion_fold* --n_boot 2000
-    # the ablation table of runs named <prefix>_<row>_fold<k> (make ablations): CSV, Markdown, PNG
+    # mean ± std over the folds (x seeds) of one experiment, pooled test ROC-AUC with a bootstrap 95% CI
+    python aggregate.py --runs runs/mate_fast_s*_fold*          # run_folds.sh's names; runs/x_fold* too
+    # ... and MATE against an ablation on the same test videos: DeLong test, paired bootstrap, and the
+    # exact Wilcoxon signed-rank test over the runs matched by (seed, fold)
+    python aggregate.py --runs runs/mate_fast_s*_fold* --compare runs/nomotion_s*_fold* --n_boot 2000
+    # the ablation table of runs named <prefix>_<row>_s<seed>_fold<k> (make ablations): CSV, Markdown, PNG
     python aggregate.py --table runs/abl_*
 
 Each run folder needs test.py's `test_metrics.json` and `predictions.csv`; the best validation epoch
@@ -37,15 +38,17 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      parents=[get_bootstrap_parser()])
     parser.add_argument("--runs", type=Path, nargs="*", default=[], metavar="RUN_DIR",
-                        help="run folders of one experiment, e.g. runs/mate_fast_fold* (default: none; "
+                        help="run folders of one experiment, e.g. runs/mate_fast_s*_fold* (default: none; "
                              "at least one is required)")
     parser.add_argument("--compare", type=Path, nargs="*", default=None, metavar="RUN_DIR",
                         help="run folders of a second experiment scored on the same test videos; adds "
-                             "the DeLong test and the paired bootstrap of ΔROC-AUC = runs - compare "
-                             "(default: no comparison)")
+                             "the DeLong test and the paired bootstrap of ΔROC-AUC = runs - compare, and the "
+                             "exact Wilcoxon signed-rank test over runs matched by (seed, fold) (default: no "
+                             "comparison)")
     parser.add_argument("--table", type=Path, nargs="*", default=None, metavar="RUN_DIR",
-                        help="run folders named <prefix>_<row>_fold<k> (rows: full, mil and those of "
-                             "configs/ablations/): print and write the ablation table instead (default: off)")
+                        help="run folders named <prefix>_<row>_s<seed>_fold<k> or <prefix>_<row>_fold<k> (rows: "
+                             "full, mil and those of configs/ablations/): print and write the ablation table "
+                             "instead (default: off)")
     parser.add_argument("--out", type=Path, default=None,
                         help="CSV to write (default: aggregate_<experiment>[_vs_<other>].csv beside "
                              "the first run folder, i.e. in runs/)")

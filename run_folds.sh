@@ -18,12 +18,14 @@ RUNS_DIR=${RUNS_DIR:-runs}
 export LISTS EPOCHS PY RUNS_DIR OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
 one_run() {  # $1 = experiment name, $2 = config, $3 = seed, $4 = fold
-  local run="$1_s$3_fold$4"
+  local run="$1_s$3_fold$4" rc=0
   if [ -f "$RUNS_DIR/$run/test_metrics.json" ]; then echo "skip $run (tested)"; return 0; fi
   "$PY" main.py --config "$2" --train_list "$LISTS/fold$4_train.txt" --val_list "$LISTS/fold$4_val.txt" \
-      --exp_name "$run" --runs_dir "$RUNS_DIR" --seed "$3" --max_epoch "$EPOCHS" --no_progress --resume > /dev/null
-  "$PY" test.py --test_list "$LISTS/fold$4_test.txt" --checkpoint "$RUNS_DIR/$run/checkpoint_best.pth" \
-      --no_progress --n_boot 200 > /dev/null
+      --exp_name "$run" --runs_dir "$RUNS_DIR" --seed "$3" --max_epoch "$EPOCHS" --no_progress --resume > /dev/null \
+    && "$PY" test.py --test_list "$LISTS/fold$4_test.txt" --checkpoint "$RUNS_DIR/$run/checkpoint_best.pth" \
+      --no_progress --n_boot 200 > /dev/null || rc=$?
+  # a failed run is named and the others go on (xargs exits 123 at the end); 255 stops the loop
+  if [ "$rc" -ne 0 ]; then echo "failed $run (exit $rc)" >&2; return "$rc"; fi
   echo "done $run"
 }
 export -f one_run

@@ -4,6 +4,7 @@
     python benchmarks/bench_model.py --variants fast --threads 2 --iters 50
     python benchmarks/bench_model.py --device cuda --epoch_videos 1610
     python benchmarks/bench_model.py --shape 2048 32 1 1 --epoch_videos 0   # I3D-like sequences
+    python benchmarks/bench_model.py --variants fast fast:plain base base:plain   # a TCC mode other than the default
 
 Training throughput: forward + loss + backward + AdamW step at --batch_train (videos/s). Scoring
 throughput: no_grad forward at --batch_infer. Peak memory: how far the process's resident set rose
@@ -32,17 +33,28 @@ from scripts.dataset import BalancedBatchSampler, stacked_motion_maps  # noqa: E
 from scripts.memory import keep_freed_memory, release_freed_memory  # noqa: E402
 from scripts.devices import resolve_device  # noqa: E402
 from scripts.losses import LossConfig, MateLoss  # noqa: E402
-from scripts.model import (VARIANTS, build_model, config_for_variant, count_parameters,  # noqa: E402
-                          feature_motion_map)
+from scripts.model import (TCC_MODES, VARIANTS, build_model, config_for_variant,  # noqa: E402
+                          count_parameters, feature_motion_map)
 from scripts.motion import motion_map  # noqa: E402
 from scripts.training import build_optimizer  # noqa: E402
+
+
+def variant_spec(text: str) -> str:
+    """`fast` or `fast:plain` (a variant and a TCC mode other than its own)."""
+    variant, _, mode = text.partition(":")
+    if variant not in VARIANTS or (mode and (mode not in TCC_MODES or variant == "mil")):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a variant of {', '.join(VARIANTS)}, optionally "
+                                         f"with :<tcc mode> of {', '.join(TCC_MODES)}")
+    return text
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser("bench_model.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", nargs="+", default=["fast", "base", "mil"], choices=VARIANTS,
-                        help="(default: fast base mil; paper_fast, paper_base: the published model)")
+    parser.add_argument("--variants", nargs="+", default=["fast", "base", "mil"], type=variant_spec,
+                        help="variants, each optionally with a TCC mode after a colon, e.g. fast:plain "
+                             f"(variants: {', '.join(VARIANTS)}; modes: {', '.join(TCC_MODES)}) (default: fast "
+                             "base mil; paper_fast, paper_base: the published model)")
     parser.add_argument("--shape", nargs=4, type=int, default=[192, 16, 10, 10], metavar=("C", "T", "H", "W"),
                         help="one video's features (default: 192 16 10 10, an X3D-L map)")
     parser.add_argument("--batch_train", type=int, default=16, help="training batch (default: 16)")
@@ -157,8 +169,10 @@ class Bench:
         C, T, H, W = args.shape
         torch.manual_seed(0)
         self.variant, self.args, self.device = variant, args, device
-        self.model = build_model(config_for_variant(variant, in_channels=C)).to(device)
-        self.loss_fn = MateLoss(LossConfig(lambda_triplet=0.0 if variant == "mil" else args.lambda_triplet))
+        name, _, mode = variant.partition(":")
+        self.model = build_model(config_for_variant(name, in_channels=C, **({"tcc_mode": mode} if mode else {})))
+        self.model = self.model.to(device)
+        self.loss_fn = MateLoss(LossConfig(lambda_triplet=0.0 if name == "mil" else args.lambda_triplet))
         self.opt = build_optimizer(self.model, lr=1e-3, weight_decay=0.002, device=device)
         self.xt = torch.rand(args.batch_train, C, T, H, W, device=device)
         self.yt = torch.tensor([0.0, 1.0] * (args.batch_train // 2), device=device)
@@ -258,7 +272,7 @@ def main(argv=None) -> None:
           f"{'epoch s':>9}{'peak MB':>9}")
     for b in benches:
         train, score = rates[b.variant]
-        paper = rates.get(PAPER_OF.get(b.variant, ""))
+        paper = rates.get(PAPER_OF.get(b.variant.partition(":")[0], ""))
         ratio = f"{train / paper[0]:.1f}x {score / paper[1]:.1f}x" if paper else "-"
         print(f"{b.variant:<11}{count_parameters(b.model):>8,}{train:>16.0f}{score:>16.0f}{ratio:>14}"
               f"{epochs[b.variant]:>9.1f}{b.peak:>9.0f}", flush=True)

@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from scripts.errors import MateError
-from scripts.metrics import bootstrap_ci, delong_test, paired_bootstrap, pr_auc, roc_auc
+from scripts.metrics import bootstrap_ci, delong_test, paired_bootstrap, pr_auc, roc_auc, wilcoxon_signed_rank
 
 PREDICTION_COLUMNS = ("video", "label", "class", "score")
 _FOLD_SUFFIX = re.compile(r"[_-]?fold[_-]?(\d+)$")
+# run_folds.sh names runs <experiment>_s<seed>_fold<k>; older loops named them <experiment>_fold<k>
+_SEED_FOLD_SUFFIX = re.compile(r"_s(\d+)_fold(\d+)$")
 
 
 # ------------------------------------------------------------------------------------ loading
@@ -171,8 +173,18 @@ def load_runs(folders: list[Path], flag: str) -> list[Run]:
 
 
 def experiment_name(run_name: str) -> str:
-    """The experiment a run belongs to: its name without the `_fold<k>` suffix."""
-    return _FOLD_SUFFIX.sub("", run_name) or run_name
+    """The experiment a run belongs to: its name without the `_s<seed>_fold<k>` or `_fold<k>` suffix."""
+    suffix = _SEED_FOLD_SUFFIX if _SEED_FOLD_SUFFIX.search(run_name) else _FOLD_SUFFIX
+    return suffix.sub("", run_name) or run_name
+
+
+def seed_and_fold(run_name: str) -> tuple[int | None, int] | None:
+    """(seed, fold) of `<experiment>_s<seed>_fold<k>`, (None, fold) of `<experiment>_fold<k>`, else None."""
+    m = _SEED_FOLD_SUFFIX.search(run_name)
+    if m:
+        return int(m.group(1)), int(m.group(2))
+    m = _FOLD_SUFFIX.search(run_name)
+    return (None, int(m.group(1))) if m else None
 
 
 def mean_std(values) -> tuple[float, float]:
@@ -215,15 +227,18 @@ def _natural_key(name: str) -> list:
 
 
 def pair_runs(runs_a: list[Run], runs_b: list[Run]) -> list[tuple[Run, Run]] | None:
-    """Pair the folds of two experiments: by fold number when both name the same folds, else in
-    natural name order when the counts agree; None when they cannot be paired."""
-    def folds(runs):
-        found = [_FOLD_SUFFIX.search(r.name) for r in runs]
-        return None if None in found else {int(m.group(1)): r for m, r in zip(found, runs)}
+    """Pair the runs of two experiments: by (seed, fold) when both name them (`_s<seed>_fold<k>` or
+    `_fold<k>`, no seed matching no seed), keeping the pairs both have; else in natural name order when
+    the counts agree; None when they cannot be paired."""
+    def keyed(runs):
+        found = [seed_and_fold(r.name) for r in runs]
+        return None if None in found or len(set(found)) < len(runs) else dict(zip(found, runs))
 
-    fa, fb = folds(runs_a), folds(runs_b)
-    if fa and fb and len(fa) == len(runs_a) and len(fb) == len(runs_b) and fa.keys() == fb.keys():
-        return [(fa[k], fb[k]) for k in sorted(fa)]
+    ka, kb = keyed(runs_a), keyed(runs_b)
+    if ka and kb:
+        common = sorted(set(ka) & set(kb), key=lambda k: (k[0] is not None, k[0] or 0, k[1]))
+        if common:
+            return [(ka[k], kb[k]) for k in common]
     if len(runs_a) == len(runs_b):
         key = lambda r: _natural_key(r.name)  # noqa: E731
         return list(zip(sorted(runs_a, key=key), sorted(runs_b, key=key)))
@@ -260,7 +275,9 @@ def compare(runs_a: list[Run], runs_b: list[Run], n_boot: int, seed: int) -> dic
             "delong": {**delong, "ci_low": delong["delta"] - half, "ci_high": delong["delta"] + half},
             "bootstrap": paired_bootstrap(y, sa, sb, n_boot=n_boot, seed=seed),
             "fold_deltas": fold_deltas if pairs else None,
-            "fold_delta_mean_std": mean_std([d for *_, d in fold_deltas]) if pairs else None}
+            "fold_delta_mean_std": mean_std([d for *_, d in fold_deltas]) if pairs else None,
+            # the test over matched (seed, fold) pairs: each pair trained on the same data with the same seed
+            "wilcoxon": wilcoxon_signed_rank([d for *_, d in fold_deltas]) if pairs else None}
 
 
 SUMMARY_COLUMNS = ("val_roc_auc", "val_pr_auc", "test_roc_auc", "test_pr_auc", "frame_roc_auc", "frame_pr_auc")

@@ -85,7 +85,10 @@ def format_comparison(c: dict, n_boot: int) -> str:
         lines.append("  per-fold ΔROC-AUC: skipped, the two experiments' runs cannot be paired")
     else:
         mean, std = c["fold_delta_mean_std"]
-        lines.append(f"  per-fold ΔROC-AUC (test_metrics.json): {mean:+.4f} ± {std:.4f} (n={len(c['fold_deltas'])})")
+        w = c["wilcoxon"]
+        lines.append(f"  per-run ΔROC-AUC over matched (seed, fold) pairs (test_metrics.json): {mean:+.4f} ± "
+                     f"{std:.4f} (n={len(c['fold_deltas'])}); exact Wilcoxon signed-rank p {_f(w['p_value'], 3)} "
+                     f"({w['n']} non-zero pairs)")
         lines += [f"    {a} - {b_}: {delta:+.4f}" for a, b_, delta in c["fold_deltas"]]
     return "\n".join(lines)
 
@@ -133,6 +136,9 @@ def comparison_rows(c: dict) -> list[dict]:
         for i, kind in enumerate(("fold_delta_mean", "fold_delta_std")):
             rows.append({"experiment": pair, "kind": kind, "name": pair,
                          "delta_roc_auc": c["fold_delta_mean_std"][i], "n": len(c["fold_deltas"])})
+        rows.append({"experiment": pair, "kind": "wilcoxon_signed_rank", "name": pair,
+                     "delta_roc_auc": c["fold_delta_mean_std"][0], "p_value": c["wilcoxon"]["p_value"],
+                     "n": c["wilcoxon"]["n"]})
     return rows
 
 

@@ -289,6 +289,34 @@ def delong_test(labels, scores_a, scores_b) -> dict[str, float]:
     return dict(zip(keys, (float(aucs[0]), float(aucs[1]), delta, se, z, p)))
 
 
+def wilcoxon_signed_rank(differences) -> dict[str, float]:
+    """Exact two-sided Wilcoxon signed-rank test of paired differences (e.g. one AUC per (fold, seed)
+    pair of two experiments) against a median of 0.
+
+    Zero differences are dropped (Wilcoxon's rule) and tied magnitudes get their mean rank; the null
+    distribution of W+ (the rank sum of the positive differences) is enumerated exactly over all 2^n
+    sign patterns of those ranks by dynamic programming, so the p-value is exact with ties too.
+    p = min(1, 2 min(P(W+ <= w), P(W+ >= w))).
+
+    Returns:
+        {"n": pairs used, "n_zero": zeros dropped, "w_plus", "p_value"}; p nan when no pair is left.
+    """
+    d = np.asarray(differences, dtype=np.float64).ravel()
+    nonzero = d[np.abs(d) > 1e-12]
+    n = int(nonzero.size)
+    if n == 0:
+        return {"n": 0, "n_zero": int(d.size), "w_plus": NAN, "p_value": NAN}
+    doubled = np.rint(2 * stats.rankdata(np.abs(nonzero))).astype(np.int64)  # mean ranks are multiples of 1/2
+    w_plus = int(doubled[nonzero > 0].sum())
+    counts = np.zeros(int(doubled.sum()) + 1, dtype=np.float64)  # counts[s]: sign patterns with 2 W+ = s
+    counts[0] = 1.0
+    for r in doubled:  # r >= 2: each rank is either in W+ or not
+        counts[r:] += counts[:-r].copy()
+    probs = counts / counts.sum()
+    p = min(1.0, 2 * min(probs[: w_plus + 1].sum(), probs[w_plus:].sum()))
+    return {"n": n, "n_zero": int(d.size) - n, "w_plus": w_plus / 2, "p_value": float(p)}
+
+
 # --------------------------------------------------------------------------------- summaries
 
 

@@ -20,8 +20,10 @@ Class proportions follow UCF-Crime's official split; names follow its spelling (
 Two regimes (`difficulty`, docs/data.md): "easy" is the set above, on which the full model reaches
 about 0.98 test ROC-AUC and every component ties; "hard" makes the event smaller, shorter and weaker
 and the normal videos' distracting motion larger, so components separate (REGIMES holds the numbers):
-- the event is a blob of sigma 0.8 cells (about 5 cells above half height), lasting 2-6 of 16 steps
-  (sequences: at most T/8 snippets), with amplitude 1.2-4.0 (easy: sigma 0.9, 2-8 steps, 1.25-4.5);
+- the event is a blob of sigma 0.8 cells (1-4 cells above half height, mean 2.8), lasting 2-6 of 16
+  steps (mean 4.1; sequences: at most T/8 snippets), with amplitude 1.2-4.0 (mean 2.6); easy: sigma 0.9
+  (2-5 cells, mean 3.5), 2-8 steps (mean 5.0), 1.25-4.5 (mean 2.85): about 0.6x the easy event's
+  cells x steps x amplitude;
 - its motion depends on the class (CLASS_MOTIONS, fixed by the class's index): still, drifting
   (0.5 cells per step), darting (a random walk of 1.5 cells per step) or flickering (on every other step);
 - 60% of normal videos carry distracting motion (easy: 30%), a third each: camera shake of 1.2

@@ -1,13 +1,15 @@
-"""The ablation table: every row on every fold (tiny budget: 2 folds, 2 epochs) through main.py and
-test.py as ablations.sh runs them, then aggregate.py --table; the table's numbers are the runs' own."""
+"""The ablation table: every row on every fold (tiny budget: 2 folds, 2 epochs, seed 0) through main.py and
+test.py as ablations.sh runs them, then aggregate.py --table; the table's numbers are the runs' own, and
+rows over several seeds are paired with the full model run for run (Wilcoxon)."""
 import csv
 import json
 
 import numpy as np
 import pytest
 
-from scripts.ablation_table import LABELS, ROWS, row_key
+from scripts.ablation_table import ROWS, build_table, row_key, table_records
 from tests.conftest import ROOT, run_script
+from tests.test_aggregate import make_run, video_list
 
 CONFIGS = {"full": ROOT / "configs/fast.json", "mil": ROOT / "configs/mil.json",
            **{p.stem: p for p in sorted((ROOT / "configs/ablations").glob("*.json"))}}
@@ -22,7 +24,7 @@ def table_runs(tmp_path_factory):
                       root / "syn/test.txt", "--k", "2", "--out_dir", root / "folds").returncode == 0
     for row, cfg in CONFIGS.items():
         for fold in (0, 1):
-            name = f"t_{row}_fold{fold}"
+            name = f"t_{row}_s0_fold{fold}"
             done = run_script("main.py", "--config", cfg, "--train_list", root / f"folds/fold{fold}_train.txt",
                               "--val_list", root / f"folds/fold{fold}_val.txt", "--max_epoch", "2",
                               "--batch_size", "4", "--runs_dir", root / "runs", "--exp_name", name, "--no_progress")
@@ -34,13 +36,15 @@ def table_runs(tmp_path_factory):
 
 
 def test_every_config_is_a_row():
-    assert set(CONFIGS) == set(LABELS)  # a new ablation config needs its row (and label) in the table
-    assert row_key("abl_tcc_multiscale_gating") == "tcc_multiscale_gating" and row_key("x_tcc_gating") == "tcc_gating"
+    assert set(CONFIGS) == {key for key, _ in ROWS}  # a new ablation config needs its row (and label) in the table
+    assert row_key("x_tcc_gating") == "tcc_gating" and row_key("abl_mil_dropout") == "mil_dropout"
+    # the row of older tables (the full model's TCC was plain then) is still read from old run folders
+    assert row_key("abl_tcc_multiscale_gating") == "tcc_multiscale_gating"
     assert row_key("abl_no_motion") == "no_motion" and row_key("abl_no_motion_map") == "no_motion_map"
 
 
 def test_table_numbers_are_the_runs_numbers(table_runs):
-    runs = sorted((table_runs / "runs").glob("t_*_fold*"))
+    runs = sorted((table_runs / "runs").glob("t_*_s0_fold*"))
     out = table_runs / "table.csv"
     done = run_script("aggregate.py", "--table", *runs, "--out", out, "--n_boot", "50")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -49,32 +53,61 @@ def test_table_numbers_are_the_runs_numbers(table_runs):
         records = {r["row"]: r for r in csv.DictReader(f)}
     assert list(records) == [key for key, _ in ROWS]
     for key, record in records.items():
-        aucs = [json.loads((table_runs / f"runs/t_{key}_fold{k}/test_metrics.json").read_text())["roc_auc"]
+        aucs = [json.loads((table_runs / f"runs/t_{key}_s0_fold{k}/test_metrics.json").read_text())["roc_auc"]
                 for k in (0, 1)]
         mean, std = np.mean(aucs), np.std(aucs, ddof=1)
         assert record["test_roc_auc"] == f"{mean:.4f} ± {std:.4f}", key
-        assert record["folds"] == "2"
-        assert (record["delta_roc_auc"] == "") == (key == "full")
+        assert (record["seeds"], record["folds"], record["runs"]) == ("1", "2", "2")
+        assert (record["delta_roc_auc"] == "") == (key == "full") == (record["pairs"] == "")
+        if key != "full":
+            assert record["pairs"] == "2" and record["wilcoxon_p"] != ""
     assert int(records["mil"]["parameters"]) > int(records["full"]["parameters"]) > int(records["no_tcc"]["parameters"])
     assert out.with_suffix(".md").read_text().count("\n") == len(ROWS) + 2
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_missing_rows_are_reported(table_runs):
-    runs = sorted((table_runs / "runs").glob("t_full_fold*")) + sorted((table_runs / "runs").glob("t_no_tcc_fold*"))
-    (table_runs / "runs/t_no_tcc_fold1/test_metrics.json").rename(table_runs / "kept.json")
+    runs = sorted((table_runs / "runs").glob("t_full_s0_fold*")) + sorted((table_runs / "runs").glob("t_no_tcc_s0_fold*"))
+    (table_runs / "runs/t_no_tcc_s0_fold1/test_metrics.json").rename(table_runs / "kept.json")
     try:
         done = run_script("aggregate.py", "--table", *runs, "--out", table_runs / "partial.csv", "--n_boot", "20")
     finally:
-        (table_runs / "kept.json").rename(table_runs / "runs/t_no_tcc_fold1/test_metrics.json")
+        (table_runs / "kept.json").rename(table_runs / "runs/t_no_tcc_s0_fold1/test_metrics.json")
     assert done.returncode == 1
     missing = [line for line in done.stdout.splitlines() if line.startswith("missing: ")]
-    assert any("t_no_tcc_fold1/test_metrics.json: missing; run test.py" in line for line in missing)
+    assert any("t_no_tcc_s0_fold1/test_metrics.json: missing; run test.py" in line for line in missing)
     assert sum("no tested runs" in line for line in missing) == len(ROWS) - 2
-    assert "| TCC (removed) | " in done.stdout and "| 1 |" in done.stdout  # the row with its one tested fold
+    assert "| TCC (removed) | " in done.stdout and "| 1 × 1 |" in done.stdout  # the row with its one tested fold
 
 
 def test_no_tested_row_is_one_line_and_writes_nothing(tmp_path):
     done = run_script("aggregate.py", "--table", tmp_path / "nothing_here", "--out", tmp_path / "t.csv")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "no tested run of any row" in done.stderr and not (tmp_path / "t.csv").exists()
+
+
+def test_rows_over_seeds_are_paired_run_for_run(tmp_path):
+    """Full model on 3 seeds x 2 folds, one published-choice row on the same six (seed, fold) pairs and
+    always worse: all six paired differences are positive for full, so the row's paired ΔROC-AUC is
+    the mean of its six differences and the exact Wilcoxon p is 2 / 2^6; a row on seed 0 alone pairs
+    two runs; old `_fold<k>` folders of the plain-TCC era still make their row."""
+    _, labels, _ = video_list()
+    rng = np.random.default_rng(0)
+    aucs = {}
+    for row, sep, seeds in (("full", 2.5, (0, 1, 2)), ("dropout_04", 0.3, (0, 1, 2)), ("no_tcc", 1.0, (0,))):
+        for seed in seeds:
+            for fold in (0, 1):
+                path = make_run(tmp_path, f"abl_{row}_s{seed}_fold{fold}", rng.normal(size=labels.size) + sep * labels)
+                aucs[row, seed, fold] = json.loads((path / "test_metrics.json").read_text())["roc_auc"]
+    make_run(tmp_path, "abl_tcc_multiscale_gating_fold0", labels + 0.0)
+    rows, problems = build_table(sorted(tmp_path.glob("abl_*")), n_boot=20, seed=0)
+    records = {r["row"]: r for r in table_records(rows)}
+    dropout = records["dropout_04"]
+    assert (dropout["seeds"], dropout["folds"], dropout["runs"], dropout["pairs"]) == (3, 2, 6, 6)
+    deltas = [aucs["dropout_04", s, f] - aucs["full", s, f] for s in (0, 1, 2) for f in (0, 1)]
+    assert dropout["paired_delta_roc_auc"] == f"{np.mean(deltas):+.4f}" and max(deltas) < 0
+    assert dropout["wilcoxon_p"] == f"{2 / 64:.3g}"
+    assert (records["no_tcc"]["seeds"], records["no_tcc"]["pairs"]) == (1, 2)
+    assert records["tcc_multiscale_gating"]["runs"] == 1
+    assert not any("tcc_multiscale_gating" in line for line in problems)
+    assert any(line.startswith("row 'no_attention'") for line in problems)

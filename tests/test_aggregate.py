@@ -127,7 +127,8 @@ def test_compare_uses_fold_ensemble_and_reports_dropped(tmp_path):
     result = compare([load_run(p) for p in a], [load_run(p) for p in b], n_boot=50, seed=0)
     assert (result["n_common"], result["dropped_a"], result["dropped_b"]) == (N_TEST - 5, 5, 0)
     assert result["roc_auc_a"] == 1.0 and result["roc_auc_b"] == 0.5
-    assert result["fold_deltas"] is None  # 2 folds against 1 cannot be paired
+    # fold 0 is the one (seed, fold) pair both have: the comparison pairs it and leaves fold 1 out
+    assert [(a_, b_) for a_, b_, _ in result["fold_deltas"]] == [("a_fold0", "b_fold0")]
 
 
 def test_pair_runs_by_fold_number(tmp_path):
@@ -174,6 +175,8 @@ def test_cli_missing_file_is_one_line_exit_2(tmp_path):
 def test_experiment_name_mean_std_and_default_out(tmp_path):
     assert experiment_name("mate_fast_fold3") == "mate_fast" and experiment_name("abl-fold-12") == "abl"
     assert experiment_name("fold0") == "fold0"  # nothing left without the suffix: the name itself
+    assert experiment_name("hard_tcc_plain_s2_fold4") == "hard_tcc_plain" == experiment_name("hard_tcc_plain_fold4")
+    assert experiment_name("fast_s0_fold0") == "fast" and experiment_name("mates_fold1") == "mates"
     mean, std = mean_std([0.7, math.nan, None, 0.9])  # non-finite and missing values are skipped
     assert mean == pytest.approx(0.8) and std == pytest.approx(math.sqrt(0.02))
     assert all(math.isnan(v) for v in mean_std([math.nan]))
@@ -222,6 +225,29 @@ def test_fold_ensemble_and_pooled_counts(tmp_path):
         fold_ensemble([r0, r2])
 
 
+def test_seeded_runs_pair_by_seed_and_fold_with_the_wilcoxon_test(tmp_path):
+    """run_folds.sh's <exp>_s<seed>_fold<k>: one experiment over seeds x folds, paired with another on the
+    (seed, fold) pairs both have; a always beats b here, so all 6 differences are positive: the exact
+    signed-rank p is 2 / 2^6."""
+    _, labels, _ = video_list()
+    rng = np.random.default_rng(0)
+    for exp, sep in (("a", 2.0), ("b", 0.2)):
+        for seed in (0, 1):
+            for fold in (0, 1, 2):
+                make_run(tmp_path, f"{exp}_s{seed}_fold{fold}", rng.normal(size=labels.size) + sep * labels)
+    make_run(tmp_path, "b_s2_fold0", rng.normal(size=labels.size))  # a has no seed 2: left out of the pairs
+    runs_a = [load_run(p) for p in sorted(tmp_path.glob("a_s*"))]
+    runs_b = [load_run(p) for p in sorted(tmp_path.glob("b_s*"), reverse=True)]
+    assert {experiment_name(r.name) for r in runs_a + runs_b} == {"a", "b"}
+    pairs = pair_runs(runs_a, runs_b)
+    assert [(x.name, y.name) for x, y in pairs][:2] == [("a_s0_fold0", "b_s0_fold0"), ("a_s0_fold1", "b_s0_fold1")]
+    assert len(pairs) == 6
+    c = compare(runs_a, runs_b, n_boot=20, seed=0)
+    assert all(d > 0 for *_, d in c["fold_deltas"])
+    assert c["wilcoxon"] == {"n": 6, "n_zero": 0, "w_plus": 21.0, "p_value": pytest.approx(2 / 64)}
+    assert "exact Wilcoxon signed-rank p 0.031 (6 non-zero pairs)" in format_comparison(c, n_boot=20)
+
+
 def test_compare_hand_worked_delong_and_report(tmp_path):
     """Negatives 0.1, 0.4 and positives 0.35, 0.8 (AUC 0.75) against the same videos scored in
     reverse (AUC 0.25): components V10 = (1/2, 1) vs (1/2, 0), V01 = (1, 1/2) vs (0, 1/2); variances
@@ -241,7 +267,8 @@ def test_compare_hand_worked_delong_and_report(tmp_path):
     assert "    mate_fold0 - abl_fold0: +0.5000" in text
     rows = comparison_rows(c)
     assert [r["kind"] for r in rows] == ["ensemble", "ensemble", "delong", "paired_bootstrap", "fold_delta",
-                                         "fold_delta_mean", "fold_delta_std"]
+                                         "fold_delta_mean", "fold_delta_std", "wilcoxon_signed_rank"]
+    assert (rows[-1]["p_value"], rows[-1]["n"]) == (1.0, 1)  # one pair: every sign pattern is as likely
     lines = to_csv(rows).splitlines()
     assert lines[0] == ",".join(CSV_FIELDS)
     assert lines[1] == "mate vs abl,ensemble,mate,,,,0.75,0.8333333333333333,,,,,,,,,,4,,"

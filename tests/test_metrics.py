@@ -9,7 +9,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from scripts import metrics
 from scripts.metrics import (bootstrap_ci, delong_ci, delong_test, delong_variance, frame_ap, frame_auc,
-                             paired_bootstrap, per_class_auc, plot_roc_pr, pr_auc, roc_auc, summarize)
+                             paired_bootstrap, per_class_auc, plot_roc_pr, pr_auc, roc_auc, summarize, wilcoxon_signed_rank)
 
 
 def synthetic_scores(n: int, separation: float = 1.0, seed: int = 0, decimals: int | None = 2):
@@ -189,3 +189,21 @@ def test_plot_roc_pr_writes_two_pngs(tmp_path):
     assert [p.name for p in paths] == ["roc_curve.png", "pr_curve.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["pr_curve.png", "roc_curve.png"]
+
+
+@pytest.mark.parametrize("n", [1, 4, 9, 15])
+def test_wilcoxon_signed_rank_is_scipys_exact_test(n):
+    """Without ties or zeros the enumeration is scipy's exact test."""
+    from scipy.stats import wilcoxon
+
+    d = np.random.default_rng(n).normal(0.2, 1.0, n)
+    assert wilcoxon_signed_rank(d)["p_value"] == pytest.approx(wilcoxon(d, method="exact").pvalue, abs=1e-12)
+
+
+def test_wilcoxon_signed_rank_with_zeros_and_ties():
+    """Zeros are dropped; ties share their mean rank. +0.1, +0.1, -0.2 (ranks 1.5, 1.5, 3): W+ = 3 of the
+    8 sign patterns' sums {0, 1.5, 1.5, 3, 3, 4.5, 4.5, 6}; P(W+ <= 3) = 5/8, P(W+ >= 3) = 5/8, so p = 1."""
+    r = wilcoxon_signed_rank([0.1, 0.0, 0.1, -0.2])
+    assert (r["n"], r["n_zero"], r["w_plus"], r["p_value"]) == (3, 1, 3.0, 1.0)
+    assert wilcoxon_signed_rank([0.05] * 15)["p_value"] == pytest.approx(2 / 2 ** 15)  # all 15 pairs agree
+    assert math.isnan(wilcoxon_signed_rank([0.0, 0.0])["p_value"])

@@ -1,0 +1,90 @@
+"""run_folds.sh and ablations.sh: the seeds x folds loop, its run names, and a study cut off midway that
+finishes only the missing runs when run again. Python is replaced by a recording stand-in (PY), so the
+test checks the loop itself in a second; main.py --resume and test.py are tested on their own."""
+import os
+import stat
+import subprocess
+
+import pytest
+
+from tests.conftest import ROOT
+
+# Stands in for python: logs "<script> <run>" and the arguments, leaves the files the real scripts
+# leave (a checkpoint; test_metrics.json), and exits 255 on the test of $FAIL_RUN, which makes xargs
+# stop starting runs, as a killed study would.
+FAKE_PYTHON = r"""#!/usr/bin/env bash
+script=$1; shift
+args="$*"
+while [ $# -gt 0 ]; do
+  case $1 in --exp_name) run=$2;; --checkpoint) run=$(basename "$(dirname "$2")");; esac; shift
+done
+echo "$script $run | $args" >> "$LOG"
+if [ "$script" = main.py ]; then mkdir -p "$RUNS_DIR/$run" && touch "$RUNS_DIR/$run/checkpoint_best.pth"; fi
+if [ "$script" = test.py ]; then
+  if [ "$run" = "${FAIL_RUN:-}" ]; then exit 255; fi
+  echo '{}' > "$RUNS_DIR/$run/test_metrics.json"
+fi
+"""
+
+
+@pytest.fixture
+def loop_env(tmp_path):
+    fake = tmp_path / "python"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    return {**os.environ, "PY": str(fake), "LOG": str(tmp_path / "log.txt"), "RUNS_DIR": str(tmp_path / "runs")}
+
+
+def run_loop(env, *args, **extra):
+    return subprocess.run(["bash", str(ROOT / "run_folds.sh"), *map(str, args)], cwd=ROOT, env={**env, **extra},
+                          capture_output=True, text=True, timeout=60)
+
+
+def calls(env) -> list[str]:
+    with open(env["LOG"]) as f:
+        lines = [line.split(" | ")[0] for line in f]
+    os.remove(env["LOG"])
+    return lines
+
+
+def test_a_study_cut_off_midway_finishes_only_the_missing_runs(loop_env):
+    spec = "x=configs/fast.json@0,1"  # seeds 0 and 1; 2 folds
+    cut = run_loop(loop_env, "lists", 2, 3, 1, spec, FAIL_RUN="x_s0_fold1")
+    assert cut.returncode != 0  # killed: xargs stopped after the third run's test failed
+    assert calls(loop_env) == ["main.py x_s0_fold0", "test.py x_s0_fold0", "main.py x_s1_fold0", "test.py x_s1_fold0",
+                               "main.py x_s0_fold1", "test.py x_s0_fold1"]
+    again = run_loop(loop_env, "lists", 2, 3, 1, spec)
+    assert again.returncode == 0, again.stderr
+    # the tested runs are skipped; the cut one is continued (main.py --resume) and tested; the last one runs
+    assert calls(loop_env) == ["main.py x_s0_fold1", "test.py x_s0_fold1", "main.py x_s1_fold1", "test.py x_s1_fold1"]
+    assert "skip x_s0_fold0 (tested)" in again.stdout and "done x_s1_fold1" in again.stdout
+    done = run_loop(loop_env, "lists", 2, 3, 1, spec)
+    assert done.returncode == 0 and not os.path.exists(loop_env["LOG"])  # nothing left to do: no call at all
+
+
+def test_main_gets_the_seed_resume_and_the_fold_lists(loop_env):
+    assert run_loop(loop_env, "my_lists", 1, 7, 1, "fast=configs/fast.json", SEEDS="3 4").returncode == 0
+    with open(loop_env["LOG"]) as f:
+        mains = [line.split(" | ")[1].split() for line in f if line.startswith("main.py")]
+    assert len(mains) == 2  # SEEDS applies where the spec names none
+    for seed, args in zip(("3", "4"), mains):
+        given = dict(zip(args[::2], args[1::2]))
+        assert given["--seed"] == seed and given["--exp_name"] == f"fast_s{seed}_fold0"
+        assert given["--train_list"] == "my_lists/fold0_train.txt" and given["--max_epoch"] == "7"
+        assert "--resume" in args and "--overwrite" not in args
+
+
+def test_ablations_runs_the_deciding_rows_over_their_seeds_first(loop_env, tmp_path):
+    done = subprocess.run(["bash", str(ROOT / "ablations.sh"), "lists", "1", "2", "1", "p"], cwd=ROOT,
+                          env={**loop_env, "DECIDE_SEEDS": "0 1", "SEEDS": "5"}, capture_output=True, text=True,
+                          timeout=60)
+    with open(loop_env["LOG"]) as f:
+        log = f.read().splitlines()
+    runs = [line.split()[1] for line in log if line.startswith("main.py")]
+    deciding = ["p_full", "p_input_norm_token", "p_video_logit_embedding", "p_num_heads_8", "p_dropout_04",
+                "p_tcc_bottleneck_32"]
+    assert sorted(runs[:12]) == sorted(f"{name}_s{s}_fold0" for name in deciding for s in (0, 1))
+    assert "p_mil_s5_fold0" in runs[12:] and "p_no_motion_s5_fold0" in runs[12:] and len(runs) == 12 + 11
+    assert done.returncode == 0, done.stderr
+    table = log[-1].split(" | ")[1].split()  # the glob of the runs, expanded by the shell
+    assert log[-1].startswith("aggregate.py") and table[0] == "--table" and len(table) == 1 + len(runs) + 1
