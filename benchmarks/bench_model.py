@@ -5,6 +5,7 @@
     python benchmarks/bench_model.py --device cuda --epoch_videos 1610
     python benchmarks/bench_model.py --shape 2048 32 1 1 --epoch_videos 0   # I3D-like sequences
     python benchmarks/bench_model.py --variants fast fast:plain base base:plain   # a TCC mode other than the default
+    python benchmarks/bench_model.py --variants fast fast:num_heads=8 --epoch_videos 0   # any config value
 
 Training throughput: forward + loss + backward + AdamW step at --batch_train (videos/s). Scoring
 throughput: no_grad forward at --batch_infer. Peak memory: how far the process's resident set rose
@@ -30,6 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts.dataset import BalancedBatchSampler, stacked_motion_maps  # noqa: E402
+from scripts.errors import MateError  # noqa: E402
 from scripts.memory import keep_freed_memory, release_freed_memory  # noqa: E402
 from scripts.devices import resolve_device  # noqa: E402
 from scripts.losses import LossConfig, MateLoss  # noqa: E402
@@ -39,12 +41,33 @@ from scripts.motion import motion_map  # noqa: E402
 from scripts.training import build_optimizer  # noqa: E402
 
 
+def variant_overrides(text: str) -> tuple[str, dict]:
+    """`fast` -> ("fast", {}); `fast:plain` -> a TCC mode; `fast:num_heads=8,dropout=0.4` -> config values
+    (ints and floats as written, other values as strings)."""
+    variant, _, rest = text.partition(":")
+    overrides: dict = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            key, value = "tcc_mode", item
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                continue
+        overrides[key] = value
+    return variant, overrides
+
+
 def variant_spec(text: str) -> str:
-    """`fast` or `fast:plain` (a variant and a TCC mode other than its own)."""
-    variant, _, mode = text.partition(":")
-    if variant not in VARIANTS or (mode and (mode not in TCC_MODES or variant == "mil")):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a variant of {', '.join(VARIANTS)}, optionally "
-                                         f"with :<tcc mode> of {', '.join(TCC_MODES)}")
+    """A variant, optionally with config values after a colon; refused unless it builds."""
+    variant, overrides = variant_overrides(text)
+    try:
+        config_for_variant(variant, **overrides)
+    except (MateError, TypeError, KeyError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc} (variants: {', '.join(VARIANTS)}; a TCC mode "
+                                         f"of {', '.join(TCC_MODES)} or key=value pairs after ':')") from None
     return text
 
 
@@ -52,9 +75,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser("bench_model.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", default=["fast", "base", "mil"], type=variant_spec,
-                        help="variants, each optionally with a TCC mode after a colon, e.g. fast:plain "
-                             f"(variants: {', '.join(VARIANTS)}; modes: {', '.join(TCC_MODES)}) (default: fast "
-                             "base mil; paper_fast, paper_base: the published model)")
+                        help="variants, each optionally with a TCC mode or config values after a colon, e.g. "
+                             f"fast:plain or fast:num_heads=8,tcc_bottleneck=32 (variants: {', '.join(VARIANTS)}; "
+                             f"modes: {', '.join(TCC_MODES)}) (default: fast base mil; paper_fast, paper_base: "
+                             "the published model)")
     parser.add_argument("--shape", nargs=4, type=int, default=[192, 16, 10, 10], metavar=("C", "T", "H", "W"),
                         help="one video's features (default: 192 16 10 10, an X3D-L map)")
     parser.add_argument("--batch_train", type=int, default=16, help="training batch (default: 16)")
@@ -169,8 +193,8 @@ class Bench:
         C, T, H, W = args.shape
         torch.manual_seed(0)
         self.variant, self.args, self.device = variant, args, device
-        name, _, mode = variant.partition(":")
-        self.model = build_model(config_for_variant(name, in_channels=C, **({"tcc_mode": mode} if mode else {})))
+        name, overrides = variant_overrides(variant)
+        self.model = build_model(config_for_variant(name, **{"in_channels": C, **overrides}))
         self.model = self.model.to(device)
         self.loss_fn = MateLoss(LossConfig(lambda_triplet=0.0 if name == "mil" else args.lambda_triplet))
         self.opt = build_optimizer(self.model, lr=1e-3, weight_decay=0.002, device=device)

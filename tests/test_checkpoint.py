@@ -90,6 +90,20 @@ def test_full_config_round_trip(tmp_path, variant):
         assert torch.equal(rebuilt(x).video_logit, model(x).video_logit)
 
 
+def test_a_checkpoint_keeps_the_tcc_it_was_trained_with(tmp_path):
+    """fast and base default to the published TCC (multiscale_gating) again; a checkpoint made while the
+    default was plain recorded tcc_mode "plain" and still loads as plain, never as today's default."""
+    assert config_for_variant("fast").tcc_mode == config_for_variant("base").tcc_mode == "multiscale_gating"
+    for variant in ("fast", "base"):
+        model, config = model_and_config(variant, tcc_mode="plain")
+        write_checkpoint(tmp_path / f"{variant}.pth", config, model.state_dict())
+        rebuilt, cfg = model_from_checkpoint(load_checkpoint(tmp_path / f"{variant}.pth"), source=tmp_path)
+        assert cfg.tcc_mode == "plain" and rebuilt.blocks[0].tcc.scales == () and rebuilt.blocks[0].tcc.gate is None
+        x = torch.rand(2, 192, 4, 3, 3)
+        with torch.no_grad():
+            assert torch.equal(rebuilt(x).video_logit, model(x).video_logit)
+
+
 def format1_config(cfg: dict, **mil_fields) -> dict:
     """What MATE wrote before the format key: a MateConfig for every variant, mil_hidden and mil_embed
     included (the MATE fields of a mil config at the values the old `mil` variant set)."""
