@@ -13,7 +13,7 @@ set -euo pipefail
 LISTS=${1:-data/manifests/demo}; FOLDS=${2:-5}; EPOCHS=${3:-25}; JOBS=${4:-2}; PREFIX=${5:-abl}
 DECIDE_SEEDS=${DECIDE_SEEDS:-0 1 2}; SEEDS=${SEEDS:-0}
 # The published choices fast departs from, one config each (docs/model.md: the departures and their evidence)
-DECIDING="input_norm_token video_logit_embedding num_heads_8 dropout_04 tcc_bottleneck_32"
+DECIDING="input_norm_token video_logit_embedding num_heads_1 dropout_04 tcc_bottleneck_32"
 deciding=("${PREFIX}_full=configs/fast.json@${DECIDE_SEEDS// /,}")
 others=("${PREFIX}_mil=configs/mil.json@${SEEDS// /,}")
 for cfg in configs/ablations/*.json; do

@@ -81,7 +81,7 @@ class MateConfig:
     in_channels: int = 192  # C of the features (192 for X3D-L maps, e.g. 2048 for I3D sequences)
     dim: int = 8  # hidden size D of every token
     num_blocks: int = 1
-    num_heads: int = 1  # attention heads (dim must be divisible)
+    num_heads: int = 8  # attention heads (dim must be divisible); the published 8 (1 gained nothing, docs/model.md)
     motion_window: int = 2  # MotionMap: preceding steps averaged as the reference
     use_motion_map: bool = True  # False: every part runs unconditioned (--no_motion_map)
     # False: the input projection sees x alone (C channels, no |x_t - x_{t-1}|); with use_motion_map=False
@@ -162,7 +162,7 @@ def config_fields(variant: str) -> tuple[str, ...]:
 # video_logit="embedding" the snippet head shrinks back (EMBEDDING_SNIPPET_HIDDEN) to keep the count.
 VARIANT_DEFAULTS: dict[str, dict] = {
     "fast": {},
-    "base": dict(dim=32, num_heads=4, tcc_bottleneck=16, head_hidden=0, snippet_hidden=80),
+    "base": dict(dim=32, tcc_bottleneck=16, head_hidden=0, snippet_hidden=80),
     "mil": {},  # MilConfig's defaults
     # The published Model(dim=8) and Model(dim=32): heads 8, multiscale TCC with motion gating,
     # dropout 0.4 (its main.py's --dropout_rate default); the TCC bottleneck follows dim (below).

@@ -194,8 +194,8 @@ def get_model_parser(add_help: bool = False) -> argparse.ArgumentParser:
     sizes = parser.add_argument_group("sizes (default: the variant's; fast and base are tuned to about 8.5k "
                                       "and 40k parameters on 192 channels)")
     sizes.add_argument("--num_heads", type=int, default=None,
-                       help="attention heads; dim must divide by it (default: the variant's: fast 1, base 4, "
-                            "paper 8)")
+                       help="attention heads; dim must divide by it (default: 8 for every variant, the "
+                            "published choice)")
     sizes.add_argument("--ff_mult", type=int, default=None, help="feed-forward expansion (default: 4)")
     sizes.add_argument("--tcc_bottleneck", type=int, default=None,
                        help="channels of the TCC's spatial convolution (default: the variant's)")

@@ -87,12 +87,13 @@ class Regime:
     seq_shake: float  # camera shake of sequences: jitter of the scene's components per snippet
     crowd: float  # amplitude of one crowd blob
     passer: bool  # a third of the distractors are passers-by (one event-like blob of no anomaly class)
-    class_motion: bool  # the event moves by its class (CLASS_MOTIONS); False: drift of up to 0.5 cells per step
+    class_motion: bool  # the event moves by its class (CLASS_MOTIONS); False: drifts up to 0.5 cells per step
 
 
 REGIMES = {
     "easy": Regime(amp=_AMP, blob_sigma=_BLOB_SIGMA, map_event_max=MAP_T // 2, seq_event_div=4,
-                   confounder_p=_CONFOUNDER_P, shake=0.8, seq_shake=0.6, crowd=_CROWD, passer=False, class_motion=False),
+                   confounder_p=_CONFOUNDER_P, shake=0.8, seq_shake=0.6, crowd=_CROWD, passer=False,
+                   class_motion=False),
     "hard": Regime(amp=(1.2, 4.0), blob_sigma=0.8, map_event_max=6, seq_event_div=8,
                    confounder_p=0.6, shake=1.2, seq_shake=0.9, crowd=2.5, passer=True, class_motion=True),
 }

@@ -39,7 +39,7 @@ def test_every_config_is_a_row():
     assert set(CONFIGS) == {key for key, _ in ROWS}  # a new ablation config needs its row (and label) in the table
     assert row_key("x_tcc_gating") == "tcc_gating" and row_key("abl_mil_dropout") == "mil_dropout"
     # the row of older tables (the full model's TCC was plain then) is still read from old run folders
-    assert row_key("abl_tcc_multiscale_gating") == "tcc_multiscale_gating"
+    assert row_key("abl_tcc_multiscale_gating") == "tcc_multiscale_gating" and row_key("a_num_heads_8") == "num_heads_8"
     assert row_key("abl_no_motion") == "no_motion" and row_key("abl_no_motion_map") == "no_motion_map"
 
 

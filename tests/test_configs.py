@@ -42,7 +42,7 @@ CHANGED_FIELDS = {"no_attention": {"use_attention"}, "no_tcc": {"use_tcc"},
                   "no_motion_pooling": {"use_motion_pooling"}, "no_motion_map": {"use_motion_map"},
                   "no_motion": {"use_motion_map", "use_difference_features", "tcc_mode"},
                   "no_triplet": set(), "tcc_plain": {"tcc_mode"}, "tcc_gating": {"tcc_mode"},
-                  "tcc_multiscale": {"tcc_mode"}, "num_heads_8": {"num_heads"}, "dropout_04": {"dropout"},
+                  "tcc_multiscale": {"tcc_mode"}, "num_heads_1": {"num_heads"}, "dropout_04": {"dropout"},
                   "tcc_bottleneck_32": {"tcc_bottleneck"},
                   "input_norm_token": {"input_norm"}, "video_logit_embedding": {"video_logit", "snippet_hidden"}}
 
@@ -64,11 +64,11 @@ def test_ablation_removes_its_component(path):
                                                      else ("video", "embedding"))
         assert (ablated.video_head is not None) == (name == "video_logit_embedding")
         return
-    if name in ("num_heads_8", "dropout_04", "tcc_bottleneck_32"):  # a published size or rate put back
+    if name in ("num_heads_1", "dropout_04", "tcc_bottleneck_32"):  # a departure, or a published rate put back
         attention, tcc = ablated.blocks[0].attention, ablated.blocks[0].tcc
         dropouts = {m.p for m in ablated.modules() if isinstance(m, torch.nn.Dropout)}
         assert (attention.heads, tcc.conv.out_channels, dropouts) == {
-            "num_heads_8": (8, 8, {0.0}), "dropout_04": (1, 8, {0.4}), "tcc_bottleneck_32": (1, 32, {0.0})}[name]
+            "num_heads_1": (1, 8, {0.0}), "dropout_04": (8, 8, {0.4}), "tcc_bottleneck_32": (8, 32, {0.0})}[name]
         return
     if name == "mil_dropout":
         assert (cfg.variant, cfg.dropout, ablated.dropout.p) == ("mil", 0.6, 0.6)

@@ -81,7 +81,7 @@ def test_ablations_runs_the_deciding_rows_over_their_seeds_first(loop_env, tmp_p
     with open(loop_env["LOG"]) as f:
         log = f.read().splitlines()
     runs = [line.split()[1] for line in log if line.startswith("main.py")]
-    deciding = ["p_full", "p_input_norm_token", "p_video_logit_embedding", "p_num_heads_8", "p_dropout_04",
+    deciding = ["p_full", "p_input_norm_token", "p_video_logit_embedding", "p_num_heads_1", "p_dropout_04",
                 "p_tcc_bottleneck_32"]
     assert sorted(runs[:12]) == sorted(f"{name}_s{s}_fold0" for name in deciding for s in (0, 1))
     assert "p_mil_s5_fold0" in runs[12:] and "p_no_motion_s5_fold0" in runs[12:] and len(runs) == 12 + 11
