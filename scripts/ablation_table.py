@@ -6,7 +6,7 @@ baseline; the rows after it put back a published choice where MATE departs from 
 seeds and folds it ran, test ROC-AUC and PR-AUC mean ± std over its runs (seeds x folds), ΔROC-AUC
 against the full model as the mean over matched (seed, fold) pairs with the exact Wilcoxon signed-rank
 p-value, and ΔROC-AUC of the ensembles (each test video's score averaged over the runs) with DeLong's
-p-value (scripts/aggregation.compare). A row without runs, or a run without test.py's outputs, is
+p-value (scripts/aggregation.compare; the full model's runs limited to the row's seeds). A row without runs, or a run without test.py's outputs, is
 reported, never silently dropped.
 """
 from __future__ import annotations
@@ -88,6 +88,14 @@ def collect(folders: list[Path]) -> tuple[dict[str, Row], list[str]]:
     return rows, ignored
 
 
+def same_seeds(runs: list[Run], like: list[Run]) -> list[Run]:
+    """The runs of `runs` with a seed that `like` has (all of them if none has): a row over seed 0
+    alone meets the full model's seed-0 ensemble, not the larger and so stronger ensemble of 3 seeds."""
+    seeds = {(seed_and_fold(r.name) or (None, None))[0] for r in like}
+    kept = [r for r in runs if (seed_and_fold(r.name) or (None, None))[0] in seeds]
+    return kept or runs
+
+
 def build_table(folders: list[Path], *, n_boot: int, seed: int) -> tuple[list[Row], list[str]]:
     """The rows in the README's order with their numbers, and every problem found on the way."""
     rows, problems = collect(folders)
@@ -96,7 +104,7 @@ def build_table(folders: list[Path], *, n_boot: int, seed: int) -> tuple[list[Ro
         if row.runs:
             row.parameters = count_parameters(row.runs[0].path)
             if full.runs and row.key != FULL:
-                row.vs_full = compare(row.runs, full.runs, n_boot, seed)
+                row.vs_full = compare(row.runs, same_seeds(full.runs, row.runs), n_boot, seed)
         problems += row.problems
         if not row.runs and row.key not in dict(OLD_ROWS):
             problems.append(f"row '{row.key}' ({LABELS[row.key]}): no tested runs")

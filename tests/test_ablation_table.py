@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from scripts.ablation_table import ROWS, build_table, row_key, table_records
+from scripts.aggregation import compare, load_run
 from tests.conftest import ROOT, run_script
 from tests.test_aggregate import make_run, video_list
 
@@ -108,6 +109,11 @@ def test_rows_over_seeds_are_paired_run_for_run(tmp_path):
     assert dropout["paired_delta_roc_auc"] == f"{np.mean(deltas):+.4f}" and max(deltas) < 0
     assert dropout["wilcoxon_p"] == f"{2 / 64:.3g}"
     assert (records["no_tcc"]["seeds"], records["no_tcc"]["pairs"]) == (1, 2)
+    # the one-seed row's ensemble meets the full model's seed-0 ensemble only
+    seed0 = [load_run(tmp_path / f"abl_full_s0_fold{f}") for f in (0, 1)]
+    no_tcc = [load_run(tmp_path / f"abl_no_tcc_s0_fold{f}") for f in (0, 1)]
+    expected = compare(no_tcc, seed0, n_boot=20, seed=0)
+    assert records["no_tcc"]["delta_roc_auc"] == f"{expected['roc_auc_a'] - expected['roc_auc_b']:+.4f}"
     assert records["tcc_multiscale_gating"]["runs"] == 1
     assert not any("tcc_multiscale_gating" in line for line in problems)
     assert any(line.startswith("row 'no_attention'") for line in problems)
