@@ -91,8 +91,8 @@ def collect(folders: list[Path]) -> tuple[dict[str, Row], list[str]]:
 def same_seeds(runs: list[Run], like: list[Run]) -> list[Run]:
     """The runs of `runs` with a seed that `like` has (all of them if none has): a row over seed 0
     alone meets the full model's seed-0 ensemble, not the larger and so stronger ensemble of 3 seeds."""
-    seeds = {(seed_and_fold(r.name) or (None, None))[0] for r in like}
-    kept = [r for r in runs if (seed_and_fold(r.name) or (None, None))[0] in seeds]
+    seeds = {_seed_fold(r)[0] for r in like}
+    kept = [r for r in runs if _seed_fold(r)[0] in seeds]
     return kept or runs
 
 
@@ -116,9 +116,14 @@ def _pm(values: list[float]) -> str:
     return "n/a" if math.isnan(m) else f"{m:.4f} ± {s:.4f}"
 
 
+def _seed_fold(run: Run) -> tuple[int | None, int | None]:
+    """(seed, fold) from the run's name; None for what the name does not give."""
+    return seed_and_fold(run.name) or (None, None)
+
+
 def seeds_and_folds(runs: list[Run]) -> tuple[int, int]:
     """How many seeds and folds a row's runs cover (a run named without a seed counts as one seed)."""
-    keys = [seed_and_fold(r.name) or (None, None) for r in runs]
+    keys = [_seed_fold(r) for r in runs]
     return len({seed for seed, _ in keys}), len({fold for _, fold in keys})
 
 
