@@ -39,7 +39,7 @@ from tqdm import tqdm
 from scripts.devices import torchrun_env
 from scripts.errors import MateError
 from scripts.fileio import atomic_path
-from scripts.video import (ClipAssembler, ClipSpec, VideoReader, check_complete, preprocess_frame,
+from scripts.video import (CLOCK_FPS, ClipAssembler, ClipSpec, VideoReader, check_complete, preprocess_frame,
                            spatial_crops)
 from scripts.x3d import X3DFeatures, get_preset
 
@@ -132,12 +132,13 @@ class ClipStream:
     def _decode(self) -> None:
         s = self.settings
         with VideoReader(self.path, s.decoder, s.decoder_threads) as reader:
-            self.info.update(fps=reader.fps, declared_frames=reader.declared_frames)
+            self.info.update(fps=reader.fps, declared_frames=reader.declared_frames, duration=reader.duration)
             center = s.crop_size if s.crops == 1 else None  # crop single-view frames at once: less to keep
-            assembler = ClipAssembler(s.spec, partial(preprocess_frame, side_size=s.side_size, crop_size=center))
+            assembler = ClipAssembler(s.spec, partial(preprocess_frame, side_size=s.side_size, crop_size=center),
+                                      duration=reader.duration, fps=reader.fps)
             batch: list[torch.Tensor] = []
-            for frame in reader.frames():
-                for clip in assembler.push(frame):
+            for frame, time in reader.timed_frames():
+                for clip in assembler.push(frame, time):
                     batch = self._add(batch, clip)
                 if self._stop.is_set():
                     return
@@ -219,8 +220,8 @@ def features_from_stream(stream: ClipStream, backbone: X3DFeatures, settings: Ex
             else:
                 rows.append(y.cpu())
             if bar is not None:
-                if bar.total is None and stream.info.get("declared_frames"):
-                    bar.total = settings.spec.clip_count(stream.info["declared_frames"])
+                if bar.total is None and stream.info.get("duration"):
+                    bar.total = settings.spec.clip_count(stream.info["duration"])
                 bar.update(B)
     if backbone.layout == "map":
         features = pooled.cpu().numpy()  # [192, T, h, w]
@@ -245,6 +246,9 @@ def make_sidecar(stream: ClipStream, backbone: X3DFeatures, settings: ExtractSet
         "decoder": settings.decoder, "num_clips": info["num_clips"], "crop_size": settings.crop_size,
         "side_size": settings.side_size, "declared_frames": info["declared_frames"],
         "dtype": settings.dtype,
+        # the clock (scripts/video.py): windows and strides in seconds, whatever the video's frame rate
+        "clock_fps": CLOCK_FPS, "window_s": settings.spec.window_s, "stride_s": settings.spec.stride_s,
+        "duration_s": None if info["duration"] is None else float(info["duration"]),
     }
     if backbone.layout == "sequence":
         sidecar["sequence_feature"] = backbone.sequence_feature
@@ -337,10 +341,12 @@ def _done(job: Job, record: dict) -> bool:
     sidecar_path = job.out.with_suffix(".json")
     if not (job.out.is_file() and sidecar_path.is_file()):
         return False
-    from scripts.feature_settings import KEYS, settings_of
+    from scripts.feature_settings import KEYS, check_clock, settings_of
     from scripts.framegt import read_sidecar
 
-    old = settings_of(read_sidecar(job.out) or {})
+    sidecar = read_sidecar(job.out) or {}
+    check_clock(sidecar, job.out)
+    old = settings_of(sidecar)
     differ = [f"{k} {old.get(k)} != {record.get(k)}" for k in KEYS if old.get(k) != record.get(k)]
     if differ:
         raise MateError(f"{job.out}: exists with other settings ({', '.join(differ)}); use --overwrite "

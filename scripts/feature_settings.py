@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from scripts.errors import MateError
 from scripts.framegt import read_sidecar
 from scripts.manifest import VideoEntry
+from scripts.video import ClipSpec
 
 # The sidecar keys that decide what a feature means; decoder, dtype and frame counts do not.
 KEYS = ("backbone", "weights", "layout", "sequence_feature", "frames_per_clip", "sampling_rate", "stride",
@@ -65,6 +66,28 @@ def describe(settings: dict | None) -> str:
     return text
 
 
+def check_clock(sidecar: dict, path: str | Path) -> None:
+    """A feature file made by the frame-count clip rule of earlier versions (its sidecar has no
+    `window_s`) means the published windows only at 30 fps (scripts/video.py); at any other frame rate
+    (or an unknown one) it is refused in one line naming it, so features of two rules never mix."""
+    if "window_s" in sidecar or "layout" not in sidecar:
+        return
+    fps = sidecar.get("fps")
+    try:
+        spec = ClipSpec(int(sidecar["frames_per_clip"]), int(sidecar["sampling_rate"]), int(sidecar["stride"]),
+                        sidecar.get("clip_sampling", "uniform"))
+    except (KeyError, TypeError, ValueError, MateError):
+        spec = None
+    if fps is not None and abs(float(fps) - 30.0) < 1e-3 and spec is not None and spec.frame_rule_equal:
+        return
+    at = f"{fps:g} fps" if fps is not None else "an unknown frame rate"
+    if fps is not None and abs(float(fps) - 30.0) < 1e-3:
+        at += " with clips whose pytorchvideo window holds one frame more"
+    raise MateError(f"{Path(path).with_suffix('.json')}: made by an older feature_extractor.py's frame-count "
+                    f"clip rule at {at}, where its clips are not the published windows in seconds; extract "
+                    "the video again (feature_extractor.py --overwrite)")
+
+
 def read_extraction(entries: Sequence[VideoEntry], *, source: str | Path) -> dict:
     """The extraction record of a list of videos: {"source": "sidecars", "settings": {...}} when every
     video has a sidecar and all agree, {"source": "none", "settings": None} when none has one.
@@ -75,6 +98,7 @@ def read_extraction(entries: Sequence[VideoEntry], *, source: str | Path) -> dic
         if sidecar is None:
             missing = missing or entry
             continue
+        check_clock(sidecar, entry.path)
         found = settings_of(sidecar)
         if settings is None:
             settings, reference = found, entry

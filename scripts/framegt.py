@@ -17,7 +17,10 @@ frame N or N + 2 of an N-frame video (e.g. Shooting015_x264, 1,713 frames, ends 
 
 The frame-count rule (the known off-by-16 of peers' files): a video of N frames is scored on exactly N
 frames. Its T snippets cover frames [16i, 16i + 16) (16 = frames per snippet, from the sidecar or
---frames_per_snippet); frame f takes the score of snippet min(f // 16, T - 1), so the frames of a
+--frames_per_snippet); frame f takes the score of snippet min(f // 16, T - 1). Features made on the clock
+in seconds (the sidecar has `window_s` and the video's fps, scripts/video.py) map through time instead:
+snippet i covers [16i / 30, 16(i + 1) / 30) s and frame f (at f / fps s) takes the snippet that holds it,
+the same as f // 16 at 30 fps. Either way the frames of a
 last, partial snippet take that snippet's score whether the extractor kept it (T = ceil(N / 16)) or
 dropped it (T = floor(N / 16)); when N is a multiple of 16 both are N / 16, never N / 16 + 1.
 N comes from the feature's sidecar JSON (`num_frames`), else the annotation's frame count, else
@@ -30,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
 
@@ -159,16 +163,37 @@ def frame_labels(ann: Annotation, num_frames: int) -> np.ndarray:
     return labels
 
 
-def snippet_to_frames(snippet_scores: np.ndarray, num_frames: int, frames_per_snippet: int) -> np.ndarray:
-    """Frame f takes the score of snippet min(f // frames_per_snippet, T - 1); exactly num_frames values."""
+def video_fps(sidecar: dict) -> Fraction | None:
+    """The frame rate that maps a feature's frames to its snippets in time: the sidecar's fps when it was
+    made on the clock in seconds (it has `window_s`, scripts/video.py), else None (frames count)."""
+    fps = sidecar.get("fps")
+    if "window_s" not in sidecar or not fps:
+        return None
+    return Fraction(fps).limit_denominator(10**5) * Fraction(30, int(sidecar.get("clock_fps") or 30))
+
+
+def snippet_index(num_frames: int, frames_per_snippet: int, fps: Fraction | None = None) -> np.ndarray:
+    """The snippet of each frame f: f // frames_per_snippet, or with `fps` (features made in seconds)
+    the snippet whose time span holds the frame's time, floor((f / fps) / (frames_per_snippet / 30 s)),
+    exactly; at 30 fps the two are equal."""
+    f = np.arange(num_frames, dtype=np.int64)
+    if fps is None:
+        return f // frames_per_snippet
+    return (f * 30 * fps.denominator) // (fps.numerator * frames_per_snippet)
+
+
+def snippet_to_frames(snippet_scores: np.ndarray, num_frames: int, frames_per_snippet: int,
+                      fps: Fraction | None = None) -> np.ndarray:
+    """Frame f takes the score of snippet min(snippet_index(f), T - 1); exactly num_frames values."""
     T = len(snippet_scores)
-    index = np.minimum(np.arange(num_frames) // frames_per_snippet, T - 1)
+    index = np.minimum(snippet_index(num_frames, frames_per_snippet, fps), T - 1)
     return np.asarray(snippet_scores)[index]
 
 
-def snippet_count_agrees(T: int, num_frames: int, frames_per_snippet: int) -> bool:
-    """T must be floor or ceil of num_frames / frames_per_snippet (a dropped or a padded last snippet)."""
-    return T in (num_frames // frames_per_snippet, math.ceil(num_frames / frames_per_snippet))
+def snippet_count_agrees(T: int, num_frames: int, frames_per_snippet: int, fps: Fraction | None = None) -> bool:
+    """T must be floor or ceil of the video's length in snippets (a dropped or a padded last snippet)."""
+    length = Fraction(num_frames, frames_per_snippet) * (1 if fps is None else Fraction(30) / fps)
+    return T in (math.floor(length), math.ceil(length))
 
 
 @dataclass
@@ -216,14 +241,17 @@ def align(names: Sequence[str], classes: Sequence[str], snippet_scores: Sequence
         if ann.num_frames and sidecar.get("num_frames") and ann.num_frames != sidecar["num_frames"]:
             gt.problems.append(f"{name}: {source} says {ann.num_frames} frames, the sidecar {sidecar['num_frames']}")
             continue
-        if not snippet_count_agrees(len(scores), int(n), span):
-            gt.problems.append(f"{name}: {len(scores)} snippets of {span} frames cannot cover {n} frames")
+        fps = video_fps(sidecar)
+        if not snippet_count_agrees(len(scores), int(n), span, fps):
+            at = f" at {float(fps):g} fps" if fps is not None else ""
+            gt.problems.append(f"{name}: {len(scores)} snippets of {span} frames{' / 30 s' if at else ''} "
+                               f"cannot cover {n} frames{at}")
             continue
         if ann.intervals and max(start for start, _ in ann.intervals) >= n:
             gt.problems.append(f"{name}: an annotated interval starts beyond its {n} frames")
             continue
         gt.labels.append(frame_labels(ann, int(n)))
-        gt.scores.append(snippet_to_frames(scores, int(n), span))
+        gt.scores.append(snippet_to_frames(scores, int(n), span, fps))
         gt.classes.append(cls)
         gt.names.append(name)
     gt.unlisted = sorted(set(annotations) - set(names) - {video_name(n) for n in names})

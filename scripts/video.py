@@ -4,28 +4,37 @@ Preprocessing, as the published extractor made the shared UCF-Crime features: fr
 side scaled to `side_size` (bilinear, no antialiasing: pytorchvideo's ShortSideScale), a centre crop
 (torchvision's CenterCrop), /255, then mean 0.45 and std 0.225 on every channel.
 
-Frames to clips, two rules (clip i starts at frame i * stride; N = frames decoded):
+Frames to clips, in time (docs/extractor.md, "What a window is"). The clip settings count frames of the
+published extractor's clock, CLOCK_FPS = 30: X3D-L's 16 x 5 frames make a window of 80 / 30 = 2.67 s,
+whatever the video's own frame rate. A frame's time is its presentation timestamp, seconds from the
+stream's start (variable frame rates included). Two rules:
     uniform  (the default, the published extractor's: pytorchvideo's UniformClipSampler and
-             UniformTemporalSubsample) clip i covers the window [i * stride, i * stride + W) of
-             W = num_frames x sampling_rate frames and takes num_frames frames spread evenly over it
-             (linspace rounded down: X3D-L's 80-frame window gives 0, 5, 10, 15, 21, ..., 73, 79). Only
-             whole windows become clips, 1 + (N - W) // stride of them, and the frames after the last
-             one are left out; a video shorter than one window gives one clip spread over all its frames.
-    strided  clip i takes the frames i * stride + j * sampling_rate; frames past the end of the video
-             repeat its last frame. ceil(N / stride) clips, so every frame belongs to one: clip i
-             stands for frames [i * stride, (i + 1) * stride), the rule scripts/framegt.py assumes.
-Nothing holds the whole video: the ClipAssembler keeps only the preprocessed frames that clips still
-waiting for their last frame need (uniform: also the first window's frames until the first clip is
-complete, because a shorter video spreads its one clip over all of them), a bound independent of the
-video's length.
+             UniformTemporalSubsample) clip k takes the frames whose time lies in its window
+             [k * W, (k + 1) * W) (W = num_frames x sampling_rate / 30 s; another --stride moves the start
+             by stride / 30 s) and num_frames of them spread evenly (linspace rounded down: 80 frames at
+             30 fps give 0, 5, 10, 15, 21, ..., 73, 79; 66 or 67 frames at 25 fps). Only windows that end
+             within the video's duration become clips (the first one always: a short video gives one clip
+             over all its frames); the frames after the last one are left out; an empty window (a gap in a
+             variable-rate stream) ends the video, as it does in pytorchvideo.
+    strided  clip i samples the times (i * stride + j * sampling_rate) / 30 s and takes the frame shown at
+             each (the last one at or before it); times past the last frame take the last frame.
+             ceil(duration / (stride / 30 s)) clips, so every moment belongs to one: clip i stands for
+             [i * stride / 30, (i + 1) * stride / 30) s, the rule scripts/framegt.py maps frames with.
+At 30 fps both are the frame-count rules of earlier versions (windows of 80 frames, clip i from frame
+i * stride), so their feature files stay valid there and only there (scripts/feature_settings.check_clock).
+Nothing holds the whole video: the ClipAssembler keeps the raw frames of one window (uniform) or one
+clip's picked frames (strided), a bound independent of the video's length.
 """
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import os
 import stat
+from collections import deque
 from dataclasses import dataclass
-from functools import cached_property
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -61,7 +70,10 @@ class VideoReader:
         self.fps: float | None = None
         self.declared_frames: int | None = None
         self.decode_error: str | None = None  # why decoding stopped early, when the decoder says so
+        self.duration: Fraction | None = None  # seconds, as pytorchvideo reads it (stream_duration)
         self._handle = self._open_cv2() if decoder == "cv2" else self._open_av()
+        if decoder == "cv2":
+            self.duration = probe_duration(self.path)
 
     def _open_cv2(self):
         import cv2
@@ -88,6 +100,7 @@ class VideoReader:
             stream.thread_type = "AUTO"  # frame and slice threads inside FFmpeg
         self.fps = float(stream.average_rate) if stream.average_rate else None
         self.declared_frames = int(stream.frames) or None
+        self.duration = stream_duration(stream)
         return container
 
     def frames(self) -> Iterator[np.ndarray]:
@@ -109,6 +122,33 @@ class VideoReader:
         except av.FFmpegError as exc:  # stop as OpenCV does; check_complete judges what is missing
             self.decode_error = _reason(exc)
 
+    def timed_frames(self) -> Iterator[tuple[np.ndarray, Fraction]]:
+        """(frame, time): each frame with its presentation time in seconds from the stream's start, exact
+        (PyAV: pts x time base; OpenCV: its position in milliseconds, snapped by as_seconds). A frame
+        without a timestamp takes index / fps."""
+        if self.decoder == "cv2":
+            import cv2
+
+            for index, frame in enumerate(self._frames_cv2()):
+                ms = self._handle.get(cv2.CAP_PROP_POS_MSEC)
+                yield frame, (as_seconds(ms / 1000) if ms > 0 or index == 0 else self._fallback_time(index))
+            return
+        import av
+
+        stream = self._handle.streams.video[0]
+        start = stream.start_time or 0
+        try:
+            for index, frame in enumerate(self._handle.decode(video=0)):
+                time = (frame.pts - start) * frame.time_base if frame.pts is not None else self._fallback_time(index)
+                yield frame.to_ndarray(format="bgr24"), Fraction(time)
+        except av.FFmpegError as exc:
+            self.decode_error = _reason(exc)
+
+    def _fallback_time(self, index: int) -> Fraction:
+        if not self.fps:
+            raise MateError(f"{self.path}: frame {index} has no timestamp and the container no frame rate")
+        return index / as_seconds(self.fps)
+
     def close(self) -> None:
         if self.decoder == "cv2":
             self._handle.release()
@@ -120,6 +160,25 @@ class VideoReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def stream_duration(stream) -> Fraction | None:
+    """A PyAV video stream's duration in seconds as pytorchvideo's EncodedVideoPyAV reads it: the
+    stream's declared duration less its start time, in its time base; None when it declares none."""
+    if not stream.duration or stream.time_base is None:
+        return None
+    return Fraction(stream.duration - (stream.start_time or 0)) * stream.time_base
+
+
+def probe_duration(path: Path) -> Fraction | None:
+    """The duration pytorchvideo would read, for a video decoded with OpenCV (None if PyAV cannot open it)."""
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            return stream_duration(container.streams.video[0])
+    except Exception:  # any fault here is the decoder's to report, not the probe's
+        return None
 
 
 def check_video_file(path: Path) -> None:
@@ -275,6 +334,9 @@ def spatial_crops(clips: torch.Tensor, crop_size: int, crops: int = 1) -> torch.
 
 
 # ----------------------------------------------------------------------------------------- frames -> clips
+CLOCK_FPS = 30  # the published extractor's frames_per_second: a clip of F x R frames lasts F * R / 30 s
+
+
 def uniform_offsets(length: int, num_samples: int) -> tuple[int, ...]:
     """num_samples indices spread evenly over [0, length), rounded down: pytorchvideo's
     UniformTemporalSubsample (a float32 linspace, as there); indices repeat when length < num_samples."""
@@ -282,9 +344,17 @@ def uniform_offsets(length: int, num_samples: int) -> tuple[int, ...]:
     return tuple(torch.linspace(0, length - 1, num_samples).clamp(0, length - 1).long().tolist())
 
 
+def as_seconds(value: float | Fraction) -> Fraction:
+    """A time in seconds as an exact fraction: a float read from a container (OpenCV's milliseconds / 1000)
+    is snapped to the nearest fraction with a denominator up to 10^6, which recovers every time base in use
+    (1/25, 1/12800, 1001/30000, 1/90000, ...) from its double."""
+    return value if isinstance(value, Fraction) else Fraction(value).limit_denominator(10**6)
+
+
 @dataclass(frozen=True)
 class ClipSpec:
-    """Which frames make clip i: i * stride + offsets[j] for j < num_frames (module docstring)."""
+    """A clip's frames: num_frames x sampling_rate and stride are counted at the published clock of
+    CLOCK_FPS frames per second, so windows and strides are times (module docstring)."""
 
     num_frames: int
     sampling_rate: int
@@ -298,93 +368,175 @@ class ClipSpec:
         if self.sampling not in CLIP_SAMPLINGS:
             raise MateError(f"--clip_sampling: '{self.sampling}' is not one of {', '.join(CLIP_SAMPLINGS)}")
 
-    @cached_property
-    def offsets(self) -> tuple[int, ...]:
-        """A clip's input frames, counted from its first frame."""
-        if self.sampling == "uniform":
-            return uniform_offsets(self.num_frames * self.sampling_rate, self.num_frames)
-        return tuple(j * self.sampling_rate for j in range(self.num_frames))
+    @property
+    def window_s(self) -> float:
+        """A window's length in seconds, the float the published extractor gives UniformClipSampler."""
+        return self.num_frames * self.sampling_rate / CLOCK_FPS
 
     @property
-    def span(self) -> int:
-        """Frames from a clip's first to its last input frame, inclusive (uniform: the whole window)."""
-        return self.offsets[-1] + 1
+    def stride_s(self) -> float:
+        return self.stride / CLOCK_FPS
 
-    def clip_count(self, num_frames: int) -> int:
-        if self.sampling == "uniform":  # whole windows only; a shorter video still gives one clip
-            return 1 + max(0, (num_frames - self.span) // self.stride)
-        return math.ceil(num_frames / self.stride)
+    def windows(self) -> Iterator[tuple[Fraction, Fraction]]:
+        """uniform: the [start, end) of clip 0, 1, 2, ... in seconds, by pytorchvideo's UniformClipSampler
+        arithmetic: Fraction(window_s) long; with the default stride (= window) start k is exactly k times
+        that, with another stride the next start is the last end minus the overlap, in floats as there."""
+        length = Fraction(self.window_s)
+        if self.stride > self.num_frames * self.sampling_rate:  # gaps between clips: pytorchvideo has none
+            for k in itertools.count():
+                start = k * Fraction(self.stride, CLOCK_FPS)
+                yield start, start + length
+        overlap = 0 if self.stride == self.num_frames * self.sampling_rate else max(0, length - self.stride_s)
+        last_end: float | Fraction = 0.0
+        while True:
+            start = Fraction(max(last_end - overlap, 0))
+            last_end = start + length
+            yield start, last_end
 
-    def last_index(self, clip: int) -> int:
-        return clip * self.stride + self.span - 1
+    @property
+    def frame_rule_equal(self) -> bool:
+        """Whether at CLOCK_FPS these clips are the frame-count rule's of earlier versions (windows of
+        num_frames x sampling_rate frames from frame i * stride): always for strided; for uniform when the
+        float window is not longer than the exact one (16 x 5 / 30 s is shorter by 1e-16, but 4 x 12 / 30 s
+        is longer, so pytorchvideo's first window also takes the frame at exactly 1.6 s) and the stride is
+        the window (another stride's starts accumulate float error in pytorchvideo's arithmetic)."""
+        window = self.num_frames * self.sampling_rate
+        return self.sampling == "strided" or (self.stride == window and
+                                              Fraction(self.window_s) <= Fraction(window, CLOCK_FPS))
 
-    def indices(self, clip: int) -> list[int]:
-        return [clip * self.stride + o for o in self.offsets]
+    def targets(self, clip: int) -> list[Fraction]:
+        """strided: the times clip i samples, i * stride + j * sampling_rate frames of the clock."""
+        return [Fraction(clip * self.stride + j * self.sampling_rate, CLOCK_FPS) for j in range(self.num_frames)]
 
-    def is_needed(self, frame: int) -> bool:
-        """Whether any clip takes this frame (frames between sampled ones are decoded, then dropped)."""
-        first = max(0, math.ceil((frame - self.span + 1) / self.stride))  # clips that reach this frame
-        last = frame // self.stride
-        taken = set(self.offsets)
-        return any(frame - i * self.stride in taken for i in range(first, last + 1))
+    def clip_count(self, duration: Fraction | float | None) -> int | None:
+        """How many clips a video of `duration` seconds gives (None when unknown): uniform, the windows
+        that end within it (at least one); strided, one per stride begun."""
+        if duration is None:
+            return None
+        duration = as_seconds(duration)
+        if self.sampling == "strided":
+            return max(1, math.ceil(duration / Fraction(self.stride, CLOCK_FPS)))
+        count = 0
+        for _, end in self.windows():
+            if end > duration:
+                return max(1, count)
+            count += 1
 
 
 class ClipAssembler:
-    """Turns a stream of decoded frames into clips [3, T, h, w], in order, with a bounded buffer.
+    """Turns a stream of decoded frames and their times (seconds from the stream's start) into clips
+    [3, T, h, w], in order, with a bounded buffer.
 
-    `push` keeps a frame (preprocessed) only if some clip may take it and returns the clips it
-    completes; `finish` returns the remaining clips of the video (uniform: only a video shorter than one
-    window has one left; strided: the last ones, padded with the video's last frame). Frames before the
-    next clip's start are dropped, so at most `spec.span` frames are ever held, however long the video.
+    uniform: the frames whose time lies in a window [start, end), num_frames of them picked by
+    uniform_offsets, a window taken only once it is complete (a later frame arrived) or at the end when it
+    ends within `duration`; the first window always (a shorter video); an empty window ends the video, as
+    in pytorchvideo. Held: the raw frames of the windows not yet complete, one window's worth.
+    strided: for each target time, the frame shown then (the last one at or before it; the first frame for a
+    target before it), a clip taken once a later frame arrived; targets past the last frame take the last
+    frame (`padded_frames`); ceil(duration / stride) clips. Held: the raw frames from the one shown at the
+    next clip's first target on (one clip's span), each preprocessed once when first picked.
+    `duration`: the container's (pytorchvideo's rule), None when it declares none (then the last frame's
+    time decides, plus one frame at `fps` for strided).
     """
 
-    def __init__(self, spec: ClipSpec, preprocess: Callable[[np.ndarray], torch.Tensor]):
+    def __init__(self, spec: ClipSpec, preprocess: Callable[[np.ndarray], torch.Tensor],
+                 duration: Fraction | None = None, fps: float | None = None):
         self.spec, self.preprocess = spec, preprocess
-        self.buffer: dict[int, torch.Tensor] = {}
+        self.duration, self.fps = duration, fps
         self.num_frames = 0  # decoded so far
         self.next_clip = 0
-        self.padded_frames = 0  # strided: clip input frames that repeat the last decoded frame
-        self.dropped_frames = 0  # uniform: frames after the last whole window, in no clip
+        self.padded_frames = 0  # strided: clip targets past the end of the video, given the last frame
+        self.dropped_frames = 0  # uniform: frames after the last window taken, in no clip
         self.peak_buffer = 0
-        self._last_raw: np.ndarray | None = None
+        self.last_time: Fraction | None = None
+        self._held: deque[tuple[int, Fraction, np.ndarray]] = deque()  # (index, time, raw frame)
+        self._windows = spec.windows()
+        self._window = next(self._windows)
+        self._ended = False  # uniform: no more windows
+        self._last_used = -1  # uniform: index of the last frame inside a window taken
+        self._prepared: dict[int, torch.Tensor] = {}  # strided: held frames preprocessed once picked
 
-    def push(self, frame: np.ndarray) -> list[torch.Tensor]:
-        index = self.num_frames
-        self.num_frames += 1
-        self._last_raw = frame
-        # uniform: until the first window is complete, any of its frames may end up in a short video's clip
-        short_clip = self.spec.sampling == "uniform" and index < self.spec.span
-        if short_clip or self.spec.is_needed(index):
-            self.buffer[index] = self.preprocess(frame)
-            self.peak_buffer = max(self.peak_buffer, len(self.buffer))
+    def push(self, frame: np.ndarray, time: Fraction | float) -> list[torch.Tensor]:
+        time = as_seconds(time)
+        index, self.num_frames, self.last_time = self.num_frames, self.num_frames + 1, time
+        if self.spec.sampling == "strided":
+            return self._push_strided(index, time, frame)
+        if self._ended:
+            return []
+        self._held.append((index, time, frame))
+        self.peak_buffer = max(self.peak_buffer, len(self._held))
         clips = []
-        while self.spec.last_index(self.next_clip) <= index:
-            clips.append(self._emit(self.spec.indices(self.next_clip)))
+        while not self._ended and time >= self._window[1]:
+            clips += self._take_window(complete=True)
         return clips
 
     def finish(self) -> list[torch.Tensor]:
-        N = self.num_frames
+        if self.num_frames == 0:
+            return []
+        if self.spec.sampling == "strided":
+            return self._finish_strided()
         clips = []
-        if N == 0:
-            return clips
-        if self.spec.sampling == "uniform":
-            if self.next_clip == 0:  # shorter than one window: one clip spread over all its frames
-                clips.append(self._emit(list(uniform_offsets(N, self.spec.num_frames))))
-            else:
-                self.dropped_frames = N - self.spec.last_index(self.next_clip - 1) - 1
-        while self.next_clip < self.spec.clip_count(N):  # strided: the clips that reach past the end
-            if N - 1 not in self.buffer:  # the last frame, when no clip took it so far
-                self.buffer[N - 1] = self.preprocess(self._last_raw)
-            wanted = self.spec.indices(self.next_clip)
-            self.padded_frames += sum(f >= N for f in wanted)
-            clips.append(self._emit([min(f, N - 1) for f in wanted]))
-        self.buffer.clear()
+        while not self._ended:  # windows that end within the declared duration, until an empty one
+            clips += self._take_window(complete=False)
+        self.dropped_frames = self.num_frames - 1 - self._last_used
+        self._held.clear()
         return clips
 
-    def _emit(self, indices: list[int]) -> torch.Tensor:
-        clip = torch.stack([self.buffer[f] for f in indices], dim=1)  # [3, T, h, w]
+    # uniform
+    def _take_window(self, complete: bool) -> list[torch.Tensor]:
+        start, end = self._window
+        first = self.next_clip == 0
+        within = self.duration is not None and end <= self.duration
+        if not first and not (within or (complete and self.duration is None)):
+            self._ended = True  # the window ends past the video's duration
+            return []
+        frames = [(i, f) for i, t, f in self._held if start <= t < end]
+        if not frames:
+            self._ended = True  # an empty window ends the video (pytorchvideo: a clip without frames)
+            return []
+        picks = uniform_offsets(len(frames), self.spec.num_frames)
+        clip = torch.stack([self.preprocess(frames[p][1]) for p in picks], dim=1)  # [3, T, h, w]
+        self._last_used = max(self._last_used, frames[-1][0])
         self.next_clip += 1
-        start = self.next_clip * self.spec.stride
-        for f in [f for f in self.buffer if f < start]:
-            del self.buffer[f]
+        self._window = next(self._windows)
+        while self._held and self._held[0][1] < self._window[0]:
+            self._held.popleft()
+        return [clip]
+
+    # strided
+    def _push_strided(self, index: int, time: Fraction, frame: np.ndarray) -> list[torch.Tensor]:
+        self._held.append((index, time, frame))
+        self.peak_buffer = max(self.peak_buffer, len(self._held))
+        clips = []
+        while time > self.spec.targets(self.next_clip)[-1]:  # the frame shown at each target is known
+            clips.append(self._take_targets(self.spec.targets(self.next_clip)))
+        return clips
+
+    def _take_targets(self, targets: list[Fraction]) -> torch.Tensor:
+        """The clip of the frames shown at `targets` (the last held frame at or before each, else the first)."""
+        times = [t for _, t, _ in self._held]
+        picks = [max(0, bisect.bisect_right(times, target) - 1) for target in targets]
+        for p in set(picks):
+            index, _, frame = self._held[p]
+            if index not in self._prepared:
+                self._prepared[index] = self.preprocess(frame)
+        clip = torch.stack([self._prepared[self._held[p][0]] for p in picks], dim=1)  # [3, T, h, w]
+        self.next_clip += 1
+        # keep the frame shown at the next clip's first target and the ones after it
+        keep = max(0, bisect.bisect_right(times, self.spec.targets(self.next_clip)[0]) - 1)
+        for _ in range(keep):
+            self._prepared.pop(self._held.popleft()[0], None)
         return clip
+
+    def _finish_strided(self) -> list[torch.Tensor]:
+        end = self.duration
+        if end is None:
+            end = self.last_time + (Fraction(1) / as_seconds(self.fps) if self.fps else 0)
+        clips = []
+        while self.next_clip < self.spec.clip_count(end):
+            targets = self.spec.targets(self.next_clip)
+            self.padded_frames += sum(t >= end for t in targets)
+            clips.append(self._take_targets(targets))
+        self._held.clear()
+        self._prepared.clear()
+        return clips

@@ -6,7 +6,10 @@ No test touches the network: the default (official) weights come from a torch hu
 import csv
 import importlib.util
 import io
+import bisect
 import json
+import math
+from fractions import Fraction
 import os
 import socket
 import subprocess
@@ -28,7 +31,7 @@ from scripts.extraction import ClipStream, ExtractSettings, Job, extract_video, 
 from scripts.video import VideoReader, preprocess_frame, spatial_crops
 from scripts.x3d import (CHECKPOINT_FILES, MODEL_ZOO_URL, X3DFeatures, _install_torchvision_shim,
                         _remove_torchvision_shim, create_x3d_network, hub_cache_path, load_backbone)
-from test_video import write_video
+from test_video import published_clips, write_video
 
 feature_extractor = load_script("feature_extractor.py")
 
@@ -63,9 +66,10 @@ def test_x3d_l_defaults_are_the_shared_features(tmp_path):
     side = json.loads((tmp_path / "vtest_clip.json").read_text())
     assert side == {**side, "backbone": "x3d_l", "side_size": 320, "crop_size": 320, "frames_per_clip": 16,
                     "sampling_rate": 5, "stride": 80, "clip_sampling": "uniform", "layout": "map", "crops": 1,
-                    "num_frames": 100, "num_clips": 1, "dropped_frames": 20, "padded": False,
+                    "num_frames": 100, "num_clips": 3, "dropped_frames": 20, "padded": False,
+                    "window_s": 80 / 30, "stride_s": 80 / 30, "fps": 10.0, "duration_s": 10.0,
                     "shape": [192, 16, 10, 10], "dtype": "float32", "weights": "random"}
-    fmap = np.load(tmp_path / "vtest_clip.npy")  # one whole 80-frame window; frames 80-99 left out
+    fmap = np.load(tmp_path / "vtest_clip.npy")  # three whole windows of 2.67 s at 10 fps; frames 80-99 left out
     assert fmap.shape == (192, 16, 10, 10) and fmap.dtype == np.float32
     torch.manual_seed(0)
     model = load_backbone("x3d_l", random_weights=True)
@@ -74,38 +78,49 @@ def test_x3d_l_defaults_are_the_shared_features(tmp_path):
 
 
 def test_real_clip_shapes_for_both_layouts():
-    xs = ExtractSettings.for_backbone("x3d_xs")  # windows of 4 x 12 = 48 frames: 100 frames give 2 whole ones
+    xs = ExtractSettings.for_backbone("x3d_xs")  # windows of 4 x 12 / 30 = 1.6 s: 10 s give 6 whole ones
     fmap, side = extract_video(CLIP, backbone("map"), xs)
     assert fmap.shape == (192, 4, 5, 5) and fmap.dtype == np.float32 and side["shape"] == [192, 4, 5, 5]
     seq, side = extract_video(CLIP, backbone("sequence"), xs, progress=False)
-    assert seq.shape == (2, 2048) and side["num_clips"] == 2 and side["dropped_frames"] == 4
+    # 6 x Fraction(1.6) is 9.6 + 5e-16: the frame at 9.6 s is in the last window, frames 97-99 are not
+    assert seq.shape == (6, 2048) and side["num_clips"] == 6 and side["dropped_frames"] == 3
     small = ExtractSettings.for_backbone("x3d_xs", crops=3, decoder="av", dtype="float16", **SMALL)
     stem, side = extract_video(CLIP, backbone("sequence", "stem"), small)
-    assert stem.shape == (2, 3, 192) and stem.dtype == np.float16
+    assert stem.shape == (6, 3, 192) and stem.dtype == np.float16
     assert side["decoder"] == "av" and side["sequence_feature"] == "stem" and side["crops"] == 3
     ten, _ = extract_video(CLIP, backbone("sequence"), ExtractSettings.for_backbone("x3d_xs", crops=10, **SMALL))
-    assert ten.shape == (2, 10, 2048) and np.isfinite(ten).all()
-    strided = ExtractSettings.for_backbone("x3d_xs", clip_sampling="strided", **SMALL)  # ceil(100 / 48) = 3
+    assert ten.shape == (6, 10, 2048) and np.isfinite(ten).all()
+    strided = ExtractSettings.for_backbone("x3d_xs", clip_sampling="strided", **SMALL)  # ceil(10 / 1.6) = 7
     seq, side = extract_video(CLIP, backbone("sequence"), strided)
-    assert seq.shape == (3, 2048) and side["clip_sampling"] == "strided" and side["padded_frames"] == 3
+    assert seq.shape == (7, 2048) and side["clip_sampling"] == "strided" and side["padded_frames"] == 3
 
 
 def manual_clips(video, settings):
-    """The extractor's input, built the slow way: every frame in memory, indices by the rule."""
-    frames = [preprocess_frame(f, settings.side_size) for f in VideoReader(video).frames()]
-    N, T, stride = len(frames), settings.num_frames, settings.stride
-    if settings.clip_sampling == "uniform":  # whole windows, T frames spread over each (linspace, floor)
-        window = T * settings.sampling_rate
-        offsets = torch.linspace(0, window - 1, T).long().tolist()
-        starts = range(0, N - window + 1, stride)
-        clips = [[s + o for o in offsets] for s in starts]
-    else:  # every sampling_rate-th frame, the last clips padded with the last frame
-        clips = [[min(s + j * settings.sampling_rate, N - 1) for j in range(T)] for s in range(0, N, stride)]
+    """The extractor's input, built the slow way: every frame and its timestamp in memory (PyAV), the frames
+    of each clip by pytorchvideo's rule (test_video.published_clips) or, strided, the frame shown at each
+    target time (the last at or before it)."""
+    import av
+
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        tb, start = stream.time_base, stream.start_time or 0
+        duration = (stream.duration - start) * tb
+        decoded = [(f.pts - start, f.to_ndarray(format="bgr24")) for f in container.decode(video=0)]
+    pts = [p for p, _ in decoded]
+    frames = [preprocess_frame(f, settings.side_size) for _, f in decoded]
+    T, rate, stride = settings.num_frames, settings.sampling_rate, settings.stride
+    if settings.clip_sampling == "uniform":
+        clips = published_clips(pts, tb, duration, T, rate, None if stride == T * rate else stride)
+    else:
+        times = [p * tb for p in pts]
+        count = math.ceil(duration / Fraction(stride, 30))
+        clips = [[max(0, bisect.bisect_right(times, Fraction(i * stride + j * rate, 30)) - 1) for j in range(T)]
+                 for i in range(count)]
     for idx in clips:
         yield torch.stack([frames[f] for f in idx], dim=1)  # [3, T, h, w]
 
 
-@pytest.mark.parametrize("sampling, clips", [("uniform", 3), ("strided", 5)])
+@pytest.mark.parametrize("sampling, clips", [("uniform", 13), ("strided", 15)])
 def test_features_equal_a_direct_backbone_call(sampling, clips):
     settings = ExtractSettings.for_backbone("x3d_xs", batch_size=2, stride=20, crops=3, clip_sampling=sampling,
                                             **SMALL)
@@ -113,7 +128,8 @@ def test_features_equal_a_direct_backbone_call(sampling, clips):
     with torch.inference_mode():
         direct = [model(spatial_crops(c[None], 64, 3)[0]) for c in manual_clips(CLIP, settings)]  # [3, D] each
         seq, side = extract_video(CLIP, model, settings)
-        assert side["num_clips"] == len(direct) == clips  # uniform 1 + (100 - 48) // 20; strided ceil(100 / 20)
+        # 10 s at 10 fps, windows of 1.6 s every 20 / 30 s: uniform 13 whole ones, strided ceil(10 / (2 / 3))
+        assert side["num_clips"] == len(direct) == clips
         np.testing.assert_allclose(seq, torch.stack(direct).numpy(), rtol=1e-4, atol=1e-5)
         model.layout = "map"
         maps = torch.stack([model(spatial_crops(c[None], 64, 3)[0]) for c in manual_clips(CLIP, settings)])
@@ -130,25 +146,27 @@ def test_short_and_partial_videos_and_the_sidecar(tmp_path):
                     "sampling_rate": 12, "stride": 48, "clip_sampling": "strided", "backbone": "x3d_xs",
                     "weights": "random", "layout": "sequence", "shape": [1, 2048], "crops": 1, "padded": True,
                     "padded_frames": 2, "dropped_frames": 0, "decoder": "cv2", "num_clips": 1,
-                    "side_size": 72, "crop_size": 64}  # frames 24 and 36 repeat 19
-    seq, side = extract_video(write_video(tmp_path / "long.avi", 96), backbone("sequence"), settings)
-    assert seq.shape == (2, 2048) and side["padded"] is False and side["padded_frames"] == 0
+                    "side_size": 72, "crop_size": 64, "window_s": 1.6, "stride_s": 1.6, "clock_fps": 30,
+                    "duration_s": 0.8}  # 0.8 s: the times 0.8 and 1.2 s repeat frame 19
+    seq, side = extract_video(write_video(tmp_path / "long.avi", 120), backbone("sequence"), settings)
+    assert seq.shape == (3, 2048) and side["padded"] is False and side["padded_frames"] == 0  # 4.8 s
     uniform = ExtractSettings.for_backbone("x3d_xs", **SMALL)  # the published rule
     seq, side = extract_video(short, backbone("sequence"), uniform)  # one clip over frames 0, 6, 12, 19
     assert seq.shape == (1, 2048) and (side["padded"], side["dropped_frames"], side["num_clips"]) == (False, 0, 1)
     seq, side = extract_video(write_video(tmp_path / "partial.avi", 110), backbone("sequence"), uniform)
-    assert seq.shape == (2, 2048) and side["dropped_frames"] == 14  # frames 96-109: no whole window
+    assert seq.shape == (2, 2048) and side["dropped_frames"] == 29  # 4.4 s at 25 fps: frames 81-109 after 3.2 s
+    # (2 x Fraction(1.6) is 3.2 + 2e-16, so the frame at 3.2 s is in the second window)
 
 
 def test_decoding_keeps_a_bounded_buffer():
-    for sampling, bound in (("strided", 4), ("uniform", 48)):  # uniform: the first window until it is whole
+    for sampling, bound in (("strided", 18), ("uniform", 18)):  # one 1.6-s window at 10 fps, and the next frame
         settings = ExtractSettings.for_backbone("x3d_xs", clip_sampling=sampling, **SMALL)
         stream = ClipStream(CLIP, settings).start()
         try:
             clips = sum(b.shape[0] for b in stream.batches())
         finally:
             stream.close()
-        assert clips == settings.spec.clip_count(100) and stream.info["peak_buffer"] <= bound  # not 100
+        assert clips == settings.spec.clip_count(10) and stream.info["peak_buffer"] <= bound  # not 100
 
 
 def make_root(root):

@@ -12,7 +12,7 @@ from scripts.checkpoint import load_checkpoint
 from scripts.devices import resolve_device
 from scripts.errors import MateError
 from scripts.evaluation import load_for_scoring
-from scripts.feature_settings import PUBLISHED, check_test_features, read_extraction, weights_id
+from scripts.feature_settings import PUBLISHED, check_clock, check_test_features, read_extraction, weights_id
 from scripts.manifest import VideoEntry, read_manifest
 from scripts.scoring import score_dataset
 from scripts.single_video import score_video
@@ -85,7 +85,7 @@ def test_video_is_scored_with_the_checkpoints_settings(trained, capsys):
     # the same video extracted directly with the same flags, then scored as a test manifest
     extract(root / "new", root / "new_feats")
     direct = np.load(root / "new_feats" / "Abuse009.npy")
-    assert direct.shape == (5, 2048) and len(scores.snippet_scores) == 5  # ceil(75 / 16) snippets of 16
+    assert direct.shape == (6, 2048) and len(scores.snippet_scores) == 6  # 3 s: ceil(3 / (16 / 30)) snippets
     assert scores.stride == 16 and scores.spans()[-1] == (64, 74)
     both = manifest(root / "new.txt", root / "new_feats", ["Abuse009"])
     model, _, ds = load_for_scoring(ckpt, both, device=torch.device("cpu"), progress=False,
@@ -157,7 +157,7 @@ def fake_maps(folder: Path, side: int | None) -> list[VideoEntry]:
         path = folder / f"{name}.npy"
         np.save(path, np.zeros((192, 16, 10, 10), np.float16))
         if side is not None:
-            sidecar = dict(PUBLISHED, side_size=side, weights="model_zoo:X3D_L.pyth sha256:0123456789ab")
+            sidecar = dict(PUBLISHED, side_size=side, weights="model_zoo:X3D_L.pyth sha256:0123456789ab", fps=30.0)
             path.with_suffix(".json").write_text(json.dumps(sidecar))
         entries.append(VideoEntry(path=path, label=label, cls="Normal" if label == 0 else "Abuse"))
     return entries
@@ -177,3 +177,27 @@ def test_published_checkpoint_assumes_the_published_preprocessing(tmp_path, side
 def test_weights_are_named_by_their_hash():
     assert weights_id("checkpoints/X3D_L.pyth sha256:0a1b2c") == weights_id("model_zoo:X3D_L.pyth sha256:0a1b2c")
     assert weights_id("random") == "random"
+
+
+@pytest.mark.parametrize("extra, fault", [
+    ({"fps": 30.0}, None),  # the frame-count rule of earlier versions at 30 fps: the published windows
+    ({"fps": 29.97}, "at 29.97 fps"), ({"fps": 25.0}, "at 25 fps"), ({}, "at an unknown frame rate"),
+    ({"fps": 25.0, "window_s": 80 / 30, "stride_s": 80 / 30}, None),  # made in seconds: any rate
+])
+def test_old_frame_count_features_are_valid_only_at_30_fps(tmp_path, extra, fault):
+    """Training and test read sidecars through read_extraction: an old-rule file at another rate is one line."""
+    entries = fake_maps(tmp_path, 320)
+    sidecar = {k: v for k, v in json.loads(entries[1].path.with_suffix(".json").read_text()).items() if k != "fps"}
+    entries[1].path.with_suffix(".json").write_text(json.dumps({**sidecar, **extra}))
+    if fault is None:
+        assert read_extraction(entries, source="t.txt")["source"] == "sidecars"
+        return
+    with pytest.raises(MateError) as err:
+        read_extraction(entries, source="t.txt")
+    line = str(err.value)
+    assert line.startswith(f"{entries[1].path.with_suffix('.json')}: made by an older feature_extractor.py's "
+                           "frame-count clip rule " + fault) and "--overwrite" in line and "\n" not in line
+    x3d_xs = {**sidecar, "fps": 30.0, "frames_per_clip": 4, "sampling_rate": 12, "stride": 48}
+    check_clock({**x3d_xs, "clip_sampling": "strided"}, entries[1].path)  # strided: the same at 30 fps
+    with pytest.raises(MateError, match="one frame more"):  # 4 x 12 / 30 s as a float is longer than 1.6 s
+        check_clock(x3d_xs, entries[1].path)

@@ -41,12 +41,18 @@ def index_frame(i):
     return np.full((2, 2, 3), i, dtype=np.int64)  # a fake decoded frame that carries its index
 
 
-def assemble(spec, N):
-    """Run N fake frames through a ClipAssembler; each clip comes back as its list of frame indices."""
-    asm = ClipAssembler(spec, lambda f: torch.tensor([int(f[0, 0, 0])]))  # [1] -> clips [1, T]
+def assemble(spec, N=None, fps=30, times=None, duration="end"):
+    """Run fake frames through a ClipAssembler; each clip comes back as its list of frame indices.
+
+    Frames at i / fps (or at `times`, seconds); `duration` "end" declares N / fps (a constant-rate
+    container's stream duration), None declares none."""
+    times = [Fraction(i, 1) / Fraction(fps) for i in range(N)] if times is None else list(times)
+    if duration == "end":
+        duration = Fraction(len(times), 1) / Fraction(fps)
+    asm = ClipAssembler(spec, lambda f: torch.tensor([int(f[0, 0, 0])]), duration=duration, fps=fps)
     clips = []
-    for i in range(N):
-        clips += asm.push(index_frame(i))
+    for i, t in enumerate(times):
+        clips += asm.push(index_frame(i), t)
     clips += asm.finish()
     return [c[0].tolist() for c in clips], asm
 
@@ -62,44 +68,85 @@ def pytorchvideo_file(relative: str):
     return module
 
 
-def published_clips(N, num_frames, rate, fps=30):
-    """Each clip's frame indices as the published extractor got them from a 30-fps video of N frames:
-    LabeledVideoDataset's loop over UniformClipSampler(num_frames * rate / fps seconds), the frames whose
-    time lies in [start, end) (EncodedVideoPyAV.get_clip, time base 1/fps), uniform_temporal_subsample."""
-    sampler = pytorchvideo_file("data/clip_sampling.py").UniformClipSampler(num_frames * rate / fps)
+def published_clips(pts, time_base, duration, num_frames, rate, stride=None):
+    """Each clip's frame indices as the published extractor got them (pytorchvideo 0.1.5) from a video whose
+    frames have presentation times `pts` (in `time_base` units, from 0) and whose stream declares `duration`
+    seconds: LabeledVideoDataset's loop over UniformClipSampler(num_frames * rate / 30 s), the frames with
+    ceil(start / tb) <= pts < ceil(end / tb) (EncodedVideoPyAV.get_clip), uniform_temporal_subsample; an
+    empty clip ends the video."""
+    sampler = pytorchvideo_file("data/clip_sampling.py").UniformClipSampler(
+        num_frames * rate / 30, None if stride is None else stride / 30)
     subsample = pytorchvideo_file("transforms/functional.py").uniform_temporal_subsample
     clips, end, last = [], 0.0, False
     while not last:
-        start, end, _, _, last = sampler(end, Fraction(N, fps), {})
-        frames = [i for i in range(N) if math.ceil(start * fps) <= i < math.ceil(end * fps)]
+        start, end, _, _, last = sampler(end, duration, {})
+        lo, hi = math.ceil(start / time_base), math.ceil(end / time_base)
+        frames = [i for i, p in enumerate(pts) if lo <= p < hi]
         if not frames:
             break
         clips.append(subsample(torch.tensor(frames), num_frames, temporal_dim=0).tolist())
     return clips
 
 
+def constant_rate(N, fps, tb=Fraction(1, 15360)):
+    """pts of N frames at `fps` in time base `tb` (an MP4 muxer's), and the stream's duration in seconds."""
+    period = Fraction(1) / Fraction(fps)
+    return [round(i * period / tb) for i in range(N)], N * period
+
+
+@pytest.mark.parametrize("fps", [30, 25, 15, Fraction(30000, 1001), 24])
 @pytest.mark.parametrize("N", [1, 5, 15, 16, 17, 79, 80, 81, 159, 160, 161, 399, 1000])
-def test_uniform_rule_is_the_published_extractors(N):
-    """X3D-L's 16 x 5: whole 80-frame windows, 16 frames spread over each, the tail left out."""
-    clips, asm = assemble(ClipSpec(16, 5, 80, "uniform"), N)
-    assert clips == published_clips(N, 16, 5)
-    assert len(clips) == ClipSpec(16, 5, 80).clip_count(N) == max(1, N // 80)
-    assert asm.padded_frames == 0 and asm.dropped_frames == (N % 80 if N >= 80 else 0)
-    assert snippet_count_agrees(len(clips), N, 80)  # what framegt.py checks against the sidecar
-    if N >= 80:
-        assert clips[0] == [0, 5, 10, 15, 21, 26, 31, 36, 42, 47, 52, 57, 63, 68, 73, 79]
+def test_uniform_rule_is_the_published_extractors_at_any_frame_rate(fps, N):
+    """X3D-L's 16 x 5: windows of 80 / 30 s, 16 frames spread over the frames inside each, the tail left out."""
+    tb = Fraction(1, 15360)
+    pts, duration = constant_rate(N, fps, tb)
+    clips, asm = assemble(ClipSpec(16, 5, 80, "uniform"), times=[p * tb for p in pts], fps=fps, duration=duration)
+    assert clips == published_clips(pts, tb, duration, 16, 5)
+    assert len(clips) == ClipSpec(16, 5, 80).clip_count(duration) == max(1, math.floor(duration * 30 / 80))
+    if fps == 30:  # the frame-count rule of earlier versions, exactly
+        assert asm.padded_frames == 0 and asm.dropped_frames == (N % 80 if N >= 80 else 0)
+        assert snippet_count_agrees(len(clips), N, 80)  # what framegt.py checks against the sidecar
+        if N >= 80:
+            assert clips[0] == [0, 5, 10, 15, 21, 26, 31, 36, 42, 47, 52, 57, 63, 68, 73, 79]
+    if fps == 25 and N >= 160:
+        assert clips[1][0] == 67 and clips[1][-1] == 133  # frames 67-133 lie in [2.67 s, 5.33 s)
+
+
+def test_uniform_rule_at_a_variable_frame_rate():
+    """Irregular timestamps (a camera that drops frames): windows still in seconds, each takes the frames
+    whose time falls in it; the clip of a window with a gap has fewer frames to spread over."""
+    rng = np.random.default_rng(0)
+    tb = Fraction(1, 1000)
+    gaps = rng.choice([33, 34, 40, 67, 100], size=400, p=[0.4, 0.3, 0.15, 0.1, 0.05])
+    pts = [0] + list(np.cumsum(gaps)[:-1].tolist())
+    duration = (pts[-1] + 33) * tb
+    clips, _ = assemble(ClipSpec(16, 5, 80), times=[p * tb for p in pts], fps=30, duration=duration)
+    assert clips == published_clips(pts, tb, duration, 16, 5) and len(clips) == int(duration * 30 // 80)
+    # a gap longer than a window: pytorchvideo stops at the empty window, so does the assembler
+    holed = pts[:100] + [p + 10_000 for p in pts[100:]]
+    clips, _ = assemble(ClipSpec(16, 5, 80), times=[p * tb for p in holed], fps=30, duration=(holed[-1] + 33) * tb)
+    assert clips == published_clips(holed, tb, (holed[-1] + 33) * tb, 16, 5)
+    assert len(clips) == math.ceil(pts[99] * tb * 30 / 80)
 
 
 @pytest.mark.parametrize("num_frames,rate,stride", [(4, 12, 48), (16, 5, 80), (16, 5, 16), (3, 2, 2), (1, 1, 16)])
 @pytest.mark.parametrize("N", [1, 5, 47, 48, 49, 96, 161])
 def test_uniform_clips_follow_the_rule(num_frames, rate, stride, N):
+    """At 30 fps windows in seconds are windows of frames; another stride is pytorchvideo's too."""
     spec = ClipSpec(num_frames, rate, stride, "uniform")
     window = num_frames * rate
     clips, asm = assemble(spec, N)
+    pts, duration = constant_rate(N, 30)
+    if stride <= window:  # pytorchvideo's sampler has no gaps between clips
+        assert clips == published_clips(pts, Fraction(1, 15360), duration, num_frames, rate,
+                                         None if stride == window else stride)
     if N < window:  # one clip spread over the whole short video
         assert clips == [list(uniform_offsets(N, num_frames))]
         return
-    assert len(clips) == (N - window) // stride + 1 == spec.clip_count(N)
+    if not spec.frame_rule_equal:  # e.g. 4 x 12 / 30 s as a float is 1.6 + 9e-17: frame 48 is in clip 0
+        assert (num_frames, rate, stride) in [(4, 12, 48), (16, 5, 16), (3, 2, 2), (1, 1, 16)]
+        return
+    assert len(clips) == (N - window) // stride + 1 == spec.clip_count(Fraction(N, 30))
     offsets = torch.linspace(0, window - 1, num_frames).long().tolist()
     assert clips == [[i * stride + o for o in offsets] for i in range(len(clips))]
     assert asm.dropped_frames == N - ((len(clips) - 1) * stride + window)
@@ -108,16 +155,28 @@ def test_uniform_clips_follow_the_rule(num_frames, rate, stride, N):
 @pytest.mark.parametrize("num_frames,rate,stride", [(4, 12, 48), (16, 5, 80), (3, 2, 2), (2, 3, 10), (1, 1, 16)])
 @pytest.mark.parametrize("N", [1, 5, 47, 48, 49, 96, 161])
 def test_strided_clips_follow_the_rule(num_frames, rate, stride, N):
+    """At 30 fps: clip i takes frames i * stride + j * rate, the ones past the end repeat the last frame."""
     spec = ClipSpec(num_frames, rate, stride, "strided")
     clips, asm = assemble(spec, N)
-    assert len(clips) == math.ceil(N / stride) == spec.clip_count(N)
+    assert len(clips) == math.ceil(N / stride) == spec.clip_count(Fraction(N, 30))
     assert snippet_count_agrees(len(clips), N, stride)  # what framegt.py checks against the sidecar
     padded = 0
     for i, got in enumerate(clips):
         wanted = [i * stride + j * rate for j in range(num_frames)]
-        assert got == [min(f, N - 1) for f in wanted]  # frames past the end repeat the last frame
+        assert got == [min(f, N - 1) for f in wanted]
         padded += sum(f >= N for f in wanted)
     assert asm.padded_frames == padded and asm.num_frames == N
+
+
+@pytest.mark.parametrize("fps", [25, 15, 50])
+def test_strided_clips_take_the_frame_shown_at_each_time(fps):
+    spec = ClipSpec(16, 1, 16, "strided")  # snippets of 16 / 30 s, one frame every 1 / 30 s
+    N = 100
+    clips, _ = assemble(spec, N, fps=fps)
+    assert len(clips) == math.ceil(Fraction(N, fps) / Fraction(16, 30))
+    for i, got in enumerate(clips):
+        times = [Fraction(i * 16 + j, 30) for j in range(16)]
+        assert got == [min(math.floor(t * fps), N - 1) for t in times]  # the frame shown at time t
 
 
 def test_short_video_gives_one_clip():
@@ -127,28 +186,17 @@ def test_short_video_gives_one_clip():
     assert clips == [[0, 6, 12, 19]] and asm.padded_frames == 0  # spread over the 20 frames
     clips, _ = assemble(ClipSpec(16, 5, 80, "uniform"), 10)  # fewer frames than the clip takes: some repeat
     assert clips == [[0, 0, 1, 1, 2, 3, 3, 4, 4, 5, 6, 6, 7, 7, 8, 9]]
-
-
-@pytest.mark.parametrize("sampling", ["uniform", "strided"])
-def test_is_needed_matches_the_clips(sampling):
-    for spec in (ClipSpec(4, 12, 48, sampling), ClipSpec(3, 2, 2, sampling), ClipSpec(2, 3, 10, sampling),
-                 ClipSpec(16, 5, 40, sampling)):
-        taken = {f for i in range(20) for f in spec.indices(i)}
-        assert [spec.is_needed(f) for f in range(15 * spec.stride)] == [f in taken for f in range(15 * spec.stride)]
+    clips, _ = assemble(ClipSpec(16, 5, 80, "uniform"), 200, duration=None)  # no declared duration:
+    assert len(clips) == 2  # the last frame's time decides, as in pytorchvideo
 
 
 def test_buffer_is_bounded_whatever_the_length():
-    """An hour of 30-fps video holds no more frames than a minute: at most one clip's sampled frames
-    (uniform: the first window's frames, kept until the first clip is complete)."""
-    for spec in (ClipSpec(16, 5, 80, "strided"), ClipSpec(4, 12, 48, "strided")):
-        peaks = [assemble(spec, N)[1].peak_buffer for N in (1_800, 108_000)]
-        assert peaks[0] == peaks[1] <= spec.num_frames
-    for spec in (ClipSpec(16, 5, 80, "uniform"), ClipSpec(4, 12, 48, "uniform")):
-        peaks = [assemble(spec, N)[1].peak_buffer for N in (1_800, 108_000)]
-        assert peaks[0] == peaks[1] == spec.span  # 80 frames for X3D-L, however long the video
+    """An hour of 30-fps video holds no more frames than a minute: the raw frames of one window, and the
+    next frame (20,000 frames here, 108,000 in an hour: the peak is reached in the first window)."""
     for sampling in ("uniform", "strided"):
-        overlapping = ClipSpec(16, 5, 16, sampling)  # clips overlap: still bounded by the span of one clip
-        assert assemble(overlapping, 5_000)[1].peak_buffer <= overlapping.span
+        for spec in (ClipSpec(16, 5, 80, sampling), ClipSpec(4, 12, 48, sampling), ClipSpec(16, 5, 16, sampling)):
+            peaks = [assemble(spec, N)[1].peak_buffer for N in (1_800, 20_000)]
+            assert peaks[0] == peaks[1] <= spec.num_frames * spec.sampling_rate + 2
 
 
 def test_clip_spec_rejects_zero_and_unknown_rules():
