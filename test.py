@@ -4,7 +4,9 @@ r"""Score a test manifest with a trained checkpoint: per-video scores, ROC-AUC, 
     python test.py --test_list test.txt --checkpoint runs/seq/checkpoint_best.pth \
         --gt Temporal_Anomaly_Annotation_for_Testing_Videos.txt --plot_videos 10   # + frame level
     python test.py --video my_camera.mp4 --checkpoint runs/seq/checkpoint_best.pth \
-        --backbone_checkpoint checkpoints/X3D_L.pyth                 # score a new video
+        --backbone_checkpoint checkpoints/X3D_L.pyth                 # score your own video
+    python test.py --video_root cameras/ --checkpoint data/published/MATE_base.pkl \
+        --backbone_checkpoint checkpoints/X3D_L.pyth                 # a whole folder, ranked
     python test.py --test_list data/manifests/test.txt --checkpoint data/published/MATE_base.pkl
                                                     # the authors' weights (variant paper_base)
 
@@ -12,8 +14,9 @@ The model is rebuilt from the checkpoint alone. Writes into --out_dir (default: 
 folder; runs/<name> for a published state dict such as MATE_base.pkl): predictions.csv (video, label,
 class, score), preds_fold{X}.npy (scores in manifest order), test_metrics.json (ROC-AUC, PR-AUC,
 per-class ROC-AUC, bootstrap 95% CIs, frame-level with --gt), plots/roc_curve.png and
-plots/pr_curve.png. With --video: <video>_scores.csv (start_frame, end_frame, seconds, score per
-snippet) and <video>_scores.png (default: <run>/videos/).
+plots/pr_curve.png. With --video / --video_root (default out_dir: <run>/videos/), per video a folder named
+by its path relative to the root: scores.csv (start_s, end_s, start_frame, end_frame, score),
+timeline.png and overlay.mp4; for a folder also summary.csv and failures.csv (scripts/video_outputs.py).
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from pathlib import Path
 
 from scripts.cli import run
 from scripts.option import get_bootstrap_parser, get_runtime_parser
+from scripts.single_video import DEFAULT_THRESHOLD, SLIDING_SECONDS
 from scripts.x3d import PRESETS
 
 
@@ -44,7 +48,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="frame annotations for frame-level ROC-AUC/AP, sequence features only: "
                              "UCF-Crime's Temporal_Anomaly_Annotation_for_Testing_Videos.txt or the form with "
                              "frame counts, or XD-Violence's XD_Annotation.txt (then frame AP is the headline); "
-                             "the format is read from the content (default: none)")
+                             "the format is read from the content; with --video / --video_root it shades a "
+                             "listed video's annotated seconds on its timeline (default: none)")
     parser.add_argument("--plot_videos", type=int, default=0,
                         help="with --gt: frame-score curves with the annotation shaded for the N highest-scored "
                              "videos, in plots/videos/ (default: 0)")
@@ -52,9 +57,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="score features (--test_list) or extract a video (--video) with other extraction "
                              "settings than the checkpoint's training features had, with a warning; without "
                              "it such a mismatch is refused (default: off)")
-    video = parser.add_argument_group("scoring a new video (--video)")
+    video = parser.add_argument_group("scoring your own videos (--video / --video_root)")
     video.add_argument("--video", type=Path, default=None,
-                       help="a video file to extract and score snippet by snippet (default: none)")
+                       help="a video file to extract and score over time (default: none)")
+    video.add_argument("--video_root", type=Path, default=None,
+                       help="a folder of videos, searched recursively like feature_extractor.py's: each is "
+                            "scored into <out_dir>/<its path without extension>/, with summary.csv (ranked by "
+                            "peak score) and failures.csv (default: none)")
     video.add_argument("--backbone", default=None, choices=tuple(PRESETS),
                        help="X3D preset; it must be the one the checkpoint's training features were made with "
                             "(default: the checkpoint's, from its training features' sidecars; x3d_l with the "
@@ -67,41 +76,96 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                             "with, from torch's hub cache ($TORCH_HOME/hub/checkpoints), downloaded there the "
                             "first time (default: on unless --backbone_checkpoint or --random_weights is given)")
     video.add_argument("--random_weights", action="store_true",
-                       help="random X3D weights: meaningless scores, for smoke tests only (default: off)")
+                       help="random X3D weights: meaningless scores, for smoke tests only; every output says "
+                            "so (default: off)")
     video.add_argument("--crops", type=int, default=None, choices=(1, 3, 10),
                        help="spatial crops per clip (default: the checkpoint's, else 1)")
     video.add_argument("--decoder", default="cv2", choices=("cv2", "av"), help="video decoder (default: cv2)")
-    video.add_argument("--threshold", type=float, default=0.5,
-                       help="snippets scoring at least this form the reported intervals (default: 0.5)")
+    video.add_argument("--threshold", type=float, default=None,
+                       help="score at or above which a moment counts as anomalous (intervals, red frames) "
+                            "(default: the validation-selected threshold stored in the checkpoint; "
+                            f"{DEFAULT_THRESHOLD:g} for checkpoints without one, e.g. the published ones)")
+    video.add_argument("--window_clips", type=int, default=None,
+                       help="map checkpoints: clips per sliding window of the curve (default: about "
+                            f"{SLIDING_SECONDS:g} s, 4 clips of X3D-L's 2.67 s)")
+    video.add_argument("--no_overlay", action="store_true",
+                       help="skip overlay.mp4 (a second decoding pass) (default: written)")
     return parser
 
 
-def score_one_video(args) -> int:
-    from scripts.single_video import score_video, top_intervals, write_video_outputs
+def score_videos(args) -> int:
+    """--video or --video_root: each video's scores.csv, timeline.png and overlay.mp4 (scripts/video_outputs.py)."""
     from scripts.devices import resolve_device, use_threads
+    from scripts.errors import MateError
+    from scripts.single_video import VideoScorer, top_intervals
+    from scripts.fileio import write_text
+    from scripts.video import check_video_file, scan_videos
+    from scripts.xd_violence import video_stem
+    from scripts import video_outputs as outputs
 
     use_threads(args.threads)
-    scores = score_video(args.video, args.checkpoint, backbone=args.backbone,
-                         backbone_checkpoint=args.backbone_checkpoint, pretrained=args.pretrained,
-                         random_weights=args.random_weights, device=resolve_device(args.device),
-                         crops=args.crops, decoder=args.decoder, progress=not args.no_progress,
-                         force_settings=args.force_settings)
-    print(scores.settings)
-    if args.out_dir is not None:
-        out_dir = args.out_dir
+    scorer = VideoScorer(args.checkpoint, backbone=args.backbone, backbone_checkpoint=args.backbone_checkpoint,
+                         pretrained=args.pretrained, random_weights=args.random_weights,
+                         device=resolve_device(args.device), crops=args.crops, decoder=args.decoder,
+                         force_settings=args.force_settings, window_clips=args.window_clips)
+    threshold, said = scorer.threshold, scorer.threshold_said
+    if args.threshold is not None:
+        threshold, said = args.threshold, f"threshold {args.threshold:g}: --threshold"
+    print(scorer.said)
+    print(said)
+    if args.random_weights:
+        print(f"note: {outputs.RANDOM_NOTE}")
+    out_dir = args.out_dir
+    if out_dir is None:
+        from scripts.checkpoint import output_folder
+        out_dir = output_folder(args.checkpoint, scorer.ckpt) / "videos"
+    annotations = {}
+    if args.gt is not None:
+        from scripts.framegt import read_annotations
+        annotations = read_annotations(args.gt)
+    if args.video is not None:
+        check_video_file(args.video)
+        root, videos = args.video.parent, [args.video]
     else:
-        from scripts.checkpoint import load_checkpoint, output_folder
-        out_dir = output_folder(args.checkpoint, load_checkpoint(args.checkpoint)) / "videos"
-    paths = write_video_outputs(scores, args.video, out_dir, args.threshold)
-    fps = scores.fps or 30.0
-    print(f"{args.video}: video score {scores.video_score:.4f} ({len(scores.snippet_scores)} snippets of "
-          f"{scores.stride} frames, {scores.num_frames} frames)")
-    intervals = top_intervals(scores, args.threshold)
-    if not intervals:
-        print(f"no snippet scores {args.threshold:g} or more")
-    for first, last, peak in intervals:
-        print(f"  frames {first}-{last} ({first / fps:.1f}-{(last + 1) / fps:.1f} s): peak {peak:.4f}")
-    print("wrote " + ", ".join(str(p) for p in paths))
+        root, videos = args.video_root, scan_videos(args.video_root)[0]
+        if not videos:
+            raise MateError(f"{args.video_root}: no video files found (searched recursively)")
+    rows, failures = [], []
+    for video in videos:
+        name = video.relative_to(root).as_posix()
+        folder = out_dir / video.relative_to(root).with_suffix("")
+        try:
+            scores = scorer.score(video, progress=not args.no_progress)
+            ann = annotations.get(video_stem(video.name))
+            title = f"{name}: video score {scores.video_score:.3f}"
+            if scores.random_weights:
+                title += f" ({outputs.RANDOM_NOTE})"
+            written = [write_text(folder / "scores.csv", outputs.scores_csv(scores, args.checkpoint, said)),
+                       outputs.plot_timeline(scores, folder / "timeline.png", threshold, title,
+                                             outputs.gt_seconds(ann, scores.fps) if ann else ())]
+            if not args.no_overlay:
+                written.append(outputs.write_overlay(video, scores, folder / "overlay.mp4", threshold,
+                                                     args.decoder, progress=not args.no_progress))
+        except MateError as exc:
+            if args.video is not None:
+                raise
+            failures.append((name, " ".join(str(exc).split())))
+            print(f"{name}: failed: {failures[-1][1]}")
+            continue
+        rows.append(outputs.summary_row(name, scores, threshold, folder))
+        print(f"{name}: video score {scores.video_score:.4f}, peak {float(scores.scores.max()):.4f} "
+              f"({len(scores.scores)} points, {scores.num_frames} frames at {scores.fps:g} fps)")
+        for start, end, peak in top_intervals(scores, threshold):
+            print(f"  {start:.1f}-{end:.1f} s: peak {peak:.4f}")
+        print("  wrote " + ", ".join(str(p) for p in written))
+    if args.video_root is not None:
+        from scripts.extraction import failures_csv
+        summary = outputs.write_summary(out_dir / "summary.csv", rows)
+        print(f"scored {len(rows)} of {len(videos)} videos; wrote {summary}")
+        if failures:
+            path = write_text(out_dir / "failures.csv", failures_csv(failures))
+            print(f"{len(failures)} failed: listed in {path}", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -110,10 +174,12 @@ def main(argv=None) -> int:
     from scripts.errors import MateError
     from scripts.evaluation import format_report, run_test
 
-    if (args.test_list is None) == (args.video is None):
-        raise MateError("give either --test_list (a manifest of features) or --video (a video file)")
-    if args.video is not None:
-        return score_one_video(args)
+    given = [name for name in ("test_list", "video", "video_root") if getattr(args, name) is not None]
+    if len(given) != 1:
+        raise MateError("give one of --test_list (a manifest of features), --video (a video file) or --video_root "
+                        "(a folder of videos)")
+    if args.test_list is None:
+        return score_videos(args)
 
     metrics = run_test(args)
     print(format_report(metrics))

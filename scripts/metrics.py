@@ -84,6 +84,18 @@ def frame_ap(frame_labels, frame_scores) -> float:
     return pr_auc(_concat(frame_labels), _concat(frame_scores))
 
 
+def f1_threshold(labels, scores) -> float:
+    """The score threshold with the highest F1 (anomalous = positive), as anomalib's F1AdaptiveThreshold:
+    over sklearn's precision-recall curve, a video at or above the threshold is called anomalous. With one
+    class only, 0.5."""
+    y, s = _as_arrays(labels, scores)
+    if not _both_classes(y):
+        return 0.5
+    precision, recall, thresholds = precision_recall_curve(y, s)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    return float(thresholds[int(np.argmax(f1[:-1]))])  # the last point (recall 0) has no threshold
+
+
 def per_class_auc(labels, scores, classes: Sequence[str], normal_class: str = "Normal") -> dict[str, float]:
     """ROC-AUC of each anomaly class's videos against all normal videos (label 0).
 

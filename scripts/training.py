@@ -40,7 +40,7 @@ from scripts.feature_settings import describe, first_difference, read_extraction
 from scripts.fileio import remove_stale_temps
 from scripts.locks import LOCK_NAME, exclusive_lock
 from scripts.losses import LossConfig, MateLoss
-from scripts.metrics import pr_auc, roc_auc
+from scripts.metrics import f1_threshold, pr_auc, roc_auc
 from scripts.model import ModelConfig, build_model, config_for_variant, count_parameters, feature_motion_map
 from scripts.option import get_model_parser, options_to_dict
 from scripts.runlog import RunFolder, git_commit
@@ -377,10 +377,11 @@ def train_in(run_dir: Path, args: argparse.Namespace, loss_cfg: LossConfig, pret
         labels = val_ds.labels.numpy()
         row = {"epoch": epoch, **terms, "lr": optimizer.param_groups[0]["lr"],
                "val_roc_auc": roc_auc(labels, val.video), "val_pr_auc": pr_auc(labels, val.video),
+               "val_threshold": val_threshold(labels, val, sequence=train_ds.is_sequence),
                "seconds": round(time.time() - start, 3)}
         state.epoch = epoch
         state.history.append(row)
-        metrics = {k: row[k] for k in ("val_roc_auc", "val_pr_auc", "loss")}
+        metrics = {k: row[k] for k in ("val_roc_auc", "val_pr_auc", "loss", "val_threshold")}
         # best before last: a job killed between the two resumes from the previous last and redoes this epoch
         if row["val_roc_auc"] > state.best["val_roc_auc"]:
             state.best = {"epoch": epoch, **metrics}
@@ -404,6 +405,15 @@ def train_in(run_dir: Path, args: argparse.Namespace, loss_cfg: LossConfig, pret
     run.log(f"{'finished' if finished else f'stopped after epoch {state.epoch} (continue with --resume)'}: "
             f"best epoch {state.best['epoch']} val ROC-AUC {state.best['val_roc_auc']:.4f}; {run_dir}")
     return {"run_dir": str(run_dir), "epoch": state.epoch, "finished": finished, "best": state.best}
+
+
+def val_threshold(labels: np.ndarray, val, *, sequence: bool) -> float:
+    """The alarm threshold test.py --video marks intervals with, chosen on validation (never on test) on
+    the kind of score its curve shows (docs/design.md §6): the F1-maximising threshold of the video scores
+    for map features (the curve scores maps of consecutive clips), of each video's peak snippet score for
+    sequences (a video is flagged when any snippet reaches it)."""
+    scores = np.array([s.max() for s in val.snippets]) if sequence else val.video
+    return round(f1_threshold(labels, scores), 6)
 
 
 def train_one_epoch(model, loss_fn, optimizer, scheduler, train_ds, sampler, args, device, epoch) -> dict[str, float]:

@@ -85,18 +85,18 @@ def test_video_is_scored_with_the_checkpoints_settings(trained, capsys):
     # the same video extracted directly with the same flags, then scored as a test manifest
     extract(root / "new", root / "new_feats")
     direct = np.load(root / "new_feats" / "Abuse009.npy")
-    assert direct.shape == (6, 2048) and len(scores.snippet_scores) == 6  # 3 s: ceil(3 / (16 / 30)) snippets
-    assert scores.stride == 16 and scores.spans()[-1] == (64, 74)
+    assert direct.shape == (6, 2048) and len(scores.scores) == 6  # 3 s: ceil(3 / (16 / 30)) snippets
+    assert scores.frames()[-1] == (67, 74)  # [2.67 s, 3 s) at 25 fps
     both = manifest(root / "new.txt", root / "new_feats", ["Abuse009"])
     model, _, ds = load_for_scoring(ckpt, both, device=torch.device("cpu"), progress=False,
                                     require_both_labels=False)
     ref = score_dataset(model, ds)
-    assert np.allclose(scores.snippet_scores, ref.snippets[0], atol=1e-5)
+    assert np.allclose(scores.scores, ref.snippets[0], atol=1e-5)
     assert abs(scores.video_score - float(ref.video[0])) < 1e-5
     assert cli("test", "--video", video, "--checkpoint", ckpt, "--random_weights", "--out_dir",
                root / "out", "--no_progress") == 0
     out = capsys.readouterr().out
-    assert "extraction settings from the sidecars of its training features" in out and "5 snippets of 16" in out
+    assert "extraction settings from the sidecars of its training features" in out and "(6 points, 75 frames at 25 fps)" in out
 
 
 def test_contradicting_flags_and_weights_are_refused(trained, capsys):

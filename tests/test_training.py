@@ -71,6 +71,9 @@ def test_run_folder_is_complete(trained):
     rows = read_csv(trained / "metrics.csv")
     best_row = max(rows, key=lambda r: float(r["val_roc_auc"]))  # chosen on validation, first of ties
     assert best["epoch"] == int(best_row["epoch"])
+    # the alarm threshold of test.py --video, chosen on validation at the best epoch (F1 of the val scores)
+    assert best["metrics"]["val_threshold"] == pytest.approx(float(best_row["val_threshold"]))
+    assert 0.0 < best["metrics"]["val_threshold"] < 1.0
     assert "optimizer" not in best and "optimizer" in load_checkpoint(trained / "checkpoint_last.pth")
     # a checkpoint says what it is: its format and every key of the model and loss configs
     assert best["format"] == 3 and tuple(best["model_config"]) == config_fields("fast")
