@@ -232,6 +232,17 @@ def test_batch_run_lists_failures_writes_the_rest_and_resumes(tmp_path, capsys):
     with open(out / "failures.csv") as f:
         assert any("clip_sampling None != uniform" in r["error"] for r in csv.DictReader(f))
     assert stamps == {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}
+    # made by the frame-count rule of earlier versions (no window_s) at 25 fps: refused on resume, not skipped
+    old = {k: v for k, v in json.loads(sidecar.read_text()).items() if k not in ("window_s", "stride_s")}
+    sidecar.write_text(json.dumps({**old, "clip_sampling": "uniform"}))
+    assert extract(root, out) == 1
+    with open(out / "failures.csv") as f:
+        errors = [r["error"] for r in csv.DictReader(f)]
+    assert any(e.startswith(f"{sidecar}: made by an older feature_extractor.py's frame-count clip rule at 25 fps")
+               for e in errors)
+    assert stamps == {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}
+    assert extract(root, out, "--overwrite") == 1  # --overwrite extracts it again, in seconds
+    assert "window_s" in json.loads(sidecar.read_text())
 
 
 def test_single_video_and_clean_exit(tmp_path):
