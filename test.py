@@ -146,10 +146,11 @@ def score_videos(args) -> int:
             if not args.no_overlay:
                 written.append(outputs.write_overlay(video, scores, folder / "overlay.mp4", threshold,
                                                      args.decoder, progress=not args.no_progress))
-        except MateError as exc:
-            if args.video is not None:
+        except Exception as exc:  # a folder: one bad video is listed, the others are scored
+            if args.video is not None or isinstance(exc, KeyboardInterrupt):
                 raise
-            failures.append((name, " ".join(str(exc).split())))
+            text = " ".join(str(exc).split())
+            failures.append((name, text if isinstance(exc, MateError) else f"{type(exc).__name__}: {text}"))
             print(f"{name}: failed: {failures[-1][1]}")
             continue
         rows.append(outputs.summary_row(name, scores, threshold, folder))
