@@ -26,8 +26,6 @@ and no epoch or validation metrics (None / NaN: unknown).
 from __future__ import annotations
 
 import dataclasses
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -60,11 +58,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise MateError(f"{path}: checkpoint not found")
+    kind = file_kind(path)
+    if kind is not None:
+        raise MateError(f"{path}: not a PyTorch checkpoint ({kind}); give the .pth / .pkl that main.py or the "
+                        "authors wrote")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as exc:
+    except Exception as exc:  # torch's unpickler raises KeyError, IndexError, ... on damaged files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MateError(f"{path}: not a readable MATE checkpoint ({first})") from None
+        if "weights_only" in first or "Weights only" in first:
+            first = "it holds Python objects other than tensors and plain data, which MATE does not load"
+        raise MateError(f"{path}: not a readable MATE checkpoint ({type(exc).__name__}: {first})") from None
     if is_plain_state_dict(state):
         return published_checkpoint(state, source=path)
     if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
@@ -72,6 +76,25 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     state = read_format(state, source=path)
     stored_model_config(state["model_config"], source=path)  # refuse a bad config here, whoever reads it
     return state
+
+
+def file_kind(path: Path) -> str | None:
+    """What a file that cannot be a checkpoint is, by its first bytes (None: a zip or pickle, try it).
+    torch.save writes a zip archive (PK..) or, in the legacy format, a pickle (0x80 + protocol)."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not head:
+        return "an empty file"
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return None
+    try:
+        text = head.decode("utf-8")
+        if "\x00" in text:
+            raise UnicodeDecodeError("utf-8", head, 0, 1, "NUL byte")
+    except UnicodeDecodeError:
+        return f"unknown binary content starting {head[:8].hex()}"
+    first = text.strip().splitlines()[0][:40] if text.strip() else ""
+    return f"a text file starting {first!r}"
 
 
 def read_format(state: dict[str, Any], *, source: str | Path) -> dict[str, Any]:

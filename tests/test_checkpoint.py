@@ -170,3 +170,22 @@ def test_load_checkpoint_names_the_file_in_every_fault(tmp_path):
     torch.save(state, tmp_path / "list.pth")
     with pytest.raises(MateError, match=r"list.pth: model config is not a mapping"):
         load_checkpoint(tmp_path / "list.pth")
+
+
+@pytest.mark.parametrize("content, fault", [
+    (b"hello world\nsecond line\n", "a text file starting 'hello world'"),
+    (b"", "an empty file"),
+    (b"\x00\x01\x02binary junk", "unknown binary content starting 000102"),
+])
+def test_a_file_that_is_no_checkpoint_is_one_line(tmp_path, content, fault):
+    """A text file given as --checkpoint used to end in torch's KeyError traceback and weights_only advice."""
+    path = tmp_path / "notes.txt"
+    path.write_bytes(content)
+    with pytest.raises(MateError) as err:
+        load_checkpoint(path)
+    assert str(err.value).startswith(f"{path}: not a PyTorch checkpoint ({fault})") and "weights_only" not in str(err.value)
+    proc = run_script("test.py", "--test_list", "x.txt", "--checkpoint", path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    (tmp_path / "damaged.pth").write_bytes(b"\x80\x02}q\x00X\x05")  # a pickle that breaks off
+    with pytest.raises(MateError, match="damaged.pth: not a readable MATE checkpoint"):
+        load_checkpoint(tmp_path / "damaged.pth")
