@@ -175,7 +175,7 @@ def test_load_checkpoint_names_the_file_in_every_fault(tmp_path):
 @pytest.mark.parametrize("content, fault", [
     (b"hello world\nsecond line\n", "a text file starting 'hello world'"),
     (b"", "an empty file"),
-    (b"\x00\x01\x02binary junk", "unknown binary content starting 000102"),
+    (b"\x00\x01\x02binary junk", "unknown binary content starting 00010262696e6172"),
 ])
 def test_a_file_that_is_no_checkpoint_is_one_line(tmp_path, content, fault):
     """A text file given as --checkpoint used to end in torch's KeyError traceback and weights_only advice."""
