@@ -10,6 +10,7 @@ r"""Make train/test manifests from a feature folder, or write the embedded synth
     # the synthetic UCF-Crime-shaped data set (no download), with its own train.txt / test.txt
     python makelist.py --synthetic data/synthetic --n_train 200 --n_test 60 --layout map
     python makelist.py --synthetic data/synthetic_hard --difficulty hard   # the harder regime (docs/data.md)
+    python makelist.py --synthetic data/ucf_synth --names official --feature_dim 16   # the 1,900 official names
 
 Manifests hold `path label class` lines, paths relative to the manifest's folder; with the official
 split, the anomalous videos in the split file's order, then the normal ones (the published manifests'
@@ -71,6 +72,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                             "components tie; hard: smaller, shorter, weaker events whose motion depends on the "
                             "class, and more distracting motion in normal videos (shake, crowds, passers-by), "
                             "hard enough to choose defaults on (docs/data.md) (default: easy)")
+    synth.add_argument("--names", choices=("numbered", "official"), default="numbered",
+                       help="numbered: --n_train / --n_test videos named Abuse001_x264, ... per class; official: "
+                            "the 1,900 videos of UCF-Crime's official split by their names, so the official-split "
+                            "commands run on the folder as written (--n_train / --n_test unused; small "
+                            "--feature_dim keeps it small: 192 channels make 1.2 GB) (default: numbered)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split or of the synthetic data (default: 0)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace manifests (or a synthetic data set) that already exist (default: refuse)")
@@ -89,7 +95,8 @@ def make_synthetic_set(args: argparse.Namespace) -> int:
     out = args.synthetic
     refuse_existing([out / "train.txt", out / "test.txt"], args.overwrite)
     train, test = make_synthetic(out, n_train=args.n_train, n_test=args.n_test, seed=args.seed,
-                                 layout=args.layout, feature_dim=args.feature_dim, difficulty=args.difficulty)
+                                 layout=args.layout, feature_dim=args.feature_dim, difficulty=args.difficulty,
+                                 names=args.names)
     print(format_count_table({"train": train, "test": test}))
     print(f"wrote {len(train)} + {len(test)} synthetic videos ({args.layout}, {args.difficulty}) and "
           f"{out / 'train.txt'}, {out / 'test.txt'}")

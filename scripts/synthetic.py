@@ -337,9 +337,38 @@ def _sidecar(name: str, shape: tuple[int, ...]) -> dict:
             "backbone": "synthetic", "weights": "none", "layout": "sequence", "shape": list(shape)}
 
 
+NAMINGS = ("numbered", "official")
+
+
+def numbered_jobs(n_train: int, n_test: int) -> list[tuple[str, str, int, str]]:
+    """(split, class, index in class, name): names number from 1 per class, the test numbers after the
+    training ones so a name never repeats."""
+    n_train_cls = class_allocation(n_train, "train")
+    jobs = [("train", c, i, video_name(c, i + 1, "train")) for c, i in plan_split(n_train, "train")]
+    return jobs + [("test", c, i, video_name(c, n_train_cls[c] + i + 1, "test")) for c, i in plan_split(n_test, "test")]
+
+
+def official_jobs() -> list[tuple[str, str, int, str]]:
+    """The 1,610 + 290 videos of UCF-Crime's official split files (data/ucf_crime), by their own names and
+    in their order, so the official-split commands run on the synthetic folder as written."""
+    from scripts.lists import OFFICIAL_TEST, OFFICIAL_TRAIN
+    from scripts.fileio import read_lines
+
+    jobs, seen = [], {}
+    for split, path in (("train", OFFICIAL_TRAIN), ("test", OFFICIAL_TEST)):
+        for line in read_lines(path, "split file"):
+            if not line.strip():
+                continue
+            folder, file = line.strip().split("/")
+            cls = NORMAL_CLASS if "Normal" in folder else folder
+            index = seen[split, cls] = seen.get((split, cls), -1) + 1
+            jobs.append((split, cls, index, Path(file).stem))
+    return jobs
+
+
 def make_synthetic(out_dir: str | os.PathLike, *, n_train: int = 200, n_test: int = 60, seed: int = 0,
                    layout: str = "map", feature_dim: int = 192, dtype: str = "float16",
-                   difficulty: str = "easy", progress: bool = True) -> tuple[list[VideoEntry], list[VideoEntry]]:
+                   difficulty: str = "easy", names: str = "numbered", progress: bool = True) -> tuple[list[VideoEntry], list[VideoEntry]]:
     """Write a synthetic UCF-Crime-shaped data set and its train/test manifests.
 
     Args:
@@ -353,24 +382,23 @@ def make_synthetic(out_dir: str | os.PathLike, *, n_train: int = 200, n_test: in
         dtype (str): "float16" (small folder) or "float32".
         difficulty (str): "easy" (the default set) or "hard" (smaller, shorter, weaker events and more
             distracting motion; REGIMES and docs/data.md).
+        names (str): "numbered" (Abuse001_x264 ... per class, n_train / n_test videos) or "official" (the
+            1,900 videos of UCF-Crime's official split by their names; n_train and n_test are not used).
         progress (bool): show a progress bar over videos.
 
     Returns:
         The train entries and the test entries, in manifest order.
     """
     _check_args(n_train, n_test, seed, layout, dtype, feature_dim, difficulty)
+    _check_choice("names", names, NAMINGS)
     out = Path(os.path.abspath(out_dir))  # absolute, as read_manifest returns them
-    n_train_cls = class_allocation(n_train, "train")
-    # Names number from 1, test numbers after the training ones so a name never repeats.
-    jobs = [("train", c, i, i + 1) for c, i in plan_split(n_train, "train")]
-    jobs += [("test", c, i, n_train_cls[c] + i + 1) for c, i in plan_split(n_test, "test")]
+    jobs = official_jobs() if names == "official" else numbered_jobs(n_train, n_test)
     entries: dict[str, list[VideoEntry]] = {"train": [], "test": []}
     annotation = []
     bar = tqdm(jobs, desc=f"synthetic {layout}", unit="video", disable=not progress)
-    for split, cls, index, number in bar:
+    for split, cls, index, name in bar:
         x, events = generate_video(seed=seed, split=split, cls=cls, index=index, layout=layout,
                                    feature_dim=feature_dim, difficulty=difficulty)
-        name = video_name(cls, number, split)
         path = out / "features" / cls / f"{name}.npy"
         save_npy(path, x.astype(dtype))
         if layout == "sequence":
