@@ -119,7 +119,7 @@ def predictions_csv(ds: FeatureDataset, video_scores: np.ndarray) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["video", "label", "class", "score"])
     for entry, score in zip(ds.entries, video_scores):
-        writer.writerow([entry.name, entry.label, entry.cls, f"{float(score):.6f}"])
+        writer.writerow([entry.name, entry.label, entry.cls, f"{float(score):.9g}"])
     return buf.getvalue()
 
 

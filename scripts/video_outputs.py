@@ -41,7 +41,7 @@ def scores_csv(scores: VideoScores, checkpoint: Path, threshold_said: str) -> st
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["start_s", "end_s", "start_frame", "end_frame", "score"])
     for (first, last), start, end, s in zip(scores.frames(), scores.starts, scores.ends, scores.scores):
-        writer.writerow([f"{start:.3f}", f"{end:.3f}", first, last, f"{float(s):.6f}"])
+        writer.writerow([f"{start:.3f}", f"{end:.3f}", first, last, f"{float(s):.9g}"])
     return buf.getvalue()
 
 

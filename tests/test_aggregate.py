@@ -300,3 +300,18 @@ def test_frame_metrics_mean_std_over_folds(tmp_path, dataset, first):
     mean, std = rows[4], rows[5]
     assert float(mean["frame_pr_auc"]) == pytest.approx(0.66) and float(mean["frame_roc_auc"]) == pytest.approx(0.83)
     assert float(std["frame_pr_auc"]) == pytest.approx(np.std([0.62, 0.70, 0.66], ddof=1))
+
+
+def test_predictions_keep_significant_digits(tmp_path):
+    """Quiet videos score around 1e-6 under the authors' checkpoint: 6 decimals printed 0.000002 for all."""
+    from types import SimpleNamespace
+
+    from scripts.evaluation import predictions_csv
+    from scripts.manifest import VideoEntry
+
+    ds = SimpleNamespace(entries=[VideoEntry(path=Path(f"v{i}.npy"), label=i % 2, cls="Abuse" if i % 2 else "Normal")
+                                  for i in range(3)])
+    text = predictions_csv(ds, np.array([2.3456789e-6, 1.7e-6, 0.98765432], dtype=np.float32))
+    scores = [line.split(",")[3] for line in text.splitlines()[1:]]
+    assert [float(s) for s in scores] == pytest.approx([2.3456789e-6, 1.7e-6, 0.98765432], rel=1e-6)
+    assert len(set(scores)) == 3
