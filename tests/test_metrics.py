@@ -1,7 +1,6 @@
 """scripts/metrics.py: AUCs against scikit-learn and hand-worked values, bootstrap CIs, DeLong."""
 import json
 import math
-import time
 
 import numpy as np
 import pytest
@@ -100,17 +99,15 @@ def test_bootstrap_ci_contains_estimate_narrows_and_is_seeded():
     assert ap_low < pr_auc(y, s) < ap_high
 
 
-def test_bootstrap_ci_vectorised_equals_generic_and_is_fast():
+def test_bootstrap_ci_vectorised_equals_generic():
+    """The vectorised resampling (its speed is a benchmark matter, not a timed test) gives the numbers of
+    the generic loop over the same resamples."""
     y, s = synthetic_scores(290, seed=5)
     # a metric the vectoriser does not know runs the same resamples through a loop
     generic = bootstrap_ci(y, s, metric=lambda a, b: roc_auc_score(a, b), n_boot=50, seed=3)
     assert generic == pytest.approx(bootstrap_ci(y, s, metric=roc_auc, n_boot=50, seed=3), abs=1e-12)
     generic_ap = bootstrap_ci(y, s, metric=lambda a, b: average_precision_score(a, b), n_boot=50, seed=3)
     assert generic_ap == pytest.approx(bootstrap_ci(y, s, metric=pr_auc, n_boot=50, seed=3), abs=1e-12)
-    start = time.perf_counter()
-    bootstrap_ci(y, s, roc_auc, n_boot=1000)
-    bootstrap_ci(y, s, pr_auc, n_boot=1000)
-    assert time.perf_counter() - start < 1.0
 
 
 def test_delong_variance_hand_example():
