@@ -21,7 +21,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 test: install
-	MPLBACKEND=Agg $(PY) -m pytest -q
+	MPLBACKEND=Agg $(PY) -m pytest -q -n auto --dist loadfile
 
 demo: install
 	$(PY) makelist.py --synthetic $(DEMO_DATA) --n_train 200 --n_test 60 --seed 0 --overwrite

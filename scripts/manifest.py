@@ -13,6 +13,7 @@ take tab-separated fields. The same file listed twice, under any two paths, is a
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -156,7 +157,7 @@ def read_manifest(path: str | os.PathLike, *, check_exists: bool = True,
             continue
         raw, label, cls = parsed
         resolved = resolve_path(raw, manifest, check_exists=check_exists)
-        same = Path(os.path.realpath(resolved))  # one file reached through a symlinked folder too
+        same = Path(_real_path(resolved))  # one file reached through a symlinked folder too
         if same in seen:
             raise MateError(f"{manifest}:{lineno}: '{raw}' is listed twice (first on line {seen[same]}, "
                             f"the same file {same})")
@@ -183,8 +184,23 @@ TEST_MANIFEST_KEY = "test manifest:"
 
 
 def relative_to_folder(path: str | os.PathLike, folder: str | os.PathLike) -> str:
-    """`path` relative to `folder`, in POSIX form (how manifests store paths)."""
-    return Path(os.path.relpath(Path(path).resolve(), Path(folder).resolve())).as_posix()
+    """`path` relative to `folder`, in POSIX form (how manifests store paths); both with links resolved."""
+    return Path(os.path.relpath(_real_path(path), _real_folder(os.path.abspath(folder)))).as_posix()
+
+
+def _real_path(path: str | os.PathLike) -> str:
+    """os.path.realpath, with each folder resolved once (a manifest lists 1,610 files of a few folders:
+    resolving every path component of every file again took seconds)."""
+    path = os.path.abspath(path)
+    if os.path.islink(path):
+        return os.path.realpath(path)
+    head, name = os.path.split(path)
+    return os.path.join(_real_folder(head), name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_folder(folder: str) -> str:
+    return os.path.realpath(folder)
 
 
 def format_entry(entry: VideoEntry, relative_to: Path) -> str:

@@ -37,6 +37,23 @@ def _seeded():
     yield
 
 
+@pytest.fixture(scope="session")
+def short_clip(tmp_path_factory):
+    """The first 30 frames (3 s at 10 fps) of the real clip, as MJPG AVI: one X3D-L window of 2.67 s, so the
+    tests that run X3D-L at 320 x 320 on the CPU run it on one clip instead of three."""
+    import cv2
+
+    path = tmp_path_factory.mktemp("clip") / "vtest_short.avi"
+    cap = cv2.VideoCapture(str(TEST_DATA / "vtest_clip.avi"))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), cap.get(cv2.CAP_PROP_FPS),
+                             (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))))
+    for _ in range(30):
+        writer.write(cap.read()[1])
+    writer.release()
+    cap.release()
+    return path
+
+
 @dataclass
 class Finished:
     """What a script run left: its exit code and what it printed (as subprocess.CompletedProcess)."""

@@ -27,7 +27,7 @@ def table_runs(tmp_path_factory):
         for fold in (0, 1):
             name = f"t_{row}_s0_fold{fold}"
             done = run_script("main.py", "--config", cfg, "--train_list", root / f"folds/fold{fold}_train.txt",
-                              "--val_list", root / f"folds/fold{fold}_val.txt", "--max_epoch", "2",
+                              "--val_list", root / f"folds/fold{fold}_val.txt", "--max_epoch", "1",
                               "--batch_size", "4", "--runs_dir", root / "runs", "--exp_name", name, "--no_progress")
             assert done.returncode == 0, (row, done.stderr)
             done = run_script("test.py", "--test_list", root / f"folds/fold{fold}_test.txt", "--checkpoint",

@@ -55,21 +55,21 @@ def backbone(layout="map", feature="head", seed=0):
     return load_backbone("x3d_xs", random_weights=True, layout=layout, sequence_feature=feature)
 
 
-def test_x3d_l_defaults_are_the_shared_features(tmp_path):
+def test_x3d_l_defaults_are_the_shared_features(tmp_path, short_clip):
     """No backbone, weight or clip flag: the shared features' preprocessing, recorded in the sidecar."""
     settings = ExtractSettings.for_backbone("x3d_l")
     assert (settings.num_frames, settings.sampling_rate, settings.stride, settings.clip_sampling,
             settings.side_size, settings.crop_size) == (16, 5, 80, "uniform", 320, 320)
     torch.manual_seed(0)
-    assert feature_extractor.main(["--video", str(CLIP), "--out_dir", str(tmp_path), "--random_weights",
+    assert feature_extractor.main(["--video", str(short_clip), "--out_dir", str(tmp_path), "--random_weights",
                                    "--no_progress"]) == 0
-    side = json.loads((tmp_path / "vtest_clip.json").read_text())
+    side = json.loads((tmp_path / "vtest_short.json").read_text())
     assert side == {**side, "backbone": "x3d_l", "side_size": 320, "crop_size": 320, "frames_per_clip": 16,
                     "sampling_rate": 5, "stride": 80, "clip_sampling": "uniform", "layout": "map", "crops": 1,
-                    "num_frames": 100, "num_clips": 3, "dropped_frames": 20, "padded": False,
-                    "window_s": 80 / 30, "stride_s": 80 / 30, "fps": 10.0, "duration_s": 10.0,
+                    "num_frames": 30, "num_clips": 1, "dropped_frames": 3, "padded": False,
+                    "window_s": 80 / 30, "stride_s": 80 / 30, "fps": 10.0, "duration_s": 3.0,
                     "shape": [192, 16, 10, 10], "dtype": "float32", "weights": "random"}
-    fmap = np.load(tmp_path / "vtest_clip.npy")  # three whole windows of 2.67 s at 10 fps; frames 80-99 left out
+    fmap = np.load(tmp_path / "vtest_short.npy")  # one whole window of 2.67 s at 10 fps; frames 27-29 left out
     assert fmap.shape == (192, 16, 10, 10) and fmap.dtype == np.float32
     torch.manual_seed(0)
     model = load_backbone("x3d_l", random_weights=True)

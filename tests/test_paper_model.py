@@ -207,18 +207,18 @@ def test_test_py_scores_are_sigmoid_of_the_logits(tmp_path, capsys, paper_base, 
     assert metrics["best_epoch"] is None and metrics["val_roc_auc"] is None and metrics["val_pr_auc"] is None
 
 
-def test_video_scoring_with_the_published_checkpoint(tmp_path, capsys):
+def test_video_scoring_with_the_published_checkpoint(tmp_path, capsys, short_clip):
     # the x3d_l map extractor is built for it (random weights: the scores mean nothing, the shapes do)
-    code, out, err = cli(test_script.main, ["--video", TEST_DATA / "vtest_clip.avi", "--checkpoint", BASE_PKL,
+    code, out, err = cli(test_script.main, ["--video", short_clip, "--checkpoint", BASE_PKL,
                                             "--random_weights", "--out_dir", tmp_path / "v", "--threshold", "0",
                                             "--no_progress", "--no_overlay"], capsys)
     assert code == 0, err
     assert "video score" in out and "  0.0-" in out  # threshold 0: one run from the start
     assert "threshold 0: --threshold" in out
-    lines = (tmp_path / "v" / "vtest_clip" / "scores.csv").read_text().splitlines()
+    lines = (tmp_path / "v" / "vtest_short" / "scores.csv").read_text().splitlines()
     assert lines[0].startswith("# RANDOM X3D WEIGHTS") and "one point per sliding window" in lines[0]
     rows = list(csv.DictReader(lines[1:]))
-    assert len(rows) == 1 and rows[0]["start_frame"] == "0"  # 3 clips of 2.67 s, fewer than K = 4: one window
+    assert len(rows) == 1 and rows[0]["start_frame"] == "0"  # 1 clip of 2.67 s, fewer than K = 4: one window
     assert all(0.0 <= float(r["score"]) <= 1.0 for r in rows)
 
 

@@ -106,10 +106,10 @@ def test_checkpoint_round_trip_and_test_script(trained, synth, tmp_path):
 
 def test_resume_equals_unbroken_run(synth, tmp_path):
     runs = tmp_path / "runs"
-    main_script.main(train_args(synth, runs, "whole", "--max_epoch", "4", "--seed", "3"))
-    main_script.main(train_args(synth, runs, "broken", "--max_epoch", "4", "--seed", "3", "--stop_epoch", "2"))
-    assert len(read_csv(runs / "broken" / "metrics.csv")) == 2
-    main_script.main(train_args(synth, runs, "broken", "--max_epoch", "4", "--seed", "3", "--resume"))
+    main_script.main(train_args(synth, runs, "whole", "--max_epoch", "2", "--seed", "3"))
+    main_script.main(train_args(synth, runs, "broken", "--max_epoch", "2", "--seed", "3", "--stop_epoch", "1"))
+    assert len(read_csv(runs / "broken" / "metrics.csv")) == 1
+    main_script.main(train_args(synth, runs, "broken", "--max_epoch", "2", "--seed", "3", "--resume"))
     whole, broken = read_csv(runs / "whole" / "metrics.csv"), read_csv(runs / "broken" / "metrics.csv")
     drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert drop(whole) == drop(broken)
