@@ -43,15 +43,15 @@ def read_csv(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def trained(synth, tmp_path_factory):
-    """One fast run of 12 epochs, shared by the tests that read its outputs."""
+    """One fast run of 8 epochs, shared by the tests that read its outputs."""
     runs = tmp_path_factory.mktemp("runs")
-    main_script.main(train_args(synth, runs, "fast", "--max_epoch", "12"))
+    main_script.main(train_args(synth, runs, "fast", "--max_epoch", "8"))
     return runs / "fast"
 
 
 def test_training_learns_the_synthetic_set(trained):
     rows = read_csv(trained / "metrics.csv")
-    assert [int(r["epoch"]) for r in rows] == list(range(1, 13))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, 9))
     losses = [float(r["loss"]) for r in rows]
     assert losses[-1] < 0.7 * losses[0]  # training lowers the loss
     best = max(float(r["val_roc_auc"]) for r in rows)
@@ -64,7 +64,7 @@ def test_run_folder_is_complete(trained):
                  "plots/loss.png", "plots/auc.png"):
         assert (trained / name).is_file(), name
     config = json.loads((trained / "config.json").read_text())
-    assert config["options"]["max_epoch"] == 12 and config["model_config"]["dim"] == 8
+    assert config["options"]["max_epoch"] == 8 and config["model_config"]["dim"] == 8
     assert "torch" in config["versions"] and "git_commit" in config
     assert (trained / "plots/loss.png").read_bytes()[:4] == b"\x89PNG"
     best = load_checkpoint(trained / "checkpoint_best.pth")
