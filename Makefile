@@ -40,7 +40,7 @@ demo: install
 DEMO_VIDEO_SECONDS ?= 40
 DEMO_VIDEO_DIR ?= runs/demo_video
 demo-video: install
-	$(PY) -m scripts.demo_video $(DEMO_VIDEO_DIR)/street.mp4 --seconds $(DEMO_VIDEO_SECONDS)
+	$(PY) -m scripts.evaluation.demo_video $(DEMO_VIDEO_DIR)/street.mp4 --seconds $(DEMO_VIDEO_SECONDS)
 	$(PY) test.py --video $(DEMO_VIDEO_DIR)/street.mp4 --checkpoint data/published/MATE_base.pkl \
 		--random_weights --window_clips 2 --out_dir $(DEMO_VIDEO_DIR)
 

@@ -15,11 +15,11 @@ the per-fold counts (Fold 1 = fold0_*).
 import argparse
 from pathlib import Path
 
-from scripts.cli import run
-from scripts.errors import MateError
-from scripts.folds import (PUBLISHED_SEED, STRATIFY_RULES, fold_counts, format_fold_summary, list_args_parser,
+from scripts.core.cli import run
+from scripts.core.errors import MateError
+from scripts.data.folds import (PUBLISHED_SEED, STRATIFY_RULES, fold_counts, format_fold_summary, list_args_parser,
                            make_folds, resolve_test_list, write_folds)
-from scripts.manifest import format_count_table, read_manifest
+from scripts.data.manifest import format_count_table, read_manifest
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:

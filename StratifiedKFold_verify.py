@@ -11,9 +11,9 @@ train + val is not the list, unbalanced labels, or a test video in any train or 
 import argparse
 from pathlib import Path
 
-from scripts.cli import run
-from scripts.folds import format_fold_summary, list_args_parser, resolve_test_list, verify_folds
-from scripts.manifest import read_manifest
+from scripts.core.cli import run
+from scripts.data.folds import format_fold_summary, list_args_parser, resolve_test_list, verify_folds
+from scripts.data.manifest import read_manifest
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:

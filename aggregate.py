@@ -25,12 +25,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scripts.aggregation import compare, default_out, experiment_summary, load_runs
-from scripts.aggregation_report import comparison_rows, csv_rows, format_comparison, format_experiment, to_csv
-from scripts.cli import run
-from scripts.errors import MateError
+from scripts.evaluation.aggregation import compare, default_out, experiment_summary, load_runs
+from scripts.evaluation.aggregation_report import comparison_rows, csv_rows, format_comparison, format_experiment, to_csv
+from scripts.core.cli import run
+from scripts.core.errors import MateError
 from scripts.option import get_bootstrap_parser
-from scripts.fileio import write_text
+from scripts.core.fileio import write_text
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -60,7 +60,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def write_table(args) -> int:
     """--table: the ablation table as CSV, Markdown and a bar chart; exit 1 if a row or run is missing."""
-    from scripts.ablation_table import build_table, markdown, plot, table_records
+    from scripts.evaluation.ablation_table import build_table, markdown, plot, table_records
 
     if not args.table:
         raise MateError("--table needs run folders: --table runs/<prefix>_*")

@@ -35,10 +35,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from scripts.cli import run
+from scripts.core.cli import run
 from scripts.option import get_runtime_parser
-from scripts.video import CLIP_SAMPLINGS
-from scripts.x3d import CHECKPOINT_FILES, PRESETS, PYTORCHVIDEO_X3D_L
+from scripts.extraction.video import CLIP_SAMPLINGS
+from scripts.extraction.x3d import CHECKPOINT_FILES, PRESETS, PYTORCHVIDEO_X3D_L
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -145,7 +145,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
-    from scripts.extraction_run import run_extraction
+    from scripts.extraction.extraction_run import run_extraction
 
     summary, failures_csv = run_extraction(args)
     print(f"written {len(summary.written)}, skipped {len(summary.skipped)} (already extracted; "

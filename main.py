@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import argparse
 
-from scripts.cli import run
-from scripts.errors import MateError
+from scripts.core.cli import run
+from scripts.core.errors import MateError
 from scripts.option import (get_config_parser, get_data_parser, get_loss_parser, get_model_parser,
                             get_runtime_parser, get_train_parser, parse_args)
 
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     args = parse_args(get_args_parser(), argv)
     if args.train_list is None or args.val_list is None:
         raise MateError("--train_list and --val_list are required (e.g. data/manifests/fold0_train.txt)")
-    from scripts.training import run_training  # torch and the model load only when there is work
+    from scripts.training.training import run_training  # torch and the model load only when there is work
 
     summary = run_training(args)
     best = summary["best"]

@@ -23,10 +23,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from scripts.cli import run
-from scripts.errors import MateError
-from scripts.lists import OFFICIAL_TEST, OFFICIAL_TRAIN, holds_ucf_crime, split_official, split_stratified
-from scripts.manifest import TEST_MANIFEST_KEY, format_count_table, relative_to_folder, write_manifest
+from scripts.core.cli import run
+from scripts.core.errors import MateError
+from scripts.data.lists import OFFICIAL_TEST, OFFICIAL_TRAIN, holds_ucf_crime, split_official, split_stratified
+from scripts.data.manifest import TEST_MANIFEST_KEY, format_count_table, relative_to_folder, write_manifest
 
 SHOW_MISSING = 20  # missing videos listed by name; the rest are counted
 
@@ -90,7 +90,7 @@ def refuse_existing(paths: list[Path], overwrite: bool) -> None:
 
 
 def make_synthetic_set(args: argparse.Namespace) -> int:
-    from scripts.synthetic import make_synthetic  # numpy-heavy generator, only needed here
+    from scripts.data.synthetic import make_synthetic  # numpy-heavy generator, only needed here
 
     out = args.synthetic
     refuse_existing([out / "train.txt", out / "test.txt"], args.overwrite)

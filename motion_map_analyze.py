@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import argparse
 
-from scripts.cli import run
-from scripts.errors import MateError
-from scripts.motion_stats import TAU_PERCENTILE
+from scripts.core.cli import run
+from scripts.core.errors import MateError
+from scripts.diagnostics.motion_stats import TAU_PERCENTILE
 from scripts.option import get_analysis_parser, get_runtime_parser
 
 
@@ -52,9 +52,9 @@ def main(argv=None) -> int:
         raise MateError(f"--tau {args.tau:g}: a MotionMap lies in [0, 1], so must tau")
     if not 0.0 <= args.tau_percentile <= 100.0:
         raise MateError(f"--tau_percentile {args.tau_percentile:g}: must lie in [0, 100]")
-    from scripts.analysis_inputs import load_analysis_run
-    from scripts.motion_analysis import motion_maps, write_outputs
-    from scripts.motion_stats import choose_threshold, class_table, format_line
+    from scripts.diagnostics.analysis_inputs import load_analysis_run
+    from scripts.diagnostics.motion_analysis import motion_maps, write_outputs
+    from scripts.diagnostics.motion_stats import choose_threshold, class_table, format_line
 
     loaded = load_analysis_run(args, "motion_map_analyze.py", default_exp="motion_analysis")
     labels, classes, maps, source = motion_maps(loaded, args.test_list, motion_window=args.motion_window,

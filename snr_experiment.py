@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scripts.cli import run
-from scripts.errors import MateError
+from scripts.core.cli import run
+from scripts.core.errors import MateError
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -55,9 +55,9 @@ def check(args: argparse.Namespace) -> None:
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     check(args)
-    from scripts.fileio import write_text
-    from scripts.snr import BagModel, sweep
-    from scripts.snr_report import plot_auc_vs_amplitude, plot_closed_form, plot_snr_vs_rho, results_csv, table_lines
+    from scripts.core.fileio import write_text
+    from scripts.diagnostics.snr import BagModel, sweep
+    from scripts.diagnostics.snr_report import plot_auc_vs_amplitude, plot_closed_form, plot_snr_vs_rho, results_csv, table_lines
 
     model = BagModel(T=args.T, L=args.L, sigma=args.sigma, beta=args.beta, false_rate=args.false_rate, topk=args.topk)
     rows = sweep(model, args.amplitudes, args.rhos, n_bags=args.n_bags, seed=args.seed)

@@ -16,7 +16,7 @@ class, score), preds_fold{X}.npy (scores in manifest order), test_metrics.json (
 per-class ROC-AUC, bootstrap 95% CIs, frame-level with --gt), plots/roc_curve.png and
 plots/pr_curve.png. With --video / --video_root (default out_dir: <run>/videos/), per video a folder named
 by its path relative to the root: scores.csv (start_s, end_s, start_frame, end_frame, score),
-timeline.png and overlay.mp4; for a folder also summary.csv and failures.csv (scripts/video_outputs.py).
+timeline.png and overlay.mp4; for a folder also summary.csv and failures.csv (scripts/evaluation/video_outputs.py).
 """
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from scripts.cli import run
+from scripts.core.cli import run
 from scripts.option import get_bootstrap_parser, get_runtime_parser
-from scripts.single_video import DEFAULT_THRESHOLD, SLIDING_SECONDS
-from scripts.x3d import PRESETS
+from scripts.evaluation.single_video import DEFAULT_THRESHOLD, SLIDING_SECONDS
+from scripts.extraction.x3d import PRESETS
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -94,14 +94,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def score_videos(args) -> int:
-    """--video or --video_root: each video's scores.csv, timeline.png and overlay.mp4 (scripts/video_outputs.py)."""
-    from scripts.devices import resolve_device, use_threads
-    from scripts.errors import MateError
-    from scripts.single_video import VideoScorer, top_intervals
-    from scripts.fileio import write_text
-    from scripts.video import check_video_file, scan_videos
-    from scripts.xd_violence import video_stem
-    from scripts import video_outputs as outputs
+    """--video or --video_root: each video's scores.csv, timeline.png and overlay.mp4 (scripts/evaluation/video_outputs.py)."""
+    from scripts.core.devices import resolve_device, use_threads
+    from scripts.core.errors import MateError
+    from scripts.evaluation.single_video import VideoScorer, top_intervals
+    from scripts.core.fileio import write_text
+    from scripts.extraction.video import check_video_file, scan_videos
+    from scripts.data.xd_violence import video_stem
+    from scripts.evaluation import video_outputs as outputs
 
     use_threads(args.threads)
     scorer = VideoScorer(args.checkpoint, backbone=args.backbone, backbone_checkpoint=args.backbone_checkpoint,
@@ -117,11 +117,11 @@ def score_videos(args) -> int:
         print(f"note: {outputs.RANDOM_NOTE}")
     out_dir = args.out_dir
     if out_dir is None:
-        from scripts.checkpoint import output_folder
+        from scripts.models.checkpoint import output_folder
         out_dir = output_folder(args.checkpoint, scorer.ckpt) / "videos"
     annotations = {}
     if args.gt is not None:
-        from scripts.framegt import read_annotations
+        from scripts.data.framegt import read_annotations
         annotations = read_annotations(args.gt)
     if args.video is not None:
         check_video_file(args.video)
@@ -160,7 +160,7 @@ def score_videos(args) -> int:
             print(f"  {start:.1f}-{end:.1f} s: peak {peak:.4f}")
         print("  wrote " + ", ".join(str(p) for p in written))
     if args.video_root is not None:
-        from scripts.extraction import failures_csv
+        from scripts.extraction.extraction import failures_csv
         summary = outputs.write_summary(out_dir / "summary.csv", rows)
         print(f"scored {len(rows)} of {len(videos)} videos; wrote {summary}")
         if failures:
@@ -172,8 +172,8 @@ def score_videos(args) -> int:
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
-    from scripts.errors import MateError
-    from scripts.evaluation import format_report, run_test
+    from scripts.core.errors import MateError
+    from scripts.evaluation.evaluation import format_report, run_test
 
     given = [name for name in ("test_list", "video", "video_root") if getattr(args, name) is not None]
     if len(given) != 1:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from scripts.cli import run
+from scripts.core.cli import run
 from scripts.option import get_analysis_parser, get_runtime_parser
 
 
@@ -31,9 +31,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
-    from scripts.analysis_inputs import load_analysis_run
-    from scripts.embedding_view import group_separation, motion_curves, project, video_motion, write_outputs
-    from scripts.scoring import score_dataset
+    from scripts.diagnostics.analysis_inputs import load_analysis_run
+    from scripts.diagnostics.embedding_view import group_separation, motion_curves, project, video_motion, write_outputs
+    from scripts.evaluation.scoring import score_dataset
 
     loaded = load_analysis_run(args, "test1.py", need_checkpoint=True)
     ds = loaded.ds

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scripts.cli import run
+from scripts.core.cli import run
 from scripts.option import get_analysis_parser, get_bootstrap_parser, get_runtime_parser
 
 
@@ -35,9 +35,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
-    from scripts.analysis_inputs import load_analysis_run
-    from scripts.fileio import write_json
-    from scripts.motion_on_off import compare_on_off, plot, score_on_off, summary_lines
+    from scripts.diagnostics.analysis_inputs import load_analysis_run
+    from scripts.core.fileio import write_json
+    from scripts.diagnostics.motion_on_off import compare_on_off, plot, score_on_off, summary_lines
 
     if args.checkpoint_on is not None:
         args.checkpoint = args.checkpoint_on

@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from scripts.extraction import ClipStream, ExtractSettings, extract_video, resolve_device  # noqa: E402
-from scripts.video import VideoReader, spatial_crops  # noqa: E402
+from scripts.extraction.extraction import ClipStream, ExtractSettings, extract_video, resolve_device  # noqa: E402
+from scripts.extraction.video import VideoReader, spatial_crops  # noqa: E402
 
 SOURCE = Path(__file__).resolve().parents[1] / "tests" / "data" / "vtest_clip.avi"
-from scripts.x3d import PRESETS, load_backbone  # noqa: E402
+from scripts.extraction.x3d import PRESETS, load_backbone  # noqa: E402
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:

@@ -31,14 +31,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts.dataset import BalancedBatchSampler, stacked_motion_maps  # noqa: E402
-from scripts.errors import MateError  # noqa: E402
-from scripts.memory import keep_freed_memory, release_freed_memory  # noqa: E402
-from scripts.devices import resolve_device  # noqa: E402
-from scripts.losses import LossConfig, MateLoss  # noqa: E402
+from scripts.core.errors import MateError  # noqa: E402
+from scripts.core.memory import keep_freed_memory, release_freed_memory  # noqa: E402
+from scripts.core.devices import resolve_device  # noqa: E402
+from scripts.models.losses import LossConfig, MateLoss  # noqa: E402
 from scripts.model import (TCC_MODES, VARIANTS, build_model, config_for_variant,  # noqa: E402
                           count_parameters, feature_motion_map)
-from scripts.motion import motion_map  # noqa: E402
-from scripts.training import build_optimizer  # noqa: E402
+from scripts.models.motion import motion_map  # noqa: E402
+from scripts.training.training import build_optimizer  # noqa: E402
 
 
 def variant_overrides(text: str) -> tuple[str, dict]:
@@ -264,7 +264,7 @@ def median(values: list[float]) -> float:
 
 def main(argv=None) -> None:
     args = get_args_parser().parse_args(argv)
-    keep_freed_memory()  # as every script (scripts/cli.py)
+    keep_freed_memory()  # as every script (scripts/core/cli.py)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

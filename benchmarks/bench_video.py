@@ -26,12 +26,12 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from scripts.checkpoint import save_checkpoint  # noqa: E402
-from scripts.demo_video import looped_video  # noqa: E402
+from scripts.models.checkpoint import save_checkpoint  # noqa: E402
+from scripts.evaluation.demo_video import looped_video  # noqa: E402
 from scripts.model import build_model, config_for_variant  # noqa: E402
-from scripts.single_video import VideoScorer  # noqa: E402
-from scripts.video_outputs import plot_timeline, write_overlay  # noqa: E402
-from scripts.x3d import PRESETS  # noqa: E402
+from scripts.evaluation.single_video import VideoScorer  # noqa: E402
+from scripts.evaluation.video_outputs import plot_timeline, write_overlay  # noqa: E402
+from scripts.extraction.x3d import PRESETS  # noqa: E402
 
 MAP_SHAPES = {"x3d_xs": [192, 4, 5, 5], "x3d_s": [192, 13, 5, 5], "x3d_m": [192, 16, 8, 8], "x3d_l": [192, 16, 10, 10]}
 

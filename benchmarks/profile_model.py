@@ -21,12 +21,12 @@ from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.memory import keep_freed_memory  # noqa: E402
-from scripts.fast_paths import plain_paths  # noqa: E402
-from scripts.losses import LossConfig, MateLoss  # noqa: E402
+from scripts.core.memory import keep_freed_memory  # noqa: E402
+from scripts.models.fast_paths import plain_paths  # noqa: E402
+from scripts.models.losses import LossConfig, MateLoss  # noqa: E402
 from scripts.model import VARIANTS, build_model, config_for_variant, feature_motion_map  # noqa: E402
-from scripts.motion import motion_map  # noqa: E402
-from scripts.training import build_optimizer  # noqa: E402
+from scripts.models.motion import motion_map  # noqa: E402
+from scripts.training.training import build_optimizer  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -42,7 +42,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=10, help="profiled steps, after 3 untimed (default: 10)")
     parser.add_argument("--rows", type=int, default=25, help="operators listed (default: 25)")
     parser.add_argument("--plain", action="store_true",
-                        help="the plain formulas and the model's own MotionMap (scripts/fast_paths.py)")
+                        help="the plain formulas and the model's own MotionMap (scripts/models/fast_paths.py)")
     return parser
 
 

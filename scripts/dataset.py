@@ -3,7 +3,7 @@
 Three on-disk shapes are accepted and brought into the model layout `[C, T, H, W]`:
 `[C, T, H, W]` X3D maps as they are, `[T, D]` sequences as `[D, T, 1, 1]`, and `[T, K, D]` multi-crop
 sequences as `[D, T, 1, 1]` (crops averaged) or `[D, T, K, 1]` (crops as spatial positions).
-Manifest parsing lives in scripts/manifest.py and is re-exported here.
+Manifest parsing lives in scripts/data/manifest.py and is re-exported here.
 """
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ import torch
 from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
-from scripts.errors import MateError
-from scripts.manifest import VideoEntry
-from scripts.memory import release_freed_memory
-from scripts.motion import motion_map
+from scripts.core.errors import MateError
+from scripts.data.manifest import VideoEntry
+from scripts.core.memory import release_freed_memory
+from scripts.models.motion import motion_map
 
 CROP_MODES = ("mean", "space")
 CACHE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
@@ -219,7 +219,7 @@ class FeatureDataset(Dataset):
         return torch.stack([self[i][0] for i in idx.tolist()]), self.labels[idx]
 
     def motion_maps(self, indices: Sequence[int], window: int, eps: float) -> torch.Tensor | None:
-        """The MotionMaps `[B, T, H, W]` (scripts/motion.py) of the videos of `batch(indices)`, or None
+        """The MotionMaps `[B, T, H, W]` (scripts/models/motion.py) of the videos of `batch(indices)`, or None
         when the videos are not stacked (then the model computes them itself).
 
         The map is a function of the features alone, so it is computed once per (window, eps), the

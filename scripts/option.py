@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from scripts.errors import MateError
+from scripts.core.errors import MateError
 
 
 def get_config_parser(add_help: bool = False) -> argparse.ArgumentParser:

@@ -77,9 +77,9 @@ def load_script(script: str) -> ModuleType:
 
 def run_script(script: str, *args, cwd: Path | None = None) -> Finished:
     """Run a top-level script as `python <script> <args>` would, but in this process (no new
-    interpreter, no second torch import): its `main` through scripts.cli.run, exit code and output
+    interpreter, no second torch import): its `main` through scripts.core.cli.run, exit code and output
     captured. Exceptions other than the CLI's own exits propagate, with their traceback."""
-    from scripts.cli import run
+    from scripts.core.cli import run
 
     main = load_script(script).main
     out, err = io.StringIO(), io.StringIO()

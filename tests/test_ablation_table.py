@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from scripts.ablation_table import ROWS, build_table, row_key, table_records
-from scripts.aggregation import compare, load_run
+from scripts.evaluation.ablation_table import ROWS, build_table, row_key, table_records
+from scripts.evaluation.aggregation import compare, load_run
 from tests.conftest import ROOT, run_script
 from tests.test_aggregate import make_run, video_list
 

@@ -1,4 +1,4 @@
-"""scripts.aggregation and scripts.aggregation_report on fake run folders (mean ± std, pooled CI,
+"""scripts.evaluation.aggregation and scripts.evaluation.aggregation_report on fake run folders (mean ± std, pooled CI,
 paired comparison), and aggregate.py's CLI: its CSV, its text and its one-line errors."""
 import csv
 import math
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from scripts.aggregation import (best_validation, compare, default_out, experiment_name, fold_ensemble, load_run,
+from scripts.evaluation.aggregation import (best_validation, compare, default_out, experiment_name, fold_ensemble, load_run,
                                  mean_std, pair_runs, pooled, read_predictions)
-from scripts.aggregation_report import CSV_FIELDS, comparison_rows, format_comparison, to_csv
-from scripts.errors import MateError
+from scripts.evaluation.aggregation_report import CSV_FIELDS, comparison_rows, format_comparison, to_csv
+from scripts.core.errors import MateError
 from tests.conftest import run_script
 
 N_TEST = 60
@@ -306,8 +306,8 @@ def test_predictions_keep_significant_digits(tmp_path):
     """Quiet videos score around 1e-6 under the authors' checkpoint: 6 decimals printed 0.000002 for all."""
     from types import SimpleNamespace
 
-    from scripts.evaluation import predictions_csv
-    from scripts.manifest import VideoEntry
+    from scripts.evaluation.evaluation import predictions_csv
+    from scripts.data.manifest import VideoEntry
 
     ds = SimpleNamespace(entries=[VideoEntry(path=Path(f"v{i}.npy"), label=i % 2, cls="Abuse" if i % 2 else "Normal")
                                   for i in range(3)])

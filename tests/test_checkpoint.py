@@ -1,4 +1,4 @@
-"""scripts/checkpoint.py: a checkpoint says what it is (format, full model config), and a config with a
+"""scripts/models/checkpoint.py: a checkpoint says what it is (format, full model config), and a config with a
 missing or unknown key is refused in one line naming the file and the key (through test.py), never
 filled with today's default; format-1 checkpoints migrate by the one documented rule."""
 import dataclasses
@@ -6,8 +6,8 @@ import dataclasses
 import pytest
 import torch
 
-from scripts.checkpoint import FORMAT, load_checkpoint, model_from_checkpoint, save_checkpoint
-from scripts.errors import MateError
+from scripts.models.checkpoint import FORMAT, load_checkpoint, model_from_checkpoint, save_checkpoint
+from scripts.core.errors import MateError
 from scripts.model import MilConfig, build_model, config_fields, config_for_variant
 from tests.conftest import PUBLISHED, run_script
 

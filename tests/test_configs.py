@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from scripts.errors import MateError
+from scripts.core.errors import MateError
 from scripts.model import build_model, count_parameters
 from scripts.option import parse_args
-from scripts.training import loss_config_from_args, model_config_from_args
+from scripts.training.training import loss_config_from_args, model_config_from_args
 from tests.conftest import load_script
 
 main_script = load_script("main.py")

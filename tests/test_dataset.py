@@ -7,8 +7,8 @@ import torch
 
 from scripts.dataset import (BalancedBatchSampler, FeatureDataset, load_array, load_features,
                              resample_segments, to_model_layout)
-from scripts.errors import MateError
-from scripts.manifest import VideoEntry
+from scripts.core.errors import MateError
+from scripts.data.manifest import VideoEntry
 
 
 def save(path: Path, arr: np.ndarray) -> Path:

@@ -13,25 +13,25 @@ import torch
 from scipy.spatial.distance import pdist
 from sklearn.metrics import roc_auc_score, silhouette_score
 
-from scripts.analysis_inputs import AnalysisRun, load_analysis_run
+from scripts.diagnostics.analysis_inputs import AnalysisRun, load_analysis_run
 from scripts.dataset import load_features
-from scripts.manifest import read_manifest
-from scripts.embedding_view import (embedding_csv, group_separation, motion_curves, motion_per_time_csv, project,
+from scripts.data.manifest import read_manifest
+from scripts.diagnostics.embedding_view import (embedding_csv, group_separation, motion_curves, motion_per_time_csv, project,
                                     video_motion)
-from scripts.errors import MateError
-from scripts.evaluation import load_for_scoring
-from scripts.manifest import VideoEntry
-from scripts.motion import motion_map
-from scripts.motion_analysis import maps_of, motion_maps, stats_csv
+from scripts.core.errors import MateError
+from scripts.evaluation.evaluation import load_for_scoring
+from scripts.data.manifest import VideoEntry
+from scripts.models.motion import motion_map
+from scripts.diagnostics.motion_analysis import maps_of, motion_maps, stats_csv
 from scripts.model import config_for_variant
-from scripts.motion_on_off import NO_MOTION, SAME_MODEL, compare_on_off, describe_off, summary_lines
-from scripts.motion_stats import (choose_threshold, class_table, format_line, motion_area_ratio, motion_entropy,
+from scripts.diagnostics.motion_on_off import NO_MOTION, SAME_MODEL, compare_on_off, describe_off, summary_lines
+from scripts.diagnostics.motion_stats import (choose_threshold, class_table, format_line, motion_area_ratio, motion_entropy,
                                   normal_threshold)
 from scripts.option import get_analysis_parser, get_runtime_parser
-from scripts.scoring import score_dataset
-from scripts.snr import BagModel, snr_mean_closed, snr_motion_closed, sweep
-from scripts.snr_report import results_csv, table_lines
-from scripts.synthetic import make_synthetic
+from scripts.evaluation.scoring import score_dataset
+from scripts.diagnostics.snr import BagModel, snr_mean_closed, snr_motion_closed, sweep
+from scripts.diagnostics.snr_report import results_csv, table_lines
+from scripts.data.synthetic import make_synthetic
 from tests.conftest import run_script
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -1,4 +1,4 @@
-"""feature_extractor.py, scripts/x3d.py and scripts/extraction.py on the CPU with random weights.
+"""feature_extractor.py, scripts/extraction/x3d.py and scripts/extraction/extraction.py on the CPU with random weights.
 
 x3d_xs and small crops keep it fast; the real clip is tests/data/vtest_clip.avi (see tests/data/README.md).
 No test touches the network: the default (official) weights come from a torch hub cache in tmp_path.
@@ -24,12 +24,12 @@ import pytest
 import torch
 
 from conftest import ROOT, TEST_DATA, run_script, load_script
-from scripts.cli import run
-from scripts.errors import MateError
-from scripts.devices import resolve_device, torchrun_env
-from scripts.extraction import ClipStream, ExtractSettings, Job, extract_video, plan_jobs, shard_jobs
-from scripts.video import VideoReader, preprocess_frame, spatial_crops
-from scripts.x3d import (CHECKPOINT_FILES, MODEL_ZOO_URL, X3DFeatures, _install_torchvision_shim,
+from scripts.core.cli import run
+from scripts.core.errors import MateError
+from scripts.core.devices import resolve_device, torchrun_env
+from scripts.extraction.extraction import ClipStream, ExtractSettings, Job, extract_video, plan_jobs, shard_jobs
+from scripts.extraction.video import VideoReader, preprocess_frame, spatial_crops
+from scripts.extraction.x3d import (CHECKPOINT_FILES, MODEL_ZOO_URL, X3DFeatures, _install_torchvision_shim,
                         _remove_torchvision_shim, create_x3d_network, hub_cache_path, load_backbone)
 from test_video import published_clips, write_video
 
@@ -341,7 +341,7 @@ def hub_cache(tmp_path, monkeypatch):
         calls.append((request.full_url, timeout))
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr("scripts.x3d.urllib.request.urlopen", offline)
+    monkeypatch.setattr("scripts.extraction.x3d.urllib.request.urlopen", offline)
     return calls
 
 
@@ -412,7 +412,7 @@ def test_official_weights_are_downloaded_once_into_the_cache(tmp_path, monkeypat
         calls.append(request.full_url)
         return io.BytesIO(buffer.getvalue())
 
-    monkeypatch.setattr("scripts.x3d.urllib.request.urlopen", served)
+    monkeypatch.setattr("scripts.extraction.x3d.urllib.request.urlopen", served)
     first = load_backbone("x3d_xs")
     assert "downloading" in capsys.readouterr().out  # on stdout: stderr stays for errors
     second = load_backbone("x3d_xs")

@@ -1,4 +1,4 @@
-"""feature_extractor.py against concurrent jobs, kills, full disks and odd paths (scripts/feature_folder.py).
+"""feature_extractor.py against concurrent jobs, kills, full disks and odd paths (scripts/data/feature_folder.py).
 
 A second job is started in-process while the first is writing its first video (a hook on write_outputs),
 so "at the same time" needs no sleeps; the process boundary (kernel locks released by a kill, two real
@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import torch
 
-import scripts.extraction as extraction
+import scripts.extraction.extraction as extraction
 from conftest import ROOT, load_script, run_script
-from scripts.feature_folder import RECORD_NAME, claim_folder, shard_lock_name
-from scripts.locks import LOCK_NAME, exclusive_lock
+from scripts.data.feature_folder import RECORD_NAME, claim_folder, shard_lock_name
+from scripts.core.locks import LOCK_NAME, exclusive_lock
 from test_video import write_video
 
 feature_extractor = load_script("feature_extractor.py")
@@ -111,7 +111,7 @@ def test_other_settings_are_refused_while_and_after_a_job_runs(tmp_path, monkeyp
 
 
 def checkpoint(tmp_path):
-    from scripts.x3d import create_x3d_network
+    from scripts.extraction.x3d import create_x3d_network
 
     torch.manual_seed(3)
     path = tmp_path / "X3D_XS.pyth"
@@ -155,7 +155,7 @@ def test_torchrun_ranks_starting_together_wait_for_the_start_lock(tmp_path):
 def test_a_killed_jobs_lock_is_taken_over(tmp_path):
     root, out = make_root(tmp_path / "videos", 2), tmp_path / "features"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from scripts.locks import exclusive_lock\n"
+        [sys.executable, "-c", "import sys, time; from scripts.core.locks import exclusive_lock\n"
          f"with exclusive_lock({str(out / shard_lock_name(0, 1))!r}, what='x'):\n"
          "    print('held', flush=True); time.sleep(600)"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
@@ -233,7 +233,7 @@ def test_unreadable_broken_and_twice_reached_videos(tmp_path, monkeypatch):
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
             return builtins.open(path, *args, **kwargs)
 
-        monkeypatch.setattr("scripts.video.open", refuse, raising=False)
+        monkeypatch.setattr("scripts.extraction.video.open", refuse, raising=False)
     (root / "Abuse" / "Gone_x264.mp4").symlink_to(tmp_path / "moved_away.mp4")
     (root / "Everything").symlink_to(root / "Normal")  # the same video reached a second time
     done = cli(root, out)

@@ -1,4 +1,4 @@
-"""The fast paths compute what the plain formulas compute (scripts/fast_paths.py, docs/speed.md).
+"""The fast paths compute what the plain formulas compute (scripts/models/fast_paths.py, docs/speed.md).
 
 Single functions are compared value for value and gradient for gradient; then whole runs: main.py as
 shipped (fast kernels, the MotionMap from the data set's cache, the fused AdamW) against main.py with
@@ -14,15 +14,15 @@ import torch
 import torch.nn.functional as F
 
 from conftest import load_script
-from scripts import training
-from scripts.checkpoint import load_checkpoint
+from scripts.training import training
+from scripts.models.checkpoint import load_checkpoint
 from scripts.dataset import FeatureDataset
-from scripts.fast_paths import elu_plus_one, linear_attention, plain, plain_paths
-from scripts.manifest import read_manifest
+from scripts.models.fast_paths import elu_plus_one, linear_attention, plain, plain_paths
+from scripts.data.manifest import read_manifest
 from scripts.model import build_model, config_for_variant, feature_motion_map
-from scripts.motion import motion_map
-from scripts.scoring import score_dataset
-from scripts.synthetic import make_synthetic
+from scripts.models.motion import motion_map
+from scripts.evaluation.scoring import score_dataset
+from scripts.data.synthetic import make_synthetic
 
 
 def grads(fn, *inputs: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:

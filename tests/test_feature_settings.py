@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from scripts.checkpoint import load_checkpoint
-from scripts.devices import resolve_device
-from scripts.errors import MateError
-from scripts.evaluation import load_for_scoring
-from scripts.feature_settings import PUBLISHED, check_clock, check_test_features, read_extraction, weights_id
-from scripts.manifest import VideoEntry, read_manifest
-from scripts.scoring import score_dataset
-from scripts.single_video import score_video
+from scripts.models.checkpoint import load_checkpoint
+from scripts.core.devices import resolve_device
+from scripts.core.errors import MateError
+from scripts.evaluation.evaluation import load_for_scoring
+from scripts.data.feature_settings import PUBLISHED, check_clock, check_test_features, read_extraction, weights_id
+from scripts.data.manifest import VideoEntry, read_manifest
+from scripts.evaluation.scoring import score_dataset
+from scripts.evaluation.single_video import score_video
 from test_video import write_video
 from tests.conftest import PUBLISHED as PUBLISHED_DIR
 from tests.conftest import run_script
@@ -109,7 +109,7 @@ def test_contradicting_flags_and_weights_are_refused(trained, capsys):
     assert "--crops 3 contradicts" in capsys.readouterr().err
     # trained on random-weight features: real weights would be another feature space
     weights = root / "X3D_XS.pyth"
-    from scripts.x3d import create_x3d_network
+    from scripts.extraction.x3d import create_x3d_network
     torch.save({"model_state": create_x3d_network("x3d_xs").state_dict()}, weights)
     assert cli("test", "--video", video, "--checkpoint", ckpt, "--backbone_checkpoint", weights) == 2
     err = capsys.readouterr().err.strip().splitlines()

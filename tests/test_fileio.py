@@ -5,9 +5,9 @@ import stat
 import numpy as np
 import pytest
 
-from scripts.cli import run
-from scripts.errors import MateError
-from scripts.fileio import atomic_write, save_npy, write_json, write_text
+from scripts.core.cli import run
+from scripts.core.errors import MateError
+from scripts.core.fileio import atomic_write, save_npy, write_json, write_text
 
 
 def test_failed_write_keeps_previous_file(tmp_path):
@@ -45,7 +45,7 @@ def test_cli_boundary_one_line_exit_2(capsys):
 def test_outputs_get_the_mode_the_umask_gives(tmp_path, umask, mode):
     import torch
 
-    from scripts.checkpoint import save_checkpoint
+    from scripts.models.checkpoint import save_checkpoint
 
     old = os.umask(umask)
     try:

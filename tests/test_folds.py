@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED_DATA, run_script
-from scripts.errors import MateError
-from scripts.folds import format_fold_summary, stratified_folds, verify_folds, write_folds
-from scripts.manifest import VideoEntry, read_manifest
+from scripts.core.errors import MateError
+from scripts.data.folds import format_fold_summary, stratified_folds, verify_folds, write_folds
+from scripts.data.manifest import VideoEntry, read_manifest
 
 K = 5
 

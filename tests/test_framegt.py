@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from scripts.errors import MateError
-from scripts.framegt import (align, frame_labels, parse_annotation_line, read_annotations,
+from scripts.core.errors import MateError
+from scripts.data.framegt import (align, frame_labels, parse_annotation_line, read_annotations,
                              snippet_count_agrees, snippet_to_frames)
 from tests.conftest import SHARED_DATA
 

@@ -9,9 +9,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from scripts.errors import MateError
-from scripts.fileio import remove_stale_temps, save_npy, write_text
-from scripts.locks import exclusive_lock
+from scripts.core.errors import MateError
+from scripts.core.fileio import remove_stale_temps, save_npy, write_text
+from scripts.core.locks import exclusive_lock
 from tests.conftest import ROOT
 
 
@@ -22,8 +22,8 @@ def test_second_holder_is_refused_and_named(tmp_path):
         # another process tries the same lock while this one holds it
         code = textwrap.dedent(f"""
             import sys; sys.path.insert(0, {str(ROOT)!r})
-            from scripts.errors import MateError
-            from scripts.locks import exclusive_lock
+            from scripts.core.errors import MateError
+            from scripts.core.locks import exclusive_lock
             try:
                 with exclusive_lock({str(lock)!r}, what="run folder run"):
                     print("got it")
@@ -39,7 +39,7 @@ def test_second_holder_is_refused_and_named(tmp_path):
 def test_lock_of_a_dead_job_is_taken_over(tmp_path):
     lock = tmp_path / ".mate.lock"
     # a job that took the lock and was killed (-9) while holding it
-    code = f"import sys, os; sys.path.insert(0, {str(ROOT)!r}); from scripts.locks import exclusive_lock\n" \
+    code = f"import sys, os; sys.path.insert(0, {str(ROOT)!r}); from scripts.core.locks import exclusive_lock\n" \
            f"with exclusive_lock({str(lock)!r}, what='x'):\n    os.kill(os.getpid(), 9)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == -9
     assert "pid " in lock.read_text()  # its record is still there ...

@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from scripts.errors import MateError
-from scripts.losses import (LossConfig, MateLoss, batch_hard_triplet, smoothness_loss, sparsity_loss,
+from scripts.core.errors import MateError
+from scripts.models.losses import (LossConfig, MateLoss, batch_hard_triplet, smoothness_loss, sparsity_loss,
                             topk_mil_loss)
 from scripts.model import topk_count, topk_mean
 

@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scripts.errors import MateError
-from scripts.lists import read_split, split_official, split_stratified
-from scripts.manifest import read_manifest
+from scripts.core.errors import MateError
+from scripts.data.lists import read_split, split_official, split_stratified
+from scripts.data.manifest import read_manifest
 from tests.conftest import SHARED_DATA, run_script
 
 

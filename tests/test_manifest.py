@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.errors import MateError
-from scripts.manifest import (VideoEntry, format_count_table, infer_class, infer_label, parse_line,
+from scripts.core.errors import MateError
+from scripts.data.manifest import (VideoEntry, format_count_table, infer_class, infer_label, parse_line,
                               read_manifest, write_manifest)
 
 
@@ -133,14 +133,14 @@ def test_count_table():
     ("v=u5SF4SlqNDQ__#00-00-00_00-01-00_label_G-0-0.npy 1", ["v=u5SF4SlqNDQ__#00-00-00_00-01-00_label_G-0-0.npy", "1"]),
 ])
 def test_fields_plain_quoted_or_tab_separated(line, fields):
-    from scripts.manifest import split_fields
+    from scripts.data.manifest import split_fields
     assert split_fields(line) == fields
 
 
 @pytest.mark.parametrize("path", ["plain/Abuse001_x264.npy", "dir with spaces é日本/Abuse 004 ü x264.npy",
                                   "it's/a \"quoted\" name.npy", "#hash first.npy"])
 def test_written_paths_read_back(tmp_path, path):
-    from scripts.manifest import quote_path, split_fields
+    from scripts.data.manifest import quote_path, split_fields
     assert split_fields(f"{quote_path(path)} 1 Abuse") == [path, "1", "Abuse"]
     if " " not in path and "'" not in path and not path.startswith("#"):
         assert quote_path(path) == path  # plain paths stay as they are

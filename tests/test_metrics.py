@@ -1,4 +1,4 @@
-"""scripts/metrics.py: AUCs against scikit-learn and hand-worked values, bootstrap CIs, DeLong."""
+"""scripts/evaluation/metrics.py: AUCs against scikit-learn and hand-worked values, bootstrap CIs, DeLong."""
 import json
 import math
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from scripts import metrics
-from scripts.metrics import (bootstrap_ci, delong_ci, delong_test, delong_variance, frame_ap, frame_auc,
+from scripts.evaluation import metrics
+from scripts.evaluation.metrics import (bootstrap_ci, delong_ci, delong_test, delong_variance, frame_ap, frame_auc,
                              paired_bootstrap, per_class_auc, plot_roc_pr, pr_auc, roc_auc, summarize, wilcoxon_signed_rank)
 
 

@@ -1,4 +1,4 @@
-"""Tests of scripts/model.py and scripts/motion.py: shapes, sizes, ablations, the MotionMap, learning."""
+"""Tests of scripts/model.py and scripts/models/motion.py: shapes, sizes, ablations, the MotionMap, learning."""
 import dataclasses
 
 import pytest
@@ -6,13 +6,13 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from scripts.errors import MateError
-from scripts.losses import LossConfig, topk_mil_loss
+from scripts.core.errors import MateError
+from scripts.models.losses import LossConfig, topk_mil_loss
 from scripts.model import (TCC_MODES, DifferenceFeatures, Mate, MateConfig, MilBaseline, MilConfig,
                            MotionConditionedAttention, build_model, config_for_variant,
                            count_parameters, linear_attention, topk_count, trailing_mean, uses_difference_features,
                            uses_motion_map)
-from scripts.motion import difference_features, motion_map
+from scripts.models.motion import difference_features, motion_map
 
 VARIANTS = ("fast", "base", "mil")
 
@@ -340,7 +340,7 @@ def test_trailing_mean():
 @pytest.mark.parametrize("shape", [(3, 12, 6, 4, 5), (2, 12, 1, 3, 3), (1, 12, 7, 1, 1)])
 def test_fused_projection_equals_concat_norm_linear(shape, norm, chunk, monkeypatch):
     if chunk is not None:
-        monkeypatch.setattr("scripts.motion.CHUNK_ELEMENTS", chunk)
+        monkeypatch.setattr("scripts.models.motion.CHUNK_ELEMENTS", chunk)
     torch.manual_seed(0)
     emb = DifferenceFeatures(in_channels=12, dim=5, norm=norm).double()
     with torch.no_grad():

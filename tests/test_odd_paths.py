@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from scripts.manifest import read_manifest
+from scripts.data.manifest import read_manifest
 from tests.conftest import run_script
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from scripts.errors import MateError
+from scripts.core.errors import MateError
 from scripts.option import (get_config_parser, get_data_parser, get_runtime_parser, options_to_dict,
                             parse_args)
 
@@ -82,7 +82,7 @@ def test_every_model_field_is_a_flag_and_a_config_key(tmp_path):
 
     from scripts.model import INPUT_NORMS, TCC_MODES, VIDEO_LOGITS, MateConfig
     from scripts.option import get_model_parser
-    from scripts.training import model_config_from_args
+    from scripts.training.training import model_config_from_args
 
     parser = argparse.ArgumentParser(parents=[get_config_parser(), get_model_parser()])
     dests = {a.dest for a in parser._actions}
@@ -114,7 +114,7 @@ def test_parallel_loading_gives_the_same_cache(tmp_path):
     import torch
 
     from scripts.dataset import FeatureDataset
-    from scripts.manifest import VideoEntry
+    from scripts.data.manifest import VideoEntry
 
     rng = np.random.default_rng(0)
     entries = []

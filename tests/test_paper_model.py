@@ -1,4 +1,4 @@
-"""The published MATE architecture (variants paper_fast / paper_base, scripts/paper_model.py): the
+"""The published MATE architecture (variants paper_fast / paper_base, scripts/models/paper_model.py): the
 authors' weights load strictly and reproduce their outputs; test.py and main.py accept them."""
 import csv
 import json
@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from scripts.checkpoint import load_checkpoint, output_folder, save_checkpoint
-from scripts.cli import run
-from scripts.errors import MateError
-from scripts.losses import LossConfig, MateLoss
+from scripts.models.checkpoint import load_checkpoint, output_folder, save_checkpoint
+from scripts.core.cli import run
+from scripts.core.errors import MateError
+from scripts.models.losses import LossConfig, MateLoss
 from scripts.model import config_for_variant, build_model, count_parameters
-from scripts.synthetic import make_synthetic
+from scripts.data.synthetic import make_synthetic
 from tests.conftest import PUBLISHED, TEST_DATA, load_script
 
 main_script = load_script("main.py")

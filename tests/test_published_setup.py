@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scripts.manifest import read_manifest
+from scripts.data.manifest import read_manifest
 from tests.conftest import PUBLISHED, SHARED_DATA, shell
 
 

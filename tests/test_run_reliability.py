@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from scripts.checkpoint import load_checkpoint
+from scripts.models.checkpoint import load_checkpoint
 from scripts.dataset import BalancedBatchSampler
-from scripts.manifest import read_manifest
-from scripts.synthetic import make_synthetic
-from scripts.training import build_scheduler
+from scripts.data.manifest import read_manifest
+from scripts.data.synthetic import make_synthetic
+from scripts.training.training import build_scheduler
 from tests.conftest import ROOT, run_script, run_subprocess
 
 EPOCHS = 3
@@ -81,7 +81,7 @@ GATED_MAIN = """
 import os, runpy, sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
-import scripts.training as training
+import scripts.training.training as training
 gate, train_one_epoch = Path({gate!r}), training.train_one_epoch
 def gated(*args):  # (model, ..., device, epoch)
     if args[-1] == {epoch}:
@@ -218,7 +218,7 @@ def test_max_epoch_may_grow_and_the_schedule_is_recomputed(finished, synth, tmp_
 def test_resume_without_a_checkpoint_starts_from_scratch(synth, tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     run = runs / "requeued"
-    import scripts.training as training
+    import scripts.training.training as training
 
     def killed(*args):
         raise KeyboardInterrupt  # as if the job were killed in its first epoch

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from scripts.synthetic import make_synthetic
+from scripts.data.synthetic import make_synthetic
 from tests.conftest import run_script, load_script
 
 main_script = load_script("main.py")

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from scripts.checkpoint import save_checkpoint
+from scripts.models.checkpoint import save_checkpoint
 from scripts.model import build_model, config_for_variant
-from scripts.metrics import f1_threshold
-from scripts.single_video import VideoScorer, VideoScores, top_intervals
-from scripts.video_outputs import gt_seconds, timeline_figure
+from scripts.evaluation.metrics import f1_threshold
+from scripts.evaluation.single_video import VideoScorer, VideoScores, top_intervals
+from scripts.evaluation.video_outputs import gt_seconds, timeline_figure
 from test_video import write_video
 from tests.conftest import ROOT, TEST_DATA, run_script
 
@@ -138,7 +138,7 @@ def test_folder_mode_ranks_and_lists_failures(tmp_path):
 
 
 def test_timeline_shades_the_annotated_seconds(tmp_path):
-    from scripts.framegt import Annotation
+    from scripts.data.framegt import Annotation
     scores = VideoScores(video_score=0.9, starts=np.array([0.0, 1.0, 2.0]), ends=np.array([1.0, 2.0, 3.0]),
                          scores=np.array([0.1, 0.8, 0.2]), fps=25.0, num_frames=75, kind="one point per snippet")
     seconds = gt_seconds(Annotation(name="v", cls="Abuse", intervals=((25, 49),)), 25.0)

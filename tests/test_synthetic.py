@@ -1,4 +1,4 @@
-"""Tests of scripts/synthetic.py: files, formats, class proportions, determinism and difficulty."""
+"""Tests of scripts/data/synthetic.py: files, formats, class proportions, determinism and difficulty."""
 import json
 import re
 
@@ -9,9 +9,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from scripts.errors import MateError
-from scripts.manifest import NORMAL_CLASS, UCF_CLASSES, read_manifest
-from scripts.synthetic import (ANNOTATION_NAME, CLASS_MOTIONS, REGIMES, SEQ_T_RANGE, _confounder, class_allocation,
+from scripts.core.errors import MateError
+from scripts.data.manifest import NORMAL_CLASS, UCF_CLASSES, read_manifest
+from scripts.data.synthetic import (ANNOTATION_NAME, CLASS_MOTIONS, REGIMES, SEQ_T_RANGE, _confounder, class_allocation,
                                generate_video, make_synthetic, map_event, plan_split)
 
 # UCF-Crime's official split files, counted independently of the module's constants.

@@ -1,14 +1,14 @@
-"""How many CPU threads a job takes (scripts/devices.py, --threads) and the allocator setting of the
-scripts (scripts/cli.py): the choices, not their speed (that is docs/speed.md's)."""
+"""How many CPU threads a job takes (scripts/core/devices.py, --threads) and the allocator setting of the
+scripts (scripts/core/cli.py): the choices, not their speed (that is docs/speed.md's)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from scripts.memory import keep_freed_memory, release_freed_memory
+from scripts.core.memory import keep_freed_memory, release_freed_memory
 from scripts.dataset import stack_freeing
-from scripts.devices import auto_threads, busy_cores, use_threads
-from scripts.errors import MateError
+from scripts.core.devices import auto_threads, busy_cores, use_threads
+from scripts.core.errors import MateError
 
 
 @pytest.mark.parametrize("cores,busy,expected", [
@@ -27,10 +27,10 @@ def test_use_threads_explicit_environment_and_auto(monkeypatch):
     assert use_threads(3, env={}) == "3 CPU threads (--threads)" and torch.get_num_threads() == 3
     torch.set_num_threads(1)
     assert use_threads(0, env={"OMP_NUM_THREADS": "1"}) == "1 CPU threads (OMP_NUM_THREADS=1)"
-    monkeypatch.setattr("scripts.devices.busy_cores", lambda: 1.0)
+    monkeypatch.setattr("scripts.core.devices.busy_cores", lambda: 1.0)
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})
     assert use_threads(0, env={}) == "1 CPU threads (auto: 2 cores, 1.0 busy at the start)"
-    monkeypatch.setattr("scripts.devices.busy_cores", lambda: 0.0)
+    monkeypatch.setattr("scripts.core.devices.busy_cores", lambda: 0.0)
     assert use_threads(0, env={}).startswith("2 CPU threads (auto: 2 cores, 0.0 busy")
     assert torch.get_num_threads() == 2
     with pytest.raises(MateError, match="--threads: must be 0"):
@@ -44,7 +44,7 @@ def test_busy_cores_reads_the_machine():
 
 def test_threads_option_reaches_the_run_log(tmp_path):
     from conftest import run_script
-    from scripts.synthetic import make_synthetic
+    from scripts.data.synthetic import make_synthetic
 
     make_synthetic(tmp_path / "d", n_train=16, n_test=8, seed=0, feature_dim=16, progress=False)
     done = run_script("main.py", "--train_list", tmp_path / "d" / "train.txt", "--val_list", tmp_path / "d" / "test.txt",
@@ -90,7 +90,7 @@ class Readings:
 
 
 def test_auto_threads_follow_the_neighbours_epoch_by_epoch():
-    from scripts.devices import AutoThreads
+    from scripts.core.devices import AutoThreads
 
     r = Readings([(0, 0, 0),
                   (10, 20, 11),    # 2 threads, a neighbour used 9 of 10 s: drop to one
@@ -107,7 +107,7 @@ def test_auto_threads_follow_the_neighbours_epoch_by_epoch():
 
 
 def test_thread_governor_only_for_automatic_counts():
-    from scripts.devices import AutoThreads, thread_governor
+    from scripts.core.devices import AutoThreads, thread_governor
 
     assert thread_governor(1, env={}) is None
     assert thread_governor(0, env={"OMP_NUM_THREADS": "1"}) is None

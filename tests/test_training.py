@@ -8,15 +8,15 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from scripts.checkpoint import load_checkpoint, model_from_checkpoint
+from scripts.models.checkpoint import load_checkpoint, model_from_checkpoint
 from scripts.dataset import FeatureDataset
-from scripts.manifest import read_manifest
-from scripts.errors import MateError
+from scripts.data.manifest import read_manifest
+from scripts.core.errors import MateError
 from scripts.model import MilConfig, config_fields
 from scripts.option import parse_args
-from scripts.scoring import score_dataset
-from scripts.synthetic import make_synthetic
-from scripts.training import MATE_ONLY_OPTIONS, build_scheduler, model_config_from_args
+from scripts.evaluation.scoring import score_dataset
+from scripts.data.synthetic import make_synthetic
+from scripts.training.training import MATE_ONLY_OPTIONS, build_scheduler, model_config_from_args
 from tests.conftest import run_script, load_script
 
 main_script = load_script("main.py")

@@ -1,4 +1,4 @@
-"""scripts/video.py: decoding, preprocessing, crops and the frames-to-clips rules, on tiny generated videos.
+"""scripts/extraction/video.py: decoding, preprocessing, crops and the frames-to-clips rules, on tiny generated videos.
 
 The uniform rule and the preprocessing are checked against pytorchvideo's own functions, the ones the
 published extractor ran (their files loaded on their own: pytorchvideo's package imports need torchvision).
@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from conftest import TEST_DATA
-from scripts.errors import MateError
-from scripts.framegt import snippet_count_agrees
-from scripts.video import (MEAN, STD, ClipAssembler, ClipSpec, VideoReader, _offsets, check_complete,
+from scripts.core.errors import MateError
+from scripts.data.framegt import snippet_count_agrees
+from scripts.extraction.video import (MEAN, STD, ClipAssembler, ClipSpec, VideoReader, _offsets, check_complete,
                            find_videos, preprocess_frame, scan_videos, spatial_crops,
                            uniform_offsets)
 
@@ -351,6 +351,6 @@ def test_file_faults_are_named_before_decoding(tmp_path, monkeypatch):
         def refuse(path, *args, **kwargs):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
 
-        monkeypatch.setattr("scripts.video.open", refuse, raising=False)
+        monkeypatch.setattr("scripts.extraction.video.open", refuse, raising=False)
     with pytest.raises(MateError, match="locked.avi: unreadable \\(Permission denied\\), not a decoding fault"):
         VideoReader(locked)

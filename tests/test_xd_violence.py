@@ -8,16 +8,16 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from scripts.errors import MateError
-from scripts.evaluation import load_for_scoring, per_class_frame_metric
-from scripts.framegt import (FrameGroundTruth, align, dataset_of, frame_labels, parse_annotation_line,
+from scripts.core.errors import MateError
+from scripts.evaluation.evaluation import load_for_scoring, per_class_frame_metric
+from scripts.data.framegt import (FrameGroundTruth, align, dataset_of, frame_labels, parse_annotation_line,
                              read_annotations)
-from scripts.lists import read_split, split_stratified
-from scripts.manifest import infer_class, infer_label, parse_line, read_manifest, write_manifest
-from scripts.metrics import frame_ap
-from scripts.scoring import score_dataset
-from scripts.synthetic import generate_video
-from scripts.xd_violence import parse_name, video_name, video_stem
+from scripts.data.lists import read_split, split_stratified
+from scripts.data.manifest import infer_class, infer_label, parse_line, read_manifest, write_manifest
+from scripts.evaluation.metrics import frame_ap
+from scripts.evaluation.scoring import score_dataset
+from scripts.data.synthetic import generate_video
+from scripts.data.xd_violence import parse_name, video_name, video_stem
 from tests.conftest import SHARED_DATA, run_script
 
 XD_GT = SHARED_DATA / "XD_Annotation.txt"

@@ -1,0 +1,130 @@
+"""Embeddings and motion of a trained model (test1.py): the video embeddings z in 2-D, per-time motion
+of normal vs anomalous videos on a common time axis, and how far apart the two groups lie.
+
+Outputs, in a run's plots/ folder: embedding_<method>.csv and .png, motion_trajectories.png and
+motion_per_time.csv (per class and time step: mean, std, videos).
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from scripts.core.fileio import write_text
+from scripts.diagnostics.motion_stats import resample_curve
+from scripts.core.plots import new_figure, save_figure
+
+GROUPS = ((0, "normal", "C0"), (1, "anomalous", "C3"))  # label, legend name, colour
+
+
+def project(z: np.ndarray, method: str, n_neighbors: int, seed: int) -> np.ndarray:
+    """[N, E] -> [N, 2]; UMAP with a fixed seed, or PCA, on the standardised embeddings."""
+    z = (z - z.mean(axis=0)) / (z.std(axis=0) + 1e-8)
+    if method == "pca":
+        from sklearn.decomposition import PCA
+        return PCA(n_components=2, random_state=seed).fit_transform(z)
+    import umap  # umap-learn; imported late because it compiles with numba on first use
+
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(z) - 1), random_state=seed)
+    return reducer.fit_transform(z)
+
+
+def video_motion(model_motion: list[np.ndarray], ckpt: dict[str, Any], ds) -> list[np.ndarray]:
+    """Per video its motion over time [T_i]: the model's MotionMap averaged over space, or, for a model
+    without a MotionMap (it saw none), the features' own MotionMap: with the config's motion_window
+    (--no_motion_map), or MateConfig's default window for the MIL baseline, whose config has none."""
+    from scripts.model import MateConfig, uses_motion_map
+    from scripts.models.motion import motion_map
+
+    config = ckpt["model_config"]
+    if uses_motion_map(config):
+        return model_motion
+    window = config.get("motion_window", MateConfig.motion_window)
+    return [motion_map(ds[i][0][None], window=window)[0].mean(dim=(1, 2)).numpy() for i in range(len(ds))]
+
+
+def motion_curves(motion: list[np.ndarray], bins: int) -> np.ndarray:
+    """Per-time motion of every video on a common time axis [N, T]: its own T if all agree, else `bins`
+    points of normalised time."""
+    lengths = {len(m) for m in motion}
+    if len(lengths) == 1:
+        return np.stack(motion)
+    return np.stack([resample_curve(m, bins) for m in motion])
+
+
+def group_separation(embeddings: np.ndarray, xy: np.ndarray, curves: np.ndarray,
+                     labels: np.ndarray) -> dict[str, float]:
+    """Silhouette of normal vs anomalous in the embedding and in 2-D; per group the mean motion and
+    the mean over videos of the peak motion."""
+    from sklearn.metrics import silhouette_score
+
+    normal, anomalous = curves[labels == 0], curves[labels == 1]
+    return {"silhouette_embedding": float(silhouette_score(embeddings, labels)),
+            "silhouette_2d": float(silhouette_score(xy, labels)),
+            "motion_normal": float(normal.mean()), "motion_anomalous": float(anomalous.mean()),
+            "peak_normal": float(normal.max(axis=1).mean()), "peak_anomalous": float(anomalous.max(axis=1).mean())}
+
+
+def embedding_csv(entries: Sequence, xy: np.ndarray) -> str:
+    """video,label,class,x,y: one row per video, coordinates to 5 decimals."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["video", "label", "class", "x", "y"])
+    w.writerows([e.name, e.label, e.cls, f"{p[0]:.5f}", f"{p[1]:.5f}"] for e, p in zip(entries, xy))
+    return buf.getvalue()
+
+
+def motion_per_time_csv(curves: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> str:
+    """class,t,mean,std,videos for NORMAL, ANOMALY and each anomaly class, at every time step."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["class", "t", "mean", "std", "videos"])
+    for cls in ["NORMAL", "ANOMALY"] + sorted(set(classes[labels == 1])):
+        mask = labels == 0 if cls == "NORMAL" else labels == 1 if cls == "ANOMALY" else classes == cls
+        for step in range(curves.shape[1]):
+            w.writerow([cls, step, f"{curves[mask, step].mean():.6f}", f"{curves[mask, step].std():.6f}",
+                        int(mask.sum())])
+    return buf.getvalue()
+
+
+def plot_embedding(xy: np.ndarray, labels: np.ndarray, classes: np.ndarray, method: str, path: Path) -> Path:
+    """Two scatter plots of the 2-D embedding: by label, and by class (Normal in grey)."""
+    fig = new_figure(11, 4.6)
+    ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    for y, name, color in GROUPS:
+        ax1.scatter(*xy[labels == y].T, s=10, c=color, label=name, alpha=0.7)
+    for i, cls in enumerate(sorted(set(classes))):
+        ax2.scatter(*xy[classes == cls].T, s=10, label=cls, alpha=0.7,
+                    color="lightgrey" if cls == "Normal" else f"C{i % 10}")
+    ax1.set_title(f"video embeddings ({method}) by label")
+    ax2.set_title("by class")
+    ax1.legend()
+    ax2.legend(fontsize=6, ncol=2)
+    return save_figure(fig, path)
+
+
+def plot_motion_trajectories(curves: np.ndarray, labels: np.ndarray, path: Path) -> Path:
+    """Mean ± std of the per-time motion, normal vs anomalous."""
+    fig = new_figure()
+    ax = fig.add_subplot()
+    t = np.arange(curves.shape[1])
+    for y, name, color in GROUPS:
+        mean, std = curves[labels == y].mean(axis=0), curves[labels == y].std(axis=0)
+        ax.plot(t, mean, color=color, label=f"{name} ({(labels == y).sum()})")
+        ax.fill_between(t, mean - std, mean + std, color=color, alpha=0.2)
+    ax.set(xlabel="time step", ylabel="MotionMap averaged over space", title="motion trajectories (mean ± std)")
+    ax.legend()
+    return save_figure(fig, path)
+
+
+def write_outputs(xy: np.ndarray, curves: np.ndarray, ds, method: str, out_dir: Path) -> list[Path]:
+    """The four outputs of test1.py in `out_dir`; returns their paths in the order written."""
+    labels = np.array([e.label for e in ds.entries])
+    classes = np.array([e.cls for e in ds.entries])
+    return [write_text(out_dir / f"embedding_{method}.csv", embedding_csv(ds.entries, xy)),
+            plot_embedding(xy, labels, classes, method, out_dir / f"embedding_{method}.png"),
+            plot_motion_trajectories(curves, labels, out_dir / "motion_trajectories.png"),
+            write_text(out_dir / "motion_per_time.csv", motion_per_time_csv(curves, labels, classes))]

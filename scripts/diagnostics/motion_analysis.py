@@ -1,0 +1,119 @@
+"""The MotionMaps that motion_map_analyze.py measures, and what it writes about them.
+
+The maps are a model's own (its motion window, the test features checked against its checkpoint) or,
+without a checkpoint, computed from the features alone. The numbers (Motion Entropy, Motion Area
+Ratio, the per-class table) are scripts.diagnostics.motion_stats'.
+Outputs: motion_stats.csv, motion_stats.json, motion_histogram.png and motion_over_time.png.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from scripts.diagnostics.analysis_inputs import AnalysisRun
+from scripts.core.fileio import write_json, write_text
+from scripts.diagnostics.motion_stats import resample_curve
+from scripts.core.plots import new_figure, save_figure
+
+GROUPS = ((0, "normal"), (1, "anomalous"))
+
+
+def motion_maps(loaded: AnalysisRun, test_list: Path, *, motion_window: int, crop_mode: str,
+                progress: bool) -> tuple[list[int], list[str], list[np.ndarray], str]:
+    """Labels, classes and MotionMaps [T, H, W] (float32) of the test videos, one video at a time so
+    memory stays flat, and a phrase naming where the maps come from.
+
+    Args:
+        loaded (AnalysisRun): with a checkpoint, its model's MotionMap (window from the checkpoint)
+            on its checked features; without one, the features' own MotionMap.
+        test_list (Path): the manifest, read here only without a checkpoint.
+        motion_window (int): preceding steps of the reference, without a checkpoint.
+        crop_mode (str): how [T, K, D] features are read without a checkpoint (mean or space).
+    """
+    import torch
+
+    from scripts.dataset import load_features
+    from scripts.data.manifest import read_manifest
+    from scripts.core.errors import MateError
+    from scripts.model import uses_motion_map
+
+    if loaded.checkpoint is not None:
+        config = loaded.ckpt["model_config"]
+        if not uses_motion_map(config):
+            why = "is the MIL baseline" if config["variant"] == "mil" else "was trained with --no_motion_map"
+            raise MateError(f"{loaded.checkpoint}: this model {why}; it has no MotionMap")
+        window, source = config["motion_window"], f"the MotionMap of {loaded.checkpoint}"
+        ds = loaded.ds
+        entries, items = ds.entries, (ds[i][0] for i in range(len(ds)))
+    else:
+        entries = read_manifest(test_list, require_both_labels=True)
+        window, source = motion_window, f"the features' MotionMap (window {motion_window})"
+        items = (torch.from_numpy(load_features(e.path, crop_mode=crop_mode)) for e in entries)
+    maps = maps_of(items, window=window, device=loaded.device, total=len(entries), progress=progress)
+    return [e.label for e in entries], [e.cls for e in entries], maps, source
+
+
+def maps_of(items: Iterable, *, window: int, device, total: int, progress: bool) -> list[np.ndarray]:
+    """The MotionMap [T, H, W] of each feature map [C, T, H, W], computed on `device`."""
+    from tqdm import tqdm
+
+    from scripts.models.motion import motion_map
+
+    maps = []
+    for x in tqdm(items, total=total, desc="motion maps", unit="video", disable=not progress):
+        maps.append(motion_map(x[None].to(device), window=window)[0].cpu().numpy())  # [T, H, W]
+    return maps
+
+
+def stats_csv(table: dict[str, dict]) -> str:
+    """group,videos,motion_entropy,motion_area_ratio: one row per group of scripts.diagnostics.motion_stats.class_table."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["group", "videos", "motion_entropy", "motion_area_ratio"])
+    for name, row in table.items():
+        writer.writerow([name, row["videos"], f"{row['motion_entropy']:.6f}", f"{row['motion_area_ratio']:.6f}"])
+    return buf.getvalue()
+
+
+def plot_histogram(maps: Sequence[np.ndarray], labels: np.ndarray, tau: float, path: Path) -> Path:
+    """Density of all MotionMap values, normal vs anomalous, on a log scale, with τ marked."""
+    fig = new_figure()
+    ax = fig.add_subplot()
+    for y, name in GROUPS:
+        values = np.concatenate([m.ravel() for m, lab in zip(maps, labels) if lab == y])
+        ax.hist(values, bins=64, range=(0, 1), density=True, histtype="step",
+                label=f"{name} ({(labels == y).sum()} videos)")
+    ax.axvline(tau, color="grey", linestyle="--", label=f"τ = {tau:.3f}")
+    ax.set(xlabel="MotionMap value", ylabel="density", yscale="log", title="MotionMap values")
+    ax.legend()
+    return save_figure(fig, path)
+
+
+def plot_over_time(maps: Sequence[np.ndarray], labels: np.ndarray, time_bins: int, path: Path) -> Path:
+    """Mean ± std of the spatial mean of the MotionMap on `time_bins` points of normalised time."""
+    fig = new_figure()
+    ax = fig.add_subplot()
+    t = np.linspace(0, 1, time_bins)
+    for y, name in GROUPS:
+        curves = np.stack([resample_curve(m.mean(axis=(1, 2)), time_bins) for m, lab in zip(maps, labels) if lab == y])
+        mean, std = curves.mean(axis=0), curves.std(axis=0)
+        ax.plot(t, mean, label=name)
+        ax.fill_between(t, mean - std, mean + std, alpha=0.2)
+    ax.set(xlabel="normalised time", ylabel="mean MotionMap over space", title="motion over time (mean ± std)")
+    ax.legend()
+    return save_figure(fig, path)
+
+
+def write_outputs(table: dict[str, dict], labels: Sequence[int], maps: Sequence[np.ndarray], out_dir: Path,
+                  tau: float, time_bins: int, *, tau_rule: str) -> list[Path]:
+    """The four outputs of motion_map_analyze.py in `out_dir`; returns their paths in the order written.
+    `tau_rule` says in words how τ was chosen (scripts.diagnostics.motion_stats.choose_threshold)."""
+    labels = np.asarray(labels)
+    return [write_text(out_dir / "motion_stats.csv", stats_csv(table)),
+            write_json(out_dir / "motion_stats.json", {"tau": tau, "tau_rule": tau_rule, "groups": table}),
+            plot_histogram(maps, labels, tau, out_dir / "motion_histogram.png"),
+            plot_over_time(maps, labels, time_bins, out_dir / "motion_over_time.png")]

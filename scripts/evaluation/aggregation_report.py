@@ -1,0 +1,153 @@
+"""What aggregate.py prints and writes: aligned text tables of runs and comparisons, and the CSV
+rows (one per run, mean, std, pooled; then the comparison's ensembles, tests and per-fold deltas)."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+from scripts.evaluation.aggregation import Run
+
+CSV_FIELDS = ("experiment", "kind", "name", "best_epoch", "val_roc_auc", "val_pr_auc", "test_roc_auc",
+              "test_pr_auc", "roc_ci_low", "roc_ci_high", "pr_ci_low", "pr_ci_high", "delta_roc_auc",
+              "delta_ci_low", "delta_ci_high", "z", "p_value", "n", "frame_roc_auc", "frame_pr_auc")
+
+
+def _f(x: float | None, digits: int = 4) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _pm(mean_and_std: tuple[float, float]) -> str:
+    mean, std = mean_and_std
+    return "-" if not math.isfinite(mean) else f"{mean:.4f} ± {std:.4f}"
+
+
+def _align(rows: list[list[str]]) -> str:
+    """Columns padded to their widest cell: the first left-aligned, the others right-aligned."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                     for r in rows)
+
+
+def format_experiment(runs: list[Run], summary: dict) -> str:
+    """The table of one experiment's runs, its mean ± std row and the pooled test numbers; frame-level
+    columns when any run has them (test.py --gt), with a line naming the benchmark's headline."""
+    framed = summary.get("n_frame_runs", 0) > 0
+    head = ["run", "best epoch", "val ROC-AUC", "val PR-AUC", "test ROC-AUC", "test PR-AUC"]
+    head += ["frame ROC-AUC", "frame AP"] if framed else []
+    rows = [head] + [[r.name, "-" if r.best_epoch is None else str(r.best_epoch), _f(r.val_roc_auc),
+                      _f(r.val_pr_auc), _f(r.test_roc_auc), _f(r.test_pr_auc)]
+                     + ([_f(r.frame_roc_auc), _f(r.frame_pr_auc)] if framed else []) for r in runs]
+    ms = summary["mean_std"]
+    rows.append([f"mean ± std (n={len(runs)})", "", _pm(ms["val_roc_auc"]), _pm(ms["val_pr_auc"]),
+                 _pm(ms["test_roc_auc"]), _pm(ms["test_pr_auc"])]
+                + ([_pm(ms["frame_roc_auc"]), _pm(ms["frame_pr_auc"])] if framed else []))
+    p = summary["pooled"]
+    lines = [f"experiment {summary['name']}: {len(runs)} run(s)", _align(rows),
+             f"pooled test ROC-AUC {_f(p['roc_auc'])} (95% CI {_f(p['roc_auc_ci'][0])}-{_f(p['roc_auc_ci'][1])}), "
+             f"PR-AUC {_f(p['pr_auc'])} (95% CI {_f(p['pr_auc_ci'][0])}-{_f(p['pr_auc_ci'][1])}) "
+             f"over {p['n']} predictions of {p['n_videos']} videos"]
+    if p["n_repeated"]:
+        lines.append(f"  note: {p['n_repeated']} predictions repeat a video scored by another run; the pooled "
+                     f"CI treats them as independent, so it is narrower than {p['n_videos']} videos warrant")
+    if framed:
+        lines.append(format_frame_summary(summary, len(runs)))
+    return "\n".join(lines)
+
+
+def format_frame_summary(summary: dict, n_runs: int) -> str:
+    """`frame AP 0.8123 ± 0.0100, frame ROC-AUC ... (mean ± std over k of n runs ...)`, the benchmark's
+    headline first: AP for XD-Violence, ROC-AUC for UCF-Crime."""
+    ms, datasets = summary["mean_std"], summary["frame_datasets"]
+    ap, auc = f"frame AP {_pm(ms['frame_pr_auc'])}", f"frame ROC-AUC {_pm(ms['frame_roc_auc'])}"
+    xd = datasets == ["XD-Violence"]
+    if len(datasets) == 1:
+        note = f"{datasets[0]}: {'frame AP' if xd else 'frame ROC-AUC'} is its headline"
+    else:
+        note = "benchmarks mixed: " + ", ".join(datasets) if datasets else "benchmark unknown"
+    return (f"{ap + ', ' + auc if xd else auc + ', ' + ap} (mean ± std over the {summary['n_frame_runs']} of "
+            f"{n_runs} runs with frame metrics; {note})")
+
+
+def format_comparison(c: dict, n_boot: int) -> str:
+    """The paired comparison of `compare`: both ensembles, DeLong, bootstrap, per-fold deltas."""
+    d, b = c["delong"], c["bootstrap"]
+    lines = [f"comparison {c['name_a']} vs {c['name_b']} (fold-ensemble scores, Δ = {c['name_a']} - "
+             f"{c['name_b']}) on {c['n_common']} common test videos; dropped {c['dropped_a']} only in "
+             f"{c['name_a']}, {c['dropped_b']} only in {c['name_b']}",
+             f"  ROC-AUC {_f(c['roc_auc_a'])} vs {_f(c['roc_auc_b'])}, PR-AUC {_f(c['pr_auc_a'])} vs "
+             f"{_f(c['pr_auc_b'])}",
+             f"  DeLong:           ΔROC-AUC {d['delta']:+.4f} (95% CI {d['ci_low']:+.4f} to {d['ci_high']:+.4f}), "
+             f"z {d['z']:.3f}, p {d['p_value']:.3g}",
+             f"  paired bootstrap: ΔROC-AUC {b['delta']:+.4f} (95% CI {b['ci_low']:+.4f} to "
+             f"{b['ci_high']:+.4f}), p {b['p_value']:.3g} ({n_boot} replicates)"]
+    if c["fold_deltas"] is None:
+        lines.append("  per-fold ΔROC-AUC: skipped, the two experiments' runs cannot be paired")
+    else:
+        mean, std = c["fold_delta_mean_std"]
+        w = c["wilcoxon"]
+        lines.append(f"  per-run ΔROC-AUC over matched (seed, fold) pairs (test_metrics.json): {mean:+.4f} ± "
+                     f"{std:.4f} (n={len(c['fold_deltas'])}); exact Wilcoxon signed-rank p {_f(w['p_value'], 3)} "
+                     f"({w['n']} non-zero pairs)")
+        lines += [f"    {a} - {b_}: {delta:+.4f}" for a, b_, delta in c["fold_deltas"]]
+    return "\n".join(lines)
+
+
+def _cell(x) -> str:
+    if x is None:
+        return ""
+    if isinstance(x, float):
+        return "" if not math.isfinite(x) else repr(x)
+    return str(x)
+
+
+def csv_rows(runs: list[Run], summary: dict) -> list[dict]:
+    """One row per run, then mean, std and pooled rows of one experiment."""
+    exp = summary["name"]
+    rows = [{"experiment": exp, "kind": "run", "name": r.name, "best_epoch": r.best_epoch,
+             "val_roc_auc": r.val_roc_auc, "val_pr_auc": r.val_pr_auc, "test_roc_auc": r.test_roc_auc,
+             "test_pr_auc": r.test_pr_auc, "n": len(r.predictions.videos), "frame_roc_auc": r.frame_roc_auc,
+             "frame_pr_auc": r.frame_pr_auc} for r in runs]
+    for i, kind in enumerate(("mean", "std")):
+        rows.append({"experiment": exp, "kind": kind, "name": exp, "n": len(runs),
+                     **{c: v[i] for c, v in summary["mean_std"].items()}})
+    p = summary["pooled"]
+    rows.append({"experiment": exp, "kind": "pooled", "name": exp, "test_roc_auc": p["roc_auc"],
+                 "test_pr_auc": p["pr_auc"], "roc_ci_low": p["roc_auc_ci"][0], "roc_ci_high": p["roc_auc_ci"][1],
+                 "pr_ci_low": p["pr_auc_ci"][0], "pr_ci_high": p["pr_auc_ci"][1], "n": p["n"]})
+    return rows
+
+
+def comparison_rows(c: dict) -> list[dict]:
+    """Rows of the comparison: both ensembles, DeLong, paired bootstrap, per-fold differences."""
+    pair = f"{c['name_a']} vs {c['name_b']}"
+    n = c["n_common"]
+    d, b = c["delong"], c["bootstrap"]
+    rows = [{"experiment": pair, "kind": "ensemble", "name": c[f"name_{s}"], "test_roc_auc": c[f"roc_auc_{s}"],
+             "test_pr_auc": c[f"pr_auc_{s}"], "n": n} for s in ("a", "b")]
+    rows.append({"experiment": pair, "kind": "delong", "name": pair, "delta_roc_auc": d["delta"],
+                 "delta_ci_low": d["ci_low"], "delta_ci_high": d["ci_high"], "z": d["z"],
+                 "p_value": d["p_value"], "n": n})
+    rows.append({"experiment": pair, "kind": "paired_bootstrap", "name": pair, "delta_roc_auc": b["delta"],
+                 "delta_ci_low": b["ci_low"], "delta_ci_high": b["ci_high"], "p_value": b["p_value"], "n": n})
+    if c["fold_deltas"] is not None:
+        rows += [{"experiment": pair, "kind": "fold_delta", "name": f"{a} - {b_}", "delta_roc_auc": delta}
+                 for a, b_, delta in c["fold_deltas"]]
+        for i, kind in enumerate(("fold_delta_mean", "fold_delta_std")):
+            rows.append({"experiment": pair, "kind": kind, "name": pair,
+                         "delta_roc_auc": c["fold_delta_mean_std"][i], "n": len(c["fold_deltas"])})
+        rows.append({"experiment": pair, "kind": "wilcoxon_signed_rank", "name": pair,
+                     "delta_roc_auc": c["fold_delta_mean_std"][0], "p_value": c["wilcoxon"]["p_value"],
+                     "n": c["wilcoxon"]["n"]})
+    return rows
+
+
+def to_csv(rows: list[dict], fields: tuple[str, ...] = CSV_FIELDS) -> str:
+    """Rows as CSV text with the `fields` header; missing and non-finite cells are empty."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(row.get(k)) for k in fields})
+    return buf.getvalue()
+

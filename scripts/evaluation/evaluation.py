@@ -1,0 +1,218 @@
+"""test.py's work: score a test manifest with a checkpoint and write predictions and metrics (docs/design.md §6-7)."""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from scripts.models.checkpoint import load_checkpoint, model_from_checkpoint, output_folder
+from scripts.dataset import FeatureDataset
+from scripts.data.manifest import read_manifest
+from scripts.core.errors import MateError
+from scripts.data.feature_settings import check_test_features
+from scripts.core.fileio import save_npy, write_json, write_text
+from scripts.data.framegt import FrameGroundTruth, align, dataset_of, read_annotations
+from scripts.evaluation.metrics import frame_ap, frame_auc, plot_roc_pr, summarize
+from scripts.core.plots import new_figure, save_figure
+from scripts.evaluation.scoring import Scores, score_dataset
+from scripts.core.devices import resolve_device, use_threads
+from scripts.data.xd_violence import DATASET as XD_DATASET, parse_name as parse_xd_name
+
+
+def fold_tag(fold: str | None, test_list: Path, checkpoint: Path) -> str | None:
+    """X of preds_fold{X}.npy: --fold, else `fold<N>` in the manifest's name, else in the run's name."""
+    if fold is not None:
+        return str(fold)
+    for text in (test_list.stem, checkpoint.parent.name):
+        match = re.search(r"fold_?(\d+)", text)
+        if match:
+            return match.group(1)
+    return None
+
+
+def check_features(ds: FeatureDataset, ckpt: dict[str, Any], test_list: Path, checkpoint: Path) -> None:
+    """The test features must have the channels and space the model was trained on."""
+    C, _, H, W = ckpt["feature"]["shape"]
+    tC, _, tH, tW = ds.feature_shape
+    if (tC, tH, tW) != (C, H, W) or ds.is_sequence != ckpt["feature"]["sequence"]:
+        kind = lambda seq: "sequence" if seq else "map"  # noqa: E731
+        raise MateError(f"{test_list}: {kind(ds.is_sequence)} features [C={tC}, H={tH}, W={tW}] of "
+                        f"{ds.entries[0].path.name} differ from the {kind(ckpt['feature']['sequence'])} "
+                        f"features [C={C}, H={H}, W={W}] the checkpoint {checkpoint} was trained on")
+
+
+def plot_frame_curves(gt: FrameGroundTruth, video_scores: dict[str, float], out_dir: Path, n: int) -> list[Path]:
+    """Frame-score curves with the annotated intervals shaded, for the n videos scored highest."""
+    order = sorted(range(len(gt.names)), key=lambda i: -video_scores[gt.names[i]])[:n]
+    paths = []
+    for i in order:
+        fig = new_figure(8, 2.8)
+        ax = fig.add_subplot()
+        frames = np.arange(len(gt.scores[i]))
+        ax.fill_between(frames, 0, 1, where=gt.labels[i] > 0, color="C3", alpha=0.2, step="mid",
+                        label="annotated anomaly")
+        ax.plot(frames, gt.scores[i], color="C0", linewidth=1, label="frame score")
+        ax.set(xlabel="frame", ylabel="score", ylim=(0, 1.02),
+               title=f"{gt.names[i]} ({gt.classes[i]}): video score {video_scores[gt.names[i]]:.3f}")
+        ax.legend(loc="upper right", fontsize=8)
+        paths.append(save_figure(fig, out_dir / f"{gt.names[i]}.png"))
+    return paths
+
+
+def per_class_frame_metric(gt: FrameGroundTruth, metric) -> dict[str, float]:
+    """`metric` (frame_auc or frame_ap) of each anomaly class: its videos' frames plus every normal
+    video's frames, concatenated; classes sorted by name."""
+    normal = [i for i, c in enumerate(gt.classes) if c == "Normal"]
+    result = {}
+    for cls in sorted(set(gt.classes) - {"Normal"}):
+        keep = [i for i, c in enumerate(gt.classes) if c == cls] + normal
+        result[cls] = metric([gt.labels[i] for i in keep], [gt.scores[i] for i in keep])
+    return result
+
+
+def frame_metrics(ds: FeatureDataset, scores: Scores, gt_file: Path, frames_per_snippet: int,
+                  plot_dir: Path | None = None, plot_videos: int = 0) -> dict[str, Any]:
+    """Frame-level ROC-AUC and AP over all frames concatenated, on anomalous videos only, per class.
+
+    The annotation file's form names the benchmark (scripts/framegt.dataset_of): XD-Violence's form
+    makes frame AP the headline (the number its peers publish) and scores normal videos the file does
+    not list as normal on every frame; per-class tables use each video's manifest class (for XD-Violence
+    names the first of their label codes), and videos with several classes are recorded with all of them."""
+    if not ds.is_sequence:
+        raise MateError(f"{gt_file}: frame-level metrics need sequence features [T, D]; these are maps")
+    annotations = read_annotations(gt_file)
+    dataset = dataset_of(annotations)
+    gt = align([e.name for e in ds.entries], [e.cls for e in ds.entries], scores.snippets,
+               [e.path for e in ds.entries], annotations, labels=[e.label for e in ds.entries],
+               unannotated_normal=dataset == XD_DATASET, frames_per_snippet=frames_per_snippet,
+               source=gt_file.name)
+    if not gt.labels:
+        raise MateError(f"{gt_file}: no test video could be matched to its annotation")
+    result: dict[str, Any] = {"dataset": dataset, "headline": "pr_auc" if dataset == XD_DATASET else "roc_auc",
+                              "roc_auc": frame_auc(gt.labels, gt.scores), "pr_auc": frame_ap(gt.labels, gt.scores)}
+    anomalous = [i for i, lab in enumerate(gt.labels) if lab.any()]
+    result["roc_auc_anomalous_videos"] = frame_auc([gt.labels[i] for i in anomalous], [gt.scores[i] for i in anomalous])
+    result["per_class_roc_auc"] = per_class_frame_metric(gt, frame_auc)
+    result["per_class_ap"] = per_class_frame_metric(gt, frame_ap)
+    if dataset == XD_DATASET:
+        several = {name: list(xd.classes) for name in gt.names
+                   for xd in [parse_xd_name(name)] if xd is not None and len(xd.classes) > 1}
+        result["several_classes"] = several  # per-class tables count them under their first class
+    result.update(n_videos=len(gt.labels), n_frames=int(sum(len(lab) for lab in gt.labels)),
+                  n_unannotated_normal=len(gt.unannotated_normal), problems=gt.problems, unlisted=gt.unlisted)
+    if plot_dir is not None and plot_videos > 0:
+        by_name = {e.name: float(v) for e, v in zip(ds.entries, scores.video)}
+        result["curves"] = [str(p) for p in plot_frame_curves(gt, by_name, plot_dir, plot_videos)]
+    return result
+
+
+def predictions_csv(ds: FeatureDataset, video_scores: np.ndarray) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["video", "label", "class", "score"])
+    for entry, score in zip(ds.entries, video_scores):
+        writer.writerow([entry.name, entry.label, entry.cls, f"{float(score):.9g}"])
+    return buf.getvalue()
+
+
+def load_for_scoring(checkpoint: Path, manifest: Path, *, device: torch.device, progress: bool = True,
+                     require_both_labels: bool = True, force_settings: bool = False,
+                     workers: int = 0) -> tuple[torch.nn.Module, dict[str, Any], FeatureDataset]:
+    """The model rebuilt from a checkpoint (on `device`) and a manifest's features checked against it:
+    their extraction settings (sidecars) must be the training features'; `force_settings` only warns."""
+    ckpt = load_checkpoint(checkpoint)
+    model, _ = model_from_checkpoint(ckpt, source=checkpoint)
+    entries = read_manifest(manifest, require_both_labels=require_both_labels)
+    ckpt["settings_check"] = check_test_features(entries, ckpt["feature"], test_list=manifest,
+                                                 checkpoint=checkpoint, force=force_settings)
+    if ckpt["settings_check"].startswith("warning"):
+        print(ckpt["settings_check"], file=sys.stderr)
+    ds = FeatureDataset(entries, num_segments=None, crop_mode=ckpt["feature"]["crop_mode"], progress=progress,
+                        workers=workers)
+    check_features(ds, ckpt, manifest, checkpoint)
+    return model.to(device), ckpt, ds
+
+
+def run_test(args: argparse.Namespace) -> dict[str, Any]:
+    """Score `args.test_list` with `args.checkpoint`; write the outputs; return test_metrics."""
+    device = resolve_device(args.device)
+    use_threads(args.threads)
+    model, ckpt, ds = load_for_scoring(args.checkpoint, args.test_list, device=device, progress=not args.no_progress,
+                                       workers=args.num_workers,
+                                       force_settings=args.force_settings)
+    entries = ds.entries
+    scores = score_dataset(model, ds, device=device, batch_size=args.batch_size, progress=not args.no_progress)
+    labels = ds.labels.numpy().astype(int)
+    metrics = summarize(labels, scores.video, [e.cls for e in entries], n_boot=args.n_boot, seed=args.seed)
+    stored = ckpt.get("metrics") or {}
+    metrics.update(best_epoch=ckpt.get("epoch"), val_roc_auc=known(stored.get("val_roc_auc")),
+                   val_pr_auc=known(stored.get("val_pr_auc")), checkpoint=str(args.checkpoint),
+                   test_list=str(args.test_list), extraction_check=ckpt["settings_check"],
+                   # absolute too: the diagnostics find this evaluation from any folder (analysis_inputs.py)
+                   checkpoint_resolved=str(Path(args.checkpoint).resolve()),
+                   test_list_resolved=str(Path(args.test_list).resolve()))
+    out_dir = Path(args.out_dir) if args.out_dir else output_folder(args.checkpoint, ckpt)
+    if args.gt is not None:
+        metrics["frame"] = frame_metrics(ds, scores, args.gt, ckpt["feature"].get("frames_per_snippet", 16),
+                                         plot_dir=out_dir / "plots" / "videos", plot_videos=args.plot_videos)
+    tag = fold_tag(args.fold, Path(args.test_list), Path(args.checkpoint))
+    preds = out_dir / (f"preds_fold{tag}.npy" if tag is not None else "preds.npy")
+    write_text(out_dir / "predictions.csv", predictions_csv(ds, scores.video))
+    save_npy(preds, scores.video.astype(np.float32))
+    write_json(out_dir / "test_metrics.json", metrics)
+    plot_roc_pr(labels, scores.video, out_dir / "plots", title=f"{out_dir.name}: {Path(args.test_list).name}")
+    metrics["written"] = [str(out_dir / "predictions.csv"), str(preds), str(out_dir / "test_metrics.json"),
+                          str(out_dir / "plots" / "roc_curve.png"), str(out_dir / "plots" / "pr_curve.png")]
+    return metrics
+
+
+def known(value: Any) -> Any:
+    """None for an unknown number (None or NaN: a published checkpoint has no validation metrics)."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def format_report(metrics: dict[str, Any]) -> str:
+    """The short table test.py prints; unknown checkpoint numbers print as n/a."""
+    lo, hi = metrics["roc_auc_ci"]
+    plo, phi = metrics["pr_auc_ci"]
+    val, epoch = known(metrics.get("val_roc_auc")), known(metrics.get("best_epoch"))
+    lines = [f"{'videos':<22}{metrics['n_videos']} ({metrics['n_normal']} normal, {metrics['n_anomalous']} anomalous)",
+             f"{'ROC-AUC':<22}{metrics['roc_auc']:.4f}  [95% CI {lo:.4f}-{hi:.4f}]",
+             f"{'PR-AUC':<22}{metrics['pr_auc']:.4f}  [95% CI {plo:.4f}-{phi:.4f}]",
+             f"{'val ROC-AUC (ckpt)':<22}{'n/a' if val is None else f'{val:.4f}'}  "
+             f"(epoch {'n/a' if epoch is None else epoch})"]
+    if metrics.get("extraction_check"):
+        lines.append(metrics["extraction_check"])
+    per_class = {k: v for k, v in metrics.get("per_class_roc_auc", {}).items() if v == v}
+    if per_class:
+        lines.append("per-class ROC-AUC     " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(per_class.items())))
+    frame = metrics.get("frame")
+    if frame:
+        lines += format_frame(frame)
+    return "\n".join(lines)
+
+
+def format_frame(frame: dict[str, Any]) -> list[str]:
+    """The frame-level lines: the data set's headline first (XD-Violence: AP; UCF-Crime: ROC-AUC)."""
+    counts = f"{frame['n_videos']} videos, {frame['n_frames']} frames"
+    if frame.get("headline") == "pr_auc":
+        lines = [f"{'frame AP':<22}{frame['pr_auc']:.4f}  ({frame['dataset']}'s headline; ROC-AUC "
+                 f"{frame['roc_auc']:.4f}; {counts}, {frame.get('n_unannotated_normal', 0)} of them normal and "
+                 f"not in the annotation file)"]
+        per_class, name = frame.get("per_class_ap", {}), "per-class frame AP"
+    else:
+        lines = [f"{'frame ROC-AUC':<22}{frame['roc_auc']:.4f}  (AP {frame['pr_auc']:.4f}; anomalous videos "
+                 f"only {frame['roc_auc_anomalous_videos']:.4f}; {counts})"]
+        per_class, name = frame.get("per_class_roc_auc", {}), "per-class frame AUC"
+    shown = {k: v for k, v in per_class.items() if v == v}
+    if shown:
+        lines.append(f"{name:<22}" + ", ".join(f"{k} {v:.3f}" for k, v in sorted(shown.items())))
+    return lines

@@ -1,0 +1,241 @@
+"""Checkpoints hold tensors and plain data only: they load with `weights_only=True`, and the model
+config they store is all test.py needs to rebuild the model (strict state-dict matching).
+
+What a checkpoint written by main.py holds (format 3):
+    format        3 (FORMAT): how to read the rest
+    model         the state dict
+    model_config  `asdict` of the variant's config, every key (scripts/model.py: MateConfig, MilConfig)
+    loss_config   `asdict` of the LossConfig it was trained with
+    options       the resolved command-line options; feature: the features' shape, layout and extraction
+    epoch, metrics (validation ROC-AUC, PR-AUC, loss); checkpoint_last also optimizer, scheduler, rng,
+    best, history (for --resume)
+Loading never fills a missing model-config key with today's default: a missing or unknown key, or a
+newer format, is refused in one line naming the file and the key. The one migration, tested: a
+checkpoint without "format" (format 1, written before the MIL baseline had its own config) held a
+MateConfig for every variant, mil_hidden and mil_embed included; loading drops those two from MATE
+variants (they were unused there) and, for mil, keeps in_channels and dropout and renames
+mil_hidden -> hidden, mil_embed -> embed (the other MATE keys were ignored by the baseline). Format 2
+(before `use_difference_features` existed) gets `use_difference_features: True` in every MATE and paper
+config: every model of that format projected the differences |x_t - x_{t-1}|.
+
+The authors' published weights (data/published/MATE_base.pkl, a plain state dict of the published
+`Model`) load too: `load_checkpoint` recognises the published key names and shapes and wraps them as
+a checkpoint of variant paper_base (paper_fast for dim 8), with the shared UCF-Crime feature format
+and no epoch or validation metrics (None / NaN: unknown).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from scripts.core.errors import MateError
+from scripts.core.fileio import atomic_write
+from scripts.model import (PAPER_VARIANTS, VARIANTS, ModelConfig, build_model, config_class, config_fields,
+                           config_for_variant)
+
+FORMAT = 3  # what save_checkpoint's callers write; see the module docstring
+
+# The features the published weights were trained on: X3D-L maps [192, 16, 10, 10], one per video
+# (the element-wise maximum over its 16-frame clips), single crop (data/published/README.md).
+PUBLISHED_FEATURE = {"shape": [192, 16, 10, 10], "sequence": False, "crop_mode": "mean",
+                     "num_segments": None, "frames_per_snippet": 16,
+                     # no sidecars: the published preprocessing is assumed (feature_settings.PUBLISHED)
+                     "extraction": {"source": "none", "settings": None}}
+UNRELEASED_MODULE = "motion_attn_mlp"  # in MATE_fast.pkl only; its code was never published
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    """Write `state` (a dict of tensors, state dicts and plain data) atomically."""
+    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint on the CPU with `weights_only=True`; every fault is a MateError naming it.
+    A published plain state dict comes back wrapped as a checkpoint (see `published_checkpoint`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MateError(f"{path}: checkpoint not found")
+    kind = file_kind(path)
+    if kind is not None:
+        raise MateError(f"{path}: not a PyTorch checkpoint ({kind}); give the .pth / .pkl that main.py or the "
+                        "authors wrote")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch's unpickler raises KeyError, IndexError, ... on damaged files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in first or "Weights only" in first:
+            first = "it holds Python objects other than tensors and plain data, which MATE does not load"
+        raise MateError(f"{path}: not a readable MATE checkpoint ({type(exc).__name__}: {first})") from None
+    if is_plain_state_dict(state):
+        return published_checkpoint(state, source=path)
+    if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
+        raise MateError(f"{path}: not a MATE checkpoint (no model weights and config)")
+    state = read_format(state, source=path)
+    stored_model_config(state["model_config"], source=path)  # refuse a bad config here, whoever reads it
+    return state
+
+
+def file_kind(path: Path) -> str | None:
+    """What a file that cannot be a checkpoint is, by its first bytes (None: a zip or pickle, try it).
+    torch.save writes a zip archive (PK..) or, in the legacy format, a pickle (0x80 + protocol)."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not head:
+        return "an empty file"
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return None
+    try:
+        text = head.decode("utf-8")
+        if "\x00" in text:
+            raise UnicodeDecodeError("utf-8", head, 0, 1, "NUL byte")
+    except UnicodeDecodeError:
+        return f"unknown binary content starting {head[:8].hex()}"
+    first = text.strip().splitlines()[0][:40] if text.strip() else ""
+    return f"a text file starting {first!r}"
+
+
+def read_format(state: dict[str, Any], *, source: str | Path) -> dict[str, Any]:
+    """The checkpoint as format FORMAT: format 1 migrated by the rule of the module docstring, a newer
+    or unknown format refused."""
+    version = state.get("format", 1)
+    if version == FORMAT:
+        return state
+    if version not in (1, 2) or isinstance(version, bool):
+        raise MateError(f"{source}: checkpoint format {version!r} is not one this MATE reads (1 to {FORMAT}; "
+                        "a newer MATE wrote it?)")
+    if version == 2:
+        return {**migrate_2_to_3(state, source=source), "migrated_from_format": 2}
+    stored = state["model_config"]
+    if not isinstance(stored, dict):
+        raise MateError(f"{source}: model config is not a mapping ({type(stored).__name__})")
+    config = {k: v for k, v in stored.items() if k not in ("mil_hidden", "mil_embed")}
+    if stored.get("variant") == "mil":
+        config = {k: stored[k] for k in ("variant", "in_channels", "dropout") if k in stored}
+        for old, new in (("mil_hidden", "hidden"), ("mil_embed", "embed")):
+            if old in stored:
+                config[new] = stored[old]
+    return {**migrate_2_to_3({**state, "model_config": config}, source=source), "migrated_from_format": 1}
+
+
+def migrate_2_to_3(state: dict[str, Any], *, source: str | Path) -> dict[str, Any]:
+    """Format 2 -> 3: MATE and paper configs gain use_difference_features (True: they all used them)."""
+    config = state["model_config"]
+    if not isinstance(config, dict):
+        raise MateError(f"{source}: model config is not a mapping ({type(config).__name__})")
+    if config.get("variant") != "mil" and "use_difference_features" not in config:
+        config = {**config, "use_difference_features": True}
+    return {**state, "format": FORMAT, "model_config": config}
+
+
+def stored_model_config(stored: Any, *, source: str | Path) -> ModelConfig:
+    """The config a checkpoint stores, rebuilt key for key: a missing or unknown key is a MateError
+    naming the file and the key, never filled with today's default or dropped."""
+    if not isinstance(stored, dict):
+        raise MateError(f"{source}: model config is not a mapping ({type(stored).__name__})")
+    if "variant" not in stored:
+        raise MateError(f"{source}: model config lacks 'variant'; not a model MATE can rebuild")
+    if stored["variant"] not in VARIANTS:
+        raise MateError(f"{source}: model config has variant {stored['variant']!r}, not one of "
+                        f"{', '.join(VARIANTS)} (made by another MATE version?)")
+    fields = config_fields(stored["variant"])
+    missing = [k for k in fields if k not in stored]
+    if missing:
+        raise MateError(f"{source}: model config lacks {', '.join(map(repr, missing))} (made by an older MATE); "
+                        "retrain with this version, or score it with the MATE version that made it")
+    unknown = sorted(k for k in stored if k not in fields)
+    if unknown:
+        raise MateError(f"{source}: model config has unknown key(s) {', '.join(map(repr, unknown))} for variant "
+                        f"{stored['variant']} (made by a newer or another MATE); use the MATE version that made it")
+    try:
+        return config_class(stored["variant"])(**stored)
+    except MateError as exc:
+        raise MateError(f"{source}: {exc}") from None
+
+
+def is_plain_state_dict(state: Any) -> bool:
+    return (isinstance(state, dict) and len(state) > 0
+            and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()))
+
+
+def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The state dict's key -> shape of the model `cfg` builds (on the meta device: no memory, no RNG)."""
+    with torch.device("meta"):
+        model = build_model(cfg)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def state_dict_mismatch(expected: Mapping[str, tuple[int, ...]], given: Mapping[str, torch.Tensor]) -> str | None:
+    """How `given` differs from the expected keys and shapes, in a few words; None when it fits."""
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    shapes = [f"{k} {list(given[k].shape)} (expected {list(expected[k])})"
+              for k in expected if k in given and tuple(given[k].shape) != expected[k]]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} tensors missing, e.g. {', '.join(missing[:2])}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected, e.g. {', '.join(unexpected[:2])}")
+    if shapes:
+        parts.append(f"{len(shapes)} of another shape, e.g. {shapes[0]}")
+    return "; ".join(parts) or None
+
+
+def published_checkpoint(weights: dict[str, torch.Tensor], *, source: str | Path) -> dict[str, Any]:
+    """A plain published state dict as a checkpoint of the paper variant whose keys and shapes it has."""
+    unreleased = sorted(k for k in weights if f".{UNRELEASED_MODULE}." in k)
+    if unreleased:
+        module = unreleased[0].split(f".{UNRELEASED_MODULE}.")[0] + f".{UNRELEASED_MODULE}"
+        raise MateError(f"{source}: {len(unreleased)} of its tensors belong to {module}, a module whose code "
+                        "was never published; MATE cannot rebuild this model and will not guess it")
+    mismatch = {}
+    for variant in PAPER_VARIANTS[::-1]:  # paper_base first: the one the authors published whole
+        cfg = config_for_variant(variant)
+        mismatch[variant] = state_dict_mismatch(expected_shapes(cfg), weights)
+        if mismatch[variant] is None:
+            nan = float("nan")
+            return {"format": FORMAT, "model": weights, "model_config": dataclasses.asdict(cfg), "options": {},
+                    "feature": dict(PUBLISHED_FEATURE), "epoch": None,
+                    "metrics": {"val_roc_auc": nan, "val_pr_auc": nan, "loss": nan},
+                    "source": "published state dict (AIx699/MATE model.py)"}
+    raise MateError(f"{source}: a plain state dict that is not the published MATE model "
+                    f"(against paper_base: {mismatch['paper_base']})")
+
+
+def output_folder(checkpoint: str | Path, state: dict[str, Any]) -> Path:
+    """Where test.py writes by default: the folder of a MATE run's checkpoint; runs/<file stem> for a
+    published state dict (never beside the vendored file)."""
+    checkpoint = Path(checkpoint)
+    return Path("runs") / checkpoint.stem if "source" in state else checkpoint.parent
+
+
+def model_from_checkpoint(state: dict[str, Any], *,
+                          source: str | Path = "checkpoint") -> tuple[torch.nn.Module, ModelConfig]:
+    """Rebuild the model from a loaded checkpoint's config and load its weights strictly."""
+    cfg = stored_model_config(state["model_config"], source=source)
+    model = build_model(cfg)
+    mismatch = state_dict_mismatch(expected_shapes(cfg), state["model"])
+    if mismatch:
+        raise MateError(f"{source}: weights do not match the stored model config ({mismatch})")
+    model.load_state_dict(state["model"], strict=True)
+    model.eval()
+    return model, cfg
+
+
+def init_from_checkpoint(model: torch.nn.Module, cfg: ModelConfig, state: dict[str, Any], *,
+                         source: str | Path) -> None:
+    """Load a loaded checkpoint's weights (a MATE run's or a published state dict) into `model`, built
+    from `cfg`, before training: the same variant, and the weights must load strictly."""
+    path = source
+    stored = state["model_config"]
+    if stored.get("variant") != cfg.variant:
+        raise MateError(f"{path}: holds a {stored.get('variant')} model, this run builds {cfg.variant} "
+                        "(--model_variant)")
+    mismatch = state_dict_mismatch(expected_shapes(cfg), state["model"])
+    if mismatch:
+        differ = sorted(k for k, v in dataclasses.asdict(cfg).items() if k in stored and stored[k] != v)
+        because = f"model options differ: {', '.join(differ)}; " if differ else ""
+        raise MateError(f"{path}: its weights do not fit this run's {cfg.variant} model ({because}{mismatch})")
+    model.load_state_dict(state["model"], strict=True)

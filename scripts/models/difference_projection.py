@@ -1,0 +1,97 @@
+"""The fast path of MATE's input projection (scripts/model.py, DifferenceFeatures): the same numbers as
+
+    u = torch.cat([x, |x_t - x_{t-1}|], dim=1)       # [B, 2C, T, H, W], the difference 0 at t = 0
+    h = Linear(Norm(u))                               # [B, T, H, W, D]
+
+without materialising u. Only speed lives here; the model's meaning is in model.py, and
+tests/test_model.py::test_fused_projection_equals_concat_norm_linear holds the two paths equal.
+
+Why it pays: Norm followed by Linear is linear in the normalised input, so with u = [x, d]
+    Linear(Norm(u)) = rstd * (W' u - mean * W' 1) + b',  W' = W diag(gamma),  b' = W beta + b,
+(mean, rstd per token for LayerNorm, per video for the video norm, GroupNorm with one group), and
+only W' u and the sums of u and u^2 need the 2C-channel tokens. Streaming those a few videos at a
+time avoids the concatenated [x, d] (2x the batch), its normalised copy and its gradient; several
+times faster on CPU.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from scripts.models.motion import video_chunks
+
+
+class _DifferenceProjection(torch.autograd.Function):
+    """a = W_x x_n + W_d |x_t - x_{t-1}|_n per token n, and the sums over the 2C channels of [x, d]
+    and [x, d]^2 that the normalisation needs, computed a few videos at a time.
+
+    The backward pass recomputes d per chunk. Gradients flow to the weights only (x is data); with an
+    x that needs a gradient DifferenceFeatures takes its plain path instead.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, w_x: Tensor, w_d: Tensor):
+        B, C, T, N = x.shape
+        D = w_x.shape[0]
+        ones = w_x.new_ones(1, C)
+        wx1 = torch.cat([w_x, ones]).detach()  # [D+1, C]: the extra row sums the channels
+        wd1 = torch.cat([w_d, ones]).detach()
+        proj = w_x.new_empty(B, D, T, N)
+        stats = w_x.new_empty(B, 2, T, N)  # sum and sum of squares over the 2C channels of [x, d]
+        for sl in video_chunks(B, C * T * N):
+            xc = x[sl].to(w_x.dtype)  # [b, C, T, N]
+            b = xc.shape[0]
+            ax = torch.matmul(wx1, xc.view(b, C, T * N)).view(b, D + 1, T, N)
+            stats[sl, 1] = (xc * xc).sum(dim=1)  # [b, T, N]
+            if T > 1:
+                s = xc[:, :, 1:] - xc[:, :, :-1]  # [b, C, T-1, N]
+                stats[sl, 1, 1:] += (s * s).sum(dim=1)
+                s.abs_()  # d = |s|
+                ax[:, :, 1:] += torch.matmul(wd1, s.view(b, C, (T - 1) * N)).view(b, D + 1, T - 1, N)
+            proj[sl] = ax[:, :D]
+            stats[sl, 0] = ax[:, D]
+        ctx.save_for_backward(x)
+        ctx.weight_dtype = w_x.dtype
+        ctx.mark_non_differentiable(stats)
+        return proj, stats
+
+    @staticmethod
+    def backward(ctx, grad_proj: Tensor, grad_stats: Tensor):
+        (x,) = ctx.saved_tensors
+        B, C, T, N = x.shape
+        D = grad_proj.shape[1]
+        g = grad_proj.contiguous().view(B, D, T * N)
+        grad_x_w = grad_proj.new_zeros(D, C)
+        grad_d_w = grad_proj.new_zeros(D, C)
+        for sl in video_chunks(B, C * T * N):
+            xc = x[sl].to(ctx.weight_dtype).view(-1, C, T * N)  # [b, C, T*N]
+            grad_x_w += torch.matmul(g[sl], xc.transpose(1, 2)).sum(dim=0)  # [D, C]
+            if T > 1:
+                xc = xc.view(-1, C, T, N)
+                d = (xc[:, :, 1:] - xc[:, :, :-1]).abs_().view(-1, C, (T - 1) * N)
+                grad_d_w += torch.matmul(g[sl, :, N:], d.transpose(1, 2)).sum(dim=0)
+        return None, grad_x_w, grad_d_w
+
+
+def fused_difference_projection(x: Tensor, norm: nn.LayerNorm | nn.GroupNorm, proj: nn.Linear) -> Tensor:
+    """proj(norm([x, |x_t - x_{t-1}|])) for x [B, C, T, H, W] -> h [B, T, H, W, D].
+
+    `norm` is LayerNorm(2C) (statistics per token) or GroupNorm(1, 2C) (per video); both with affine
+    weights. Gradients reach norm's and proj's parameters, not x.
+    """
+    B, C, T, H, W = x.shape
+    w = proj.weight * norm.weight  # [D, 2C]: W' = W diag(gamma)
+    bias = proj.bias + proj.weight @ norm.bias  # [D]: b' = W beta + b
+    a, stats = _DifferenceProjection.apply(x.reshape(B, C, T, H * W), w[:, :C], w[:, C:])  # [B, D, T, N], [B, 2, T, N]
+    if isinstance(norm, nn.GroupNorm):  # one mean and variance per video, summed in float64
+        stats = stats.sum(dim=(2, 3), keepdim=True, dtype=torch.float64)  # [B, 2, 1, 1]
+        count = 2 * C * T * H * W
+    else:  # per token
+        count = 2 * C
+    mean = stats[:, 0] / count  # [B, T, N] or [B, 1, 1]
+    var = (stats[:, 1] / count - mean * mean).clamp_min_(0)
+    rstd = torch.rsqrt(var + norm.eps).to(a.dtype)
+    mean = mean.to(a.dtype)
+    h = (a - mean[:, None] * w.sum(dim=1)[None, :, None, None]) * rstd[:, None]  # [B, D, T, N]
+    h = h.permute(0, 2, 3, 1) + bias  # [B, T, N, D]
+    return h.reshape(B, T, H, W, -1)  # [B, T, H, W, D]

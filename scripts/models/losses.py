@@ -1,0 +1,103 @@
+"""MATE's losses (docs/design.md §4): BCE on the video logit, batch-hard triplet on the embedding, and the
+optional snippet terms (top-k MIL, sparsity, smoothness) for sequence features.
+
+The model returns logits; the sigmoid is applied exactly once, here (inside BCE-with-logits, or on
+snippet logits for the sparsity and smoothness terms that act on probabilities).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from scripts.core.errors import MateError
+from scripts.model import topk_mean
+
+
+@dataclass
+class LossConfig:
+    """Weights of the loss terms; a weight of 0 switches its term off (it is then not computed).
+
+    Args:
+        lambda_triplet (float): weight of the batch-hard triplet loss on L2-normalised embeddings.
+        triplet_margin (float): its margin (distances of unit vectors lie in [0, 2]).
+        lambda_topk (float): weight of the top-k MIL BCE on snippet logits.
+        topk_ratio (float): top-k MIL uses k = max(1, floor(ratio * T)) snippets per video, the
+            model's rule (scripts.model.topk_count); 0.125 gives the model's own T // 8.
+        lambda_sparsity (float): weight of the mean snippet probability of anomalous videos.
+        lambda_smooth (float): weight of the mean squared change of consecutive snippet probabilities.
+    """
+
+    lambda_triplet: float = 0.1
+    triplet_margin: float = 0.5
+    lambda_topk: float = 0.0
+    topk_ratio: float = 0.125
+    lambda_sparsity: float = 0.0
+    lambda_smooth: float = 0.0
+
+    def __post_init__(self):
+        if not 0.0 < self.topk_ratio <= 1.0:
+            raise MateError(f"loss config: topk_ratio (--topk_ratio) must be in (0, 1], got {self.topk_ratio!r}")
+
+
+def batch_hard_triplet(embedding: Tensor, labels: Tensor, margin: float) -> Tensor:
+    """Batch-hard triplet loss: per anchor, its farthest same-label and nearest other-label video."""
+    z = F.normalize(embedding, dim=1)  # [B, E]
+    dist = torch.cdist(z, z)  # [B, B]
+    same = labels[:, None] == labels[None, :]  # [B, B]
+    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    positive = same & ~eye
+    hardest_pos = dist.masked_fill(~positive, float("-inf")).amax(dim=1)  # [B]
+    hardest_neg = dist.masked_fill(same, float("inf")).amin(dim=1)  # [B]
+    valid = positive.any(dim=1) & (~same).any(dim=1)  # anchors with both a positive and a negative
+    if not valid.any():
+        return embedding.sum() * 0.0
+    return F.relu(hardest_pos[valid] - hardest_neg[valid] + margin).mean()
+
+
+def topk_mil_loss(snippet_logits: Tensor, labels: Tensor, ratio: float) -> Tensor:
+    """BCE of the video label on the mean of the top-k snippet logits (the model's top-k rule)."""
+    return F.binary_cross_entropy_with_logits(topk_mean(snippet_logits, ratio), labels)
+
+
+def sparsity_loss(snippet_logits: Tensor, labels: Tensor) -> Tensor:
+    """Anomalies are rare within an anomalous video: push its mean snippet probability down."""
+    anomalous = labels > 0.5
+    if not anomalous.any():
+        return snippet_logits.sum() * 0.0
+    return torch.sigmoid(snippet_logits[anomalous]).mean()
+
+
+def smoothness_loss(snippet_logits: Tensor) -> Tensor:
+    if snippet_logits.shape[1] < 2:
+        return snippet_logits.sum() * 0.0
+    p = torch.sigmoid(snippet_logits)
+    return (p[:, 1:] - p[:, :-1]).pow(2).mean()
+
+
+class MateLoss(nn.Module):
+    """`L = BCE(video logit, y) + λ_tri·triplet(z) [+ λ_topk·MIL + λ_sparse·sparsity + λ_smooth·smooth]`.
+
+    Returns the total and a dict of each computed term's value (for metrics.csv).
+    """
+
+    def __init__(self, cfg: LossConfig):
+        super().__init__()
+        self.cfg = cfg
+
+    def forward(self, video_logit: Tensor, snippet_logits: Tensor, embedding: Tensor,
+                labels: Tensor) -> tuple[Tensor, dict[str, float]]:
+        cfg = self.cfg
+        terms: dict[str, Tensor] = {"bce": F.binary_cross_entropy_with_logits(video_logit, labels)}
+        if cfg.lambda_triplet > 0:
+            terms["triplet"] = cfg.lambda_triplet * batch_hard_triplet(embedding, labels, cfg.triplet_margin)
+        if cfg.lambda_topk > 0:
+            terms["topk"] = cfg.lambda_topk * topk_mil_loss(snippet_logits, labels, cfg.topk_ratio)
+        if cfg.lambda_sparsity > 0:
+            terms["sparsity"] = cfg.lambda_sparsity * sparsity_loss(snippet_logits, labels)
+        if cfg.lambda_smooth > 0:
+            terms["smooth"] = cfg.lambda_smooth * smoothness_loss(snippet_logits)
+        total = torch.stack(list(terms.values())).sum()
+        return total, {k: float(v.detach()) for k, v in terms.items()}

@@ -1,0 +1,71 @@
+"""scripts/ grouped by job (docs/design.md §1): imports point down the layers only, and no module imports
+itself back through others. Read from the source (every import, also those inside functions)."""
+import ast
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+SCRIPTS = ROOT / "scripts"
+# bottom to top; the three modules at scripts/'s top level sit in the layer of their job
+LAYERS = ("core", "models", "data", "extraction", "evaluation", "training", "diagnostics")
+TOP_LEVEL = {"model": "models", "dataset": "data", "option": "training"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer(module: str) -> str:
+    part = module.split(".")[1]
+    return TOP_LEVEL.get(part, part)
+
+
+def imports(path: Path) -> set[str]:
+    """The scripts.* modules a file imports (`from scripts.x.y import z`, `import scripts.x.y`)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("scripts"):
+            if node.module in ("scripts", *(f"scripts.{p}" for p in LAYERS)):  # from scripts.data import lists
+                found |= {f"{node.module}.{alias.name}" for alias in node.names}
+            else:
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("scripts.")}
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    return {module_name(p): imports(p) for p in SCRIPTS.rglob("*.py")}
+
+
+def test_scripts_top_level_is_the_packages_and_three_modules():
+    entries = sorted(p.name for p in SCRIPTS.iterdir() if p.name not in ("__init__.py", "__pycache__"))
+    assert entries == sorted(["dataset.py", "model.py", "option.py", *LAYERS])
+    assert len(entries) <= 10
+
+
+def test_imports_point_down_the_layers():
+    upward = [f"{m} ({layer(m)}) imports {t} ({layer(t)})" for m, targets in graph().items() if m != "scripts"
+              for t in targets if LAYERS.index(layer(t)) > LAYERS.index(layer(m))]
+    assert upward == []
+
+
+def test_no_import_cycle():
+    edges = graph()
+    state: dict[str, int] = {}  # 1 on the path, 2 done
+    cycles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                cycles.append(" -> ".join(path[path.index(nxt):] + [nxt]) if nxt in path else f"{node} -> {nxt}")
+            elif nxt in edges and state.get(nxt) is None:
+                visit(nxt, path + [nxt])
+        state[node] = 2
+
+    for start in sorted(edges):
+        if state.get(start) is None:
+            visit(start, [start])
+    assert cycles == []
