@@ -4,7 +4,7 @@ r"""Raw videos -> one .npy of X3D features per video, plus a `<name>.json` sidec
     python feature_extractor.py --video_root data/UCF_Crimes/Videos --out_dir data/ucf_x3d
     # offline: pass pytorchvideo's model-zoo file (X3D_L.pyth) yourself
     python feature_extractor.py --video_root data/UCF_Crimes/Videos --out_dir data/ucf_x3d \
-        --checkpoint checkpoints/X3D_L.pyth
+        --backbone_checkpoint checkpoints/X3D_L.pyth
     # pytorchvideo's own X3D-L transform instead of the shared features' (short side 356, 312 crop)
     python feature_extractor.py --video_root ... --out_dir ... --side_size 356 --crop_size 312
     # one vector per clip for frame-level scores, every frame in a clip: [n_clips, 2048]
@@ -19,7 +19,7 @@ r"""Raw videos -> one .npy of X3D features per video, plus a `<name>.json` sidec
 The defaults are the published extractor's, so new features come from the distribution of the shared
 UCF-Crime ones (data/published/README.md) and a detector trained on those applies to them: X3D-L with
 pytorchvideo's Kinetics-400 weights (X3D_L.pyth, downloaded once into torch's hub cache,
-$TORCH_HOME/hub/checkpoints; offline, pass it with --checkpoint), the head removed; the short side
+$TORCH_HOME/hub/checkpoints; offline, pass it with --backbone_checkpoint), the head removed; the short side
 scaled to 320 (bilinear) and a 320 x 320 centre crop; windows of 80 frames one after another, 16 frames
 spread evenly over each (--clip_sampling uniform; --layout sequence takes every 5th frame and keeps
 every frame in a clip), only whole windows; RGB / 255, mean 0.45, std 0.225;
@@ -38,7 +38,9 @@ from pathlib import Path
 from scripts.core.cli import run
 from scripts.option import get_runtime_parser
 from scripts.extraction.video import CLIP_SAMPLINGS
-from scripts.extraction.x3d import CHECKPOINT_FILES, PRESETS, PYTORCHVIDEO_X3D_L
+from scripts.data.feature_settings import CLOCK_FPS
+from scripts.extraction.backbone_args import add_backbone_arguments
+from scripts.extraction.x3d import PRESETS, PYTORCHVIDEO_X3D_L
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -67,27 +69,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                          "videos shard_id, shard_id + num_shards, ... (default: 0)")
 
     model = parser.add_argument_group("backbone and weights")
-    sizes = "; ".join(f"{p.name[4:]} {p.num_frames}x{p.sampling_rate}, {p.side_size}, {p.crop_size}"
-                      for p in PRESETS.values())
-    hub_l = PYTORCHVIDEO_X3D_L
-    model.add_argument("--backbone", choices=tuple(PRESETS), default="x3d_l",
-                       help=f"X3D size; frames x sampling rate, short side, crop: {sizes}. x3d_l's are the "
-                            f"shared UCF-Crime features' (map [192, 16, 10, 10]); pytorchvideo's own X3D-L "
-                            f"transform is --side_size {hub_l['side_size']} --crop_size {hub_l['crop_size']} "
-                            "(default: x3d_l)")
-    model.add_argument("--checkpoint", type=Path, default=None,
-                       help="local weights instead of the download, no network needed: pytorchvideo's model "
-                            f"zoo file ({', '.join(CHECKPOINT_FILES.values())}; {{'model_state': ...}}) or a "
-                            "plain state dict (default: none, the official weights as with --pretrained)")
-    model.add_argument("--pretrained", action="store_true",
-                       help="pytorchvideo's official Kinetics-400 weights, which the shared features were made "
-                            "with: the model zoo file in torch's hub cache ($TORCH_HOME/hub/checkpoints, "
-                            "~/.cache/torch/hub/checkpoints), downloaded there the first time; offline and not "
-                            "cached, pass the file with --checkpoint (default: on unless --checkpoint or "
-                            "--random_weights is given; the flag only says so explicitly)")
-    model.add_argument("--random_weights", action="store_true",
-                       help="random weights, for tests and smoke runs only: the features mean nothing "
-                            "(default: off)")
+    add_backbone_arguments(model, from_checkpoint=False)
     model.add_argument("--layout", choices=("map", "sequence"), default="map",
                        help="map: the trunk's [192, T, H/32, W/32] map per clip, max-pooled over all clips "
                             "(and crops) of a video, the shared UCF-Crime format; sequence: one vector per "
@@ -95,40 +77,38 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     model.add_argument("--sequence_feature", choices=("head", "stem"), default="head",
                        help="sequence vectors: head = the head's 2048-d pre-projection features; stem = "
                             "the 192-d trunk map averaged over time and space (default: head)")
-    model.add_argument("--crops", type=int, choices=(1, 3, 10), default=1,
-                       help="spatial crops per clip: 1 centre; 3 along the long side; 10 = 4 corners + "
-                            "centre, and flipped (default: 1)")
 
     clips = parser.add_argument_group(
-        "clips and preprocessing (default: the backbone preset's values; x3d_l's are the shared features')")
-    clips.add_argument("--num_frames", type=int, default=None, help="frames per clip (default: preset, x3d_l 16)")
+        "clips and preprocessing (default: the backbone preset's values; x3d_l's are the shared features'); "
+        f"frames are counted at the published clock of {CLOCK_FPS} fps, so windows are times at any frame rate")
+    l = PRESETS["x3d_l"]
+    clips.add_argument("--num_frames", type=int, default=None,
+                       help=f"frames per clip (default: preset, x3d_l {l.num_frames})")
     clips.add_argument("--sampling_rate", type=int, default=None,
-                       help="uniform: a clip's window is num_frames x sampling_rate frames; strided: a clip "
-                            "takes every sampling_rate-th frame (default: preset, x3d_l 5)")
+                       help=f"a clip's window is num_frames x sampling_rate / {CLOCK_FPS} s; strided: a frame every "
+                            f"sampling_rate / {CLOCK_FPS} s (default: preset, x3d_l {l.sampling_rate})")
     clips.add_argument("--stride", type=int, default=None,
-                       help="frames between clip starts (default: num_frames x sampling_rate, clips one after "
-                            "another)")
+                       help=f"clip starts every stride / {CLOCK_FPS} s (default: num_frames x sampling_rate, clips "
+                            "one after another)")
     clips.add_argument("--clip_sampling", choices=CLIP_SAMPLINGS, default=None,
                        help="uniform: the published extractor's rule, which the shared features were made with "
-                            "(pytorchvideo's UniformClipSampler + UniformTemporalSubsample): num_frames frames "
-                            "spread evenly over each window (x3d_l: 16 of 80, frames 0, 5, 10, 15, 21, ..., 79); "
-                            "only whole windows, the frames after the last one are left out (the sidecar's "
-                            "dropped_frames), and a video shorter than one window gives one clip over all its "
-                            "frames. strided: every sampling_rate-th frame from each clip start, the last clip "
-                            "padded with the video's last frame, so every frame is in a clip (frame-level "
-                            "scores; clip i stands for frames [i*stride, (i+1)*stride)) (default: uniform for "
-                            "--layout map, strided for --layout sequence)")
+                            "(pytorchvideo's UniformClipSampler + UniformTemporalSubsample): num_frames of the frames "
+                            f"whose timestamps fall in each window spread evenly (x3d_l at 30 fps: 16 of 80, frames 0, "
+                            "5, 10, ..., 79); only windows that end within the video, the frames after the last one "
+                            "are left out (the sidecar's dropped_frames), and a video shorter than one window gives "
+                            "one clip over all its frames. strided: the frame shown every sampling_rate / 30 s from "
+                            "each clip start, the times past the end taking the last frame, so every moment is in a "
+                            "clip (frame-level scores; clip i stands for [i, i + 1) x stride / 30 s) (default: "
+                            "uniform for --layout map, strided for --layout sequence)")
+    hub_l = PYTORCHVIDEO_X3D_L
     clips.add_argument("--crop_size", type=int, default=None,
-                       help=f"square centre crop in pixels (default: preset, x3d_l 320 as the shared features; "
-                            f"pytorchvideo's X3D-L: {hub_l['crop_size']})")
+                       help=f"square centre crop in pixels (default: preset, x3d_l {l.crop_size} as the shared "
+                            f"features; pytorchvideo's X3D-L: {hub_l['crop_size']})")
     clips.add_argument("--side_size", type=int, default=None,
-                       help=f"the short side is scaled to this before cropping (default: preset, x3d_l 320 as "
-                            f"the shared features; pytorchvideo's X3D-L: {hub_l['side_size']})")
+                       help=f"the short side is scaled to this before cropping (default: preset, x3d_l "
+                            f"{l.side_size} as the shared features; pytorchvideo's X3D-L: {hub_l['side_size']})")
     clips.add_argument("--batch_size", type=int, default=8,
                        help="clips per forward pass; each holds `crops` views (default: 8)")
-    clips.add_argument("--decoder", choices=("cv2", "av"), default="cv2",
-                       help="cv2: OpenCV's VideoCapture; av: PyAV, the published extractor's decoder (both give "
-                            "the same RGB frames on the test clip) (default: cv2)")
     clips.add_argument("--decoder_threads", type=int, default=1,
                        help="FFmpeg threads per video decoder: 1 is fastest for small videos such as "
                             "UCF-Crime's 320x240 (decode several in parallel with --decode_workers instead); "

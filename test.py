@@ -27,7 +27,7 @@ from pathlib import Path
 from scripts.core.cli import run
 from scripts.option import get_bootstrap_parser, get_runtime_parser
 from scripts.evaluation.single_video import DEFAULT_THRESHOLD, SLIDING_SECONDS
-from scripts.extraction.x3d import PRESETS
+from scripts.extraction.backbone_args import add_backbone_arguments
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -64,23 +64,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                        help="a folder of videos, searched recursively like feature_extractor.py's: each is "
                             "scored into <out_dir>/<its path without extension>/, with summary.csv (ranked by "
                             "peak score) and failures.csv (default: none)")
-    video.add_argument("--backbone", default=None, choices=tuple(PRESETS),
-                       help="X3D preset; it must be the one the checkpoint's training features were made with "
-                            "(default: the checkpoint's, from its training features' sidecars; x3d_l with the "
-                            "shared features' preprocessing for map features without sidecars)")
-    video.add_argument("--backbone_checkpoint", type=Path, default=None,
-                       help="local X3D weights (pytorchvideo's .pyth, e.g. X3D_L.pyth), no network needed "
-                            "(default: none, the official Kinetics-400 weights as with --pretrained)")
-    video.add_argument("--pretrained", action="store_true",
-                       help="pytorchvideo's official Kinetics-400 X3D weights, as the shared features were made "
-                            "with, from torch's hub cache ($TORCH_HOME/hub/checkpoints), downloaded there the "
-                            "first time (default: on unless --backbone_checkpoint or --random_weights is given)")
-    video.add_argument("--random_weights", action="store_true",
-                       help="random X3D weights: meaningless scores, for smoke tests only; every output says "
-                            "so (default: off)")
-    video.add_argument("--crops", type=int, default=None, choices=(1, 3, 10),
-                       help="spatial crops per clip (default: the checkpoint's, else 1)")
-    video.add_argument("--decoder", default="cv2", choices=("cv2", "av"), help="video decoder (default: cv2)")
+    add_backbone_arguments(video, from_checkpoint=True)
     video.add_argument("--threshold", type=float, default=None,
                        help="score at or above which a moment counts as anomalous (intervals, red frames) "
                             "(default: the validation-selected threshold stored in the checkpoint; "

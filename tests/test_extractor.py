@@ -361,7 +361,7 @@ def test_default_weights_offline_and_not_cached_is_one_line(tmp_path, hub_cache,
     cache = tmp_path / "torch_home" / "hub" / "checkpoints"
     assert err.startswith("error: no X3D weights: X3D_XS.pyth (pytorchvideo's Kinetics-400 model zoo) is not in "
                           f"torch's hub cache {cache} and cannot be downloaded from {MODEL_ZOO_URL}/X3D_XS.pyth")
-    assert "pass --checkpoint PATH" in err and "Temporary failure in name resolution" in err
+    assert "pass --backbone_checkpoint PATH" in err and "Temporary failure in name resolution" in err
     assert hub_cache == [(f"{MODEL_ZOO_URL}/X3D_XS.pyth", 30)]  # one try, with a timeout: no hang
     assert not (tmp_path / "o").exists() and not any(cache.glob("*"))  # nothing written, no partial file
 
@@ -376,7 +376,7 @@ def test_default_weights_offline_through_the_process_boundary(tmp_path):
     proc = subprocess.run([sys.executable, "feature_extractor.py", "--video", str(CLIP), "--out_dir",
                            str(tmp_path / "o")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
-    assert proc.stderr.startswith("error: no X3D weights: X3D_L.pyth") and "--checkpoint PATH" in proc.stderr
+    assert proc.stderr.startswith("error: no X3D weights: X3D_L.pyth") and "--backbone_checkpoint PATH" in proc.stderr
 
 
 def test_cached_official_weights_load_without_network(tmp_path, hub_cache):
@@ -471,3 +471,19 @@ def test_bad_flags_are_one_line_errors(tmp_path):
                          (["--shard_id", "2", "--num_shards", "2"], "--shard_id")):
         with pytest.raises(MateError, match=fault):
             feature_extractor.main(["--video", str(CLIP), "--out_dir", str(tmp_path), "--random_weights", *flags])
+
+
+def test_one_backbone_argument_group_for_both_scripts():
+    """feature_extractor.py and test.py declare the backbone flags once (scripts/extraction/backbone_args.py):
+    the weights file is --backbone_checkpoint in both, the extractor's --checkpoint an alias of it."""
+    test_script = load_script("test.py")
+    fe, te = feature_extractor.get_args_parser(), test_script.get_args_parser()
+    shared = ("--backbone", "--backbone_checkpoint", "--pretrained", "--random_weights", "--crops", "--decoder")
+    for flag in shared:
+        a, b = (next(x for x in p._actions if flag in x.option_strings) for p in (fe, te))
+        assert a.dest == b.dest and a.choices == b.choices, flag
+    alias = fe.parse_args(["--video", "v.mp4", "--out_dir", "o", "--checkpoint", "w.pyth"])
+    assert alias.backbone_checkpoint == Path("w.pyth")
+    assert fe.parse_args(["--video", "v.mp4", "--out_dir", "o"]).backbone == "x3d_l"  # the shared features'
+    scored = te.parse_args(["--video", "v.mp4", "--checkpoint", "mate.pth", "--backbone_checkpoint", "w.pyth"])
+    assert (scored.checkpoint, scored.backbone_checkpoint, scored.backbone) == (Path("mate.pth"), Path("w.pyth"), None)

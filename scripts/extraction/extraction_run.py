@@ -29,7 +29,7 @@ def run_extraction(args: argparse.Namespace) -> tuple[Summary, Path]:
     threads = use_threads(args.threads)
     if device.type == "cuda":
         torch.cuda.set_device(device)  # one GPU per torchrun rank: its allocations and streams stay there
-    backbone = load_backbone(args.backbone, checkpoint=args.checkpoint, pretrained=args.pretrained,
+    backbone = load_backbone(args.backbone, checkpoint=args.backbone_checkpoint, pretrained=args.pretrained,
                              random_weights=args.random_weights, layout=args.layout,
                              sequence_feature=args.sequence_feature, random_seed=args.seed).to(device)
     torch.backends.cudnn.benchmark = True  # fixed clip sizes: let cuDNN pick its fastest kernels

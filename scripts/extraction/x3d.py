@@ -252,8 +252,8 @@ def _hub_weights(name: str) -> Path:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise MateError(f"no X3D weights: {CHECKPOINT_FILES[name]} (pytorchvideo's Kinetics-400 model zoo) is not "
                         f"in torch's hub cache {path.parent} and cannot be downloaded from {url} ({reason}); "
-                        f"fetch it on a machine with internet access and pass --checkpoint PATH (test.py --video: "
-                        f"--backbone_checkpoint PATH), or copy it into that folder") from None
+                        "fetch it on a machine with internet access and pass --backbone_checkpoint PATH, or copy "
+                        "it into that folder") from None
     return path
 
 
@@ -275,7 +275,7 @@ def load_backbone(name: str = "x3d_l", *, checkpoint: str | Path | None = None, 
         random_seed (int): torch's seed for random weights.
     """
     if sum([checkpoint is not None, pretrained, random_weights]) > 1:
-        raise MateError("--checkpoint, --pretrained and --random_weights exclude each other; give one "
+        raise MateError("--backbone_checkpoint, --pretrained and --random_weights exclude each other; give one "
                         "(none: the official Kinetics-400 weights)")
     get_preset(name)
     path = None if random_weights else Path(checkpoint) if checkpoint is not None else _hub_weights(name)
