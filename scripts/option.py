@@ -4,7 +4,8 @@ Options come in three layers, later wins: the parser's defaults < `--config file
 CLI flags. Each script builds its parser from the `get_*_parser(add_help=False)` pieces here through
 `parents=[...]` (as DINO does) and adds only its own flags; `parse_args` applies the layering.
 A config file may only hold keys the script knows, with values of the flag's type; keys starting
-with `_` are comments (`"_comment": "ablation: no motion map"`).
+with `_` are comments (`"_comment": "ablation: no motion map"`); `"extends": "../fast.json"` starts from
+another config's values (relative to the file), so an ablation config holds only what it changes.
 """
 from __future__ import annotations
 
@@ -106,9 +107,16 @@ def _check_scalar(value: Any, action: argparse.Action, key: str, source: Path) -
     return value
 
 
-def load_config(path: str | Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
-    """Read a JSON config and check every key and value against `parser`'s options."""
+EXTENDS = "extends"  # a config's key naming the config it changes, relative to its own folder
+
+
+def load_config(path: str | Path, parser: argparse.ArgumentParser, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a JSON config and check every key and value against `parser`'s options. With
+    `"extends": "../fast.json"` its values start from that config's (recursively), so an ablation config
+    holds only what it changes."""
     path = Path(path)
+    if path.resolve() in _seen:
+        raise MateError(f"{path}: '{EXTENDS}' goes round in a cycle ({' -> '.join(str(p) for p in _seen)})")
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
@@ -121,9 +129,13 @@ def load_config(path: str | Path, parser: argparse.ArgumentParser) -> dict[str, 
         raise MateError(f"{path}: a config must be a JSON object of option values")
     actions = _actions(parser)
     values: dict[str, Any] = {}
+    if EXTENDS in raw:
+        if not isinstance(raw[EXTENDS], str):
+            raise MateError(f"{path}: '{EXTENDS}' must name a config file, got {json.dumps(raw[EXTENDS])}")
+        values.update(load_config(path.parent / raw[EXTENDS], parser, _seen + (path.resolve(),)))
     for key, value in raw.items():
-        if key.startswith("_"):
-            continue  # comments
+        if key.startswith("_") or key == EXTENDS:
+            continue  # comments; the base config, read above
         action = actions.get(key.replace("-", "_"))
         if action is None:
             raise MateError(f"{path}: unknown key '{key}' (not an option of this script)")

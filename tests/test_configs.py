@@ -10,7 +10,7 @@ from scripts.core.errors import MateError
 from scripts.model import build_model, count_parameters
 from scripts.option import parse_args
 from scripts.training.training import loss_config_from_args, model_config_from_args
-from tests.conftest import load_script
+from tests.conftest import ROOT, load_script
 
 main_script = load_script("main.py")
 
@@ -117,3 +117,21 @@ def test_no_difference_features_only_for_mates_own_variants():
     args = parse_args(main_script.get_args_parser(), ["--model_variant", "base", "--no_difference_features"])
     cfg = model_config_from_args(args, in_channels=192)
     assert not cfg.use_difference_features and cfg.use_motion_map
+
+
+def test_ablation_configs_hold_only_what_they_change(tmp_path):
+    """Each ablation config extends configs/fast.json (or mil.json) and changes one thing: resolved, it
+    equals its base plus its own keys, and no key repeats the base's value."""
+    from scripts.option import EXTENDS, load_config
+    parser = load_script("main.py").get_args_parser()
+    for path in sorted((ROOT / "configs" / "ablations").glob("*.json")):
+        raw = json.loads(path.read_text())
+        base_path = path.parent / raw[EXTENDS]
+        base = load_config(base_path, parser)
+        own = {k: v for k, v in raw.items() if not k.startswith("_") and k != EXTENDS}
+        assert own and all(base.get(k) != v for k, v in own.items()), path.name
+        assert load_config(path, parser) == {**base, **own}, path.name
+    (tmp_path / "a.json").write_text(json.dumps({"extends": "b.json"}))
+    (tmp_path / "b.json").write_text(json.dumps({"extends": "a.json"}))
+    with pytest.raises(MateError, match="goes round in a cycle"):
+        load_config(tmp_path / "a.json", parser)
