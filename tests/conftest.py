@@ -108,3 +108,14 @@ def run_subprocess(script: str, *args, cwd: Path | None = None, env: dict | None
     """Run a top-level script in a new interpreter, for the few tests of the process boundary itself."""
     return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd or ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
+
+
+# The files that take longest go first, so that with pytest-xdist (make test: -n auto --dist loadfile) no
+# worker starts a long file while the other has nothing left (measured: make test's --durations).
+SLOW_FIRST = ("test_seed_commands.py", "test_ablation_table.py", "test_training.py", "test_run_reliability.py",
+              "test_folds.py", "test_extractor.py", "test_paper_model.py", "test_diagnostics.py", "test_sequence.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))  # stable: file order kept otherwise

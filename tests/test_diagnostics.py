@@ -433,3 +433,12 @@ def test_snr_experiment_script(tmp_path):
 def test_help(script):
     proc = run_script(script, "--help")
     assert proc.returncode == 0 and "--out_dir" in proc.stdout
+
+
+def test_thirteen_classes_get_thirteen_colours():
+    from scripts.diagnostics.embedding_view import class_colours
+    from scripts.data.manifest import UCF_CLASSES
+
+    colours = class_colours(sorted(UCF_CLASSES + ("Normal",)))
+    anomalous = [colours[c] for c in UCF_CLASSES]
+    assert len(UCF_CLASSES) == 13 and len(set(anomalous)) == 13 and colours["Normal"] == "lightgrey"

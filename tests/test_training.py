@@ -221,3 +221,19 @@ def test_help_lists_flags(script):
     for flag in flags.get(script, flags["main.py"]):
 
         assert flag in proc.stdout, flag
+
+
+def test_two_evaluations_into_one_folder_are_refused(trained, synth, tmp_path):
+    """test.py holds its output folder's lock while it writes: a second one into the same folder is one line."""
+    from scripts.core.locks import exclusive_lock
+    from scripts.evaluation.evaluation import TEST_LOCK_NAME
+
+    out = tmp_path / "eval"
+    with exclusive_lock(out / TEST_LOCK_NAME, what="held by this test"):
+        proc = run_script("test.py", "--test_list", synth / "test.txt", "--checkpoint", trained / "checkpoint_best.pth",
+                          "--out_dir", out, "--no_progress", "--n_boot", "20")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert f"test.py's output folder {out} is in use by pid" in proc.stderr and not (out / "predictions.csv").exists()
+    proc = run_script("test.py", "--test_list", synth / "test.txt", "--checkpoint", trained / "checkpoint_best.pth",
+                      "--out_dir", out, "--no_progress", "--n_boot", "20")
+    assert proc.returncode == 0 and (out / "predictions.csv").is_file()

@@ -99,6 +99,7 @@ class RunFolder:
                 ax.plot(epochs, [row.get(key, float("nan")) for row in history], label=key)
             ax.set_xlabel("epoch")
             ax.set_ylabel(ylabel)
+            ax.set_title(f"{self.path.name}: {ylabel} per epoch", fontsize=9)
             ax.grid(alpha=0.3)
             ax.legend()
             written.append(save_figure(fig, self.plots / name))

@@ -90,15 +90,28 @@ def motion_per_time_csv(curves: np.ndarray, labels: np.ndarray, classes: np.ndar
     return buf.getvalue()
 
 
+def class_colours(classes: list[str]) -> dict[str, Any]:
+    """One distinct colour per anomaly class (tab20: UCF-Crime's 13 classes; tab10 cycled where only 10
+    existed, so two classes shared one), Normal in light grey."""
+    from matplotlib import colormaps
+
+    anomalous = [c for c in classes if c != "Normal"]
+    table = colormaps["tab20"]
+    colours = {c: table(i % 20) for i, c in enumerate(anomalous)}
+    if "Normal" in classes:
+        colours["Normal"] = "lightgrey"
+    return colours
+
+
 def plot_embedding(xy: np.ndarray, labels: np.ndarray, classes: np.ndarray, method: str, path: Path) -> Path:
     """Two scatter plots of the 2-D embedding: by label, and by class (Normal in grey)."""
     fig = new_figure(11, 4.6)
     ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     for y, name, color in GROUPS:
         ax1.scatter(*xy[labels == y].T, s=10, c=color, label=name, alpha=0.7)
-    for i, cls in enumerate(sorted(set(classes))):
-        ax2.scatter(*xy[classes == cls].T, s=10, label=cls, alpha=0.7,
-                    color="lightgrey" if cls == "Normal" else f"C{i % 10}")
+    colours = class_colours(sorted(set(classes)))
+    for cls, colour in colours.items():
+        ax2.scatter(*xy[classes == cls].T, s=10, label=cls, alpha=0.7, color=colour)
     ax1.set_title(f"video embeddings ({method}) by label")
     ax2.set_title("by class")
     ax1.legend()

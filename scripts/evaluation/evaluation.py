@@ -19,6 +19,7 @@ from scripts.data.manifest import read_manifest
 from scripts.core.errors import MateError
 from scripts.data.feature_settings import check_test_features
 from scripts.core.fileio import save_npy, write_json, write_text
+from scripts.core.locks import exclusive_lock
 from scripts.data.framegt import FrameGroundTruth, align, dataset_of, read_annotations
 from scripts.evaluation.metrics import frame_ap, frame_auc, plot_roc_pr, summarize
 from scripts.core.plots import new_figure, save_figure
@@ -141,6 +142,9 @@ def load_for_scoring(checkpoint: Path, manifest: Path, *, device: torch.device, 
     return model.to(device), ckpt, ds
 
 
+TEST_LOCK_NAME = ".mate.test.lock"  # test.py's own lock in its output folder (main.py's is .mate.lock)
+
+
 def run_test(args: argparse.Namespace) -> dict[str, Any]:
     """Score `args.test_list` with `args.checkpoint`; write the outputs; return test_metrics."""
     device = resolve_device(args.device)
@@ -160,6 +164,13 @@ def run_test(args: argparse.Namespace) -> dict[str, Any]:
                    checkpoint_resolved=str(Path(args.checkpoint).resolve()),
                    test_list_resolved=str(Path(args.test_list).resolve()))
     out_dir = Path(args.out_dir) if args.out_dir else output_folder(args.checkpoint, ckpt)
+    with exclusive_lock(out_dir / TEST_LOCK_NAME, what=f"test.py's output folder {out_dir}"):  # one writer at a time
+        return write_results(args, ds, ckpt, scores, labels, metrics, out_dir)
+
+
+def write_results(args: argparse.Namespace, ds, ckpt: dict[str, Any], scores: Scores, labels: np.ndarray,
+                  metrics: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """predictions.csv, preds_fold{X}.npy, test_metrics.json and the plots of one evaluation."""
     if args.gt is not None:
         metrics["frame"] = frame_metrics(ds, scores, args.gt, ckpt["feature"].get("frames_per_snippet", 16),
                                          plot_dir=out_dir / "plots" / "videos", plot_videos=args.plot_videos)
