@@ -38,8 +38,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      parents=[get_bootstrap_parser()])
     parser.add_argument("--runs", type=Path, nargs="*", default=[], metavar="RUN_DIR",
-                        help="run folders of one experiment, e.g. runs/mate_fast_s*_fold* (default: none; "
-                             "at least one is required)")
+                        help="run folders of one experiment, e.g. runs/mate_fast_s*_fold*; required unless "
+                             "--table is given (default: none)")
     parser.add_argument("--compare", type=Path, nargs="*", default=None, metavar="RUN_DIR",
                         help="run folders of a second experiment scored on the same test videos; adds "
                              "the DeLong test and the paired bootstrap of ΔROC-AUC = runs - compare, and the "

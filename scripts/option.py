@@ -10,6 +10,7 @@ another config's values (relative to the file), so an ablation config holds only
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -164,7 +165,17 @@ def options_to_dict(args: argparse.Namespace) -> dict[str, Any]:
 def get_model_parser(add_help: bool = False) -> argparse.ArgumentParser:
     """The model's options (docs/design.md §3); each ablation switch is also a config key."""
     # the one list of each set of names (this imports torch: model parsers only)
-    from scripts.model import INPUT_NORMS, TCC_MODES, VARIANTS, VIDEO_LOGITS
+    from scripts.model import INPUT_NORMS, TCC_MODES, VARIANTS, VIDEO_LOGITS, MateConfig, config_for_variant
+
+    # the one home of every model default is its config field: the help shows it from there
+    built = {v: config_for_variant(v) for v in ("fast", "base", "paper_fast", "paper_base")}
+    field_default = {f.name: f.default for f in dataclasses.fields(MateConfig)}
+
+    def per_variant(key: str) -> str:
+        values = {v: getattr(c, key) for v, c in built.items()}
+        if len(set(values.values())) == 1:
+            return f"{next(iter(values.values()))} for every variant"
+        return "the variant's: " + ", ".join(f"{v} {x}" for v, x in values.items())
 
     parser = argparse.ArgumentParser(add_help=add_help)
     group = parser.add_argument_group("model")
@@ -177,45 +188,48 @@ def get_model_parser(add_help: bool = False) -> argparse.ArgumentParser:
                             "--num_queries, --dropout and --no_motion_map must stay at their defaults) "
                             "(default: fast)")
     group.add_argument("--dim", type=int, default=None,
-                       help="hidden size; overrides the variant's (default: the variant's, 8 or 32)")
+                       help=f"hidden size; overrides the variant's (default: {per_variant('dim')})")
     group.add_argument("--num_blocks", type=int, default=None,
-                       help="number of TCC + attention + feed-forward blocks (default: the variant's, 1)")
-    group.add_argument("--motion_window", type=int, default=2,
+                       help=f"number of TCC + attention + feed-forward blocks (default: {per_variant('num_blocks')})")
+    group.add_argument("--motion_window", type=int, default=field_default["motion_window"],
                        help="the MotionMap compares each token with the mean of this many preceding time "
-                            "steps (default: 2)")
+                            f"steps (default: {field_default['motion_window']})")
     group.add_argument("--tcc_mode", choices=TCC_MODES, default=None,
                        help="temporal context of the TCC: plain (temporal mean), multiscale (also windows "
                             "of 2 and 4 steps), gating (motion-gated residual), or both, the published TCC "
-                            "(default: multiscale_gating for every variant; plain lost 0.05 ROC-AUC on data "
-                            "it was not chosen on, docs/model.md)")
-    group.add_argument("--num_queries", type=int, default=8,
+                            f"(default: {per_variant('tcc_mode')}; plain lost 0.05 ROC-AUC on data it was not "
+                            "chosen on, docs/model.md)")
+    group.add_argument("--num_queries", type=int, default=field_default["num_queries"],
                        help="learned queries of the motion-aware temporal pooling; the embedding has "
-                            "num_queries x dim values (default: 8)")
-    group.add_argument("--spatial_window", type=int, default=0,
+                            f"num_queries x dim values (default: {field_default['num_queries']})")
+    group.add_argument("--spatial_window", type=int, default=field_default["spatial_window"],
                        help="spatial attention within w x w windows of a frame; 0 = the whole frame "
-                            "(default: 0)")
+                            f"(default: {field_default['spatial_window']})")
     group.add_argument("--video_logit", choices=VIDEO_LOGITS, default=None,
                        help="topk: the video logit is the mean of the top-k (T/8) snippet logits (better, see "
-                            "docs/model.md); embedding: the published head on the pooled embedding z (default: topk)")
+                            "docs/model.md); embedding: the published head on the pooled embedding z "
+                            f"(default: {per_variant('video_logit')})")
     group.add_argument("--input_norm", choices=INPUT_NORMS, default=None,
                        help="normalisation of [x, |dx|] before the input projection: video (statistics over the "
                             "whole video, better, see docs/model.md) or token (the published per-token LayerNorm) "
-                            "(default: video)")
+                            f"(default: {per_variant('input_norm')})")
     group.add_argument("--dropout", type=float, default=None,
-                       help="dropout in the model (default: the variant's)")
+                       help=f"dropout in the model (default: {per_variant('dropout')})")
     sizes = parser.add_argument_group("sizes (default: the variant's; fast and base are tuned to about 8.5k "
                                       "and 40k parameters on 192 channels)")
     sizes.add_argument("--num_heads", type=int, default=None,
-                       help="attention heads; dim must divide by it (default: 8 for every variant, the "
+                       help=f"attention heads; dim must divide by it (default: {per_variant('num_heads')}, the "
                             "published choice)")
-    sizes.add_argument("--ff_mult", type=int, default=None, help="feed-forward expansion (default: 4)")
+    sizes.add_argument("--ff_mult", type=int, default=None,
+                       help=f"feed-forward expansion (default: {per_variant('ff_mult')})")
     sizes.add_argument("--tcc_bottleneck", type=int, default=None,
-                       help="channels of the TCC's spatial convolution (default: the variant's)")
+                       help=f"channels of the TCC's spatial convolution (default: {per_variant('tcc_bottleneck')})")
     sizes.add_argument("--snippet_hidden", type=int, default=None,
-                       help="hidden units of the snippet head, 0 = one linear layer (default: the variant's)")
+                       help="hidden units of the snippet head, 0 = one linear layer "
+                            f"(default: {per_variant('snippet_hidden')})")
     sizes.add_argument("--head_hidden", type=int, default=None,
                        help="hidden units of the video head of --video_logit embedding, 0 = one linear "
-                            "layer (default: the variant's)")
+                            f"layer (default: {per_variant('head_hidden')})")
     ablate = parser.add_argument_group("ablations (each removes one component)")
     ablate.add_argument("--no_motion_map", action="store_true",
                         help="run every part unconditioned: the MotionMap is not used (default: off)")
