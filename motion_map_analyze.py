@@ -19,6 +19,7 @@ The first line says which tau was used and how it was chosen.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from scripts.core.cli import run
 from scripts.core.errors import MateError
@@ -34,11 +35,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="preceding steps of the MotionMap's reference without a checkpoint (default: 2)")
     threshold = parser.add_mutually_exclusive_group()
     threshold.add_argument("--tau", type=float, default=None,
-                           help="absolute area-ratio threshold on [0, 1] (default: from --tau_percentile)")
+                           help="absolute area-ratio threshold on the motion magnitude, >= 0 (default: from "
+                                "--tau_percentile)")
     threshold.add_argument("--tau_percentile", type=float, default=TAU_PERCENTILE,
-                           help="tau = this percentile of the normal videos' MotionMap cells, so their area "
-                                "ratio is about 1 - p/100; a lower p counts weaker motion "
+                           help="tau = this percentile of the normal videos' motion magnitudes (every cell), so "
+                                "their area ratio is about 1 - p/100; a lower p counts weaker motion "
                                 f"(default: {TAU_PERCENTILE:g})")
+    parser.add_argument("--train_list", type=Path, default=None,
+                        help="training manifest whose normal videos set tau (default: the analysed manifest's "
+                             "normal videos)")
     parser.add_argument("--crop_mode", choices=("mean", "space"), default="mean",
                         help="for [T, K, D] features without a checkpoint (default: mean)")
     parser.add_argument("--time_bins", type=int, default=32,
@@ -48,23 +53,32 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
-    if args.tau is not None and not 0.0 <= args.tau <= 1.0:
-        raise MateError(f"--tau {args.tau:g}: a MotionMap lies in [0, 1], so must tau")
+    if args.tau is not None and not args.tau >= 0.0:
+        raise MateError(f"--tau {args.tau:g}: a motion magnitude is a norm, so tau must be >= 0")
     if not 0.0 <= args.tau_percentile <= 100.0:
         raise MateError(f"--tau_percentile {args.tau_percentile:g}: must lie in [0, 100]")
     from scripts.diagnostics.analysis_inputs import load_analysis_run
-    from scripts.diagnostics.motion_analysis import motion_maps, write_outputs
+    from scripts.diagnostics.motion_analysis import motion_maps, normal_magnitudes, write_outputs
     from scripts.diagnostics.motion_stats import choose_threshold, class_table, format_line
 
     loaded = load_analysis_run(args, "motion_map_analyze.py", default_exp="motion_analysis")
-    labels, classes, maps, source = motion_maps(loaded, args.test_list, motion_window=args.motion_window,
-                                                crop_mode=args.crop_mode, progress=not args.no_progress)
-    tau, rule = choose_threshold(maps, labels, tau=args.tau, percentile=args.tau_percentile)
-    table = class_table(maps, labels, classes, tau)
+    labels, classes, maps, magnitudes, source, window = motion_maps(
+        loaded, args.test_list, motion_window=args.motion_window, crop_mode=args.crop_mode,
+        progress=not args.no_progress)
+    if args.train_list is not None and args.tau is None:
+        crop_mode = (loaded.ckpt or {}).get("feature", {}).get("crop_mode", args.crop_mode)
+        reference = normal_magnitudes(args.train_list, window=window, crop_mode=crop_mode, device=loaded.device,
+                                      progress=not args.no_progress)
+        tau, rule = choose_threshold(reference, [0] * len(reference), percentile=args.tau_percentile,
+                                     source=str(args.train_list))
+    else:
+        tau, rule = choose_threshold(magnitudes, labels, tau=args.tau, percentile=args.tau_percentile,
+                                     source=str(args.test_list) if args.tau is None else "")
+    table = class_table(maps, magnitudes, labels, classes, tau)
     print(f"{len(maps)} videos, {source}; tau = {tau:.4f} ({rule})")
     for name, row in table.items():
         print(format_line(name, row))
-    paths = write_outputs(table, labels, maps, loaded.out_dir, tau, args.time_bins, tau_rule=rule)
+    paths = write_outputs(table, labels, maps, magnitudes, loaded.out_dir, tau, args.time_bins, tau_rule=rule)
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 

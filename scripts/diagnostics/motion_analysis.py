@@ -23,9 +23,10 @@ GROUPS = ((0, "normal"), (1, "anomalous"))
 
 
 def motion_maps(loaded: AnalysisRun, test_list: Path, *, motion_window: int, crop_mode: str,
-                progress: bool) -> tuple[list[int], list[str], list[np.ndarray], str]:
-    """Labels, classes and MotionMaps [T, H, W] (float32) of the test videos, one video at a time so
-    memory stays flat, and a phrase naming where the maps come from.
+                progress: bool) -> tuple[list[int], list[str], list[np.ndarray], list[np.ndarray], str, int]:
+    """Labels, classes, MotionMaps [T, H, W] (float32) and their un-normalised magnitudes of the test
+    videos, one video at a time so memory stays flat, a phrase naming where the maps come from, and the
+    motion window used.
 
     Args:
         loaded (AnalysisRun): with a checkpoint, its model's MotionMap (window from the checkpoint)
@@ -53,20 +54,38 @@ def motion_maps(loaded: AnalysisRun, test_list: Path, *, motion_window: int, cro
         entries = read_manifest(test_list, require_both_labels=True)
         window, source = motion_window, f"the features' MotionMap (window {motion_window})"
         items = (torch.from_numpy(load_features(e.path, crop_mode=crop_mode)) for e in entries)
-    maps = maps_of(items, window=window, device=loaded.device, total=len(entries), progress=progress)
-    return [e.label for e in entries], [e.cls for e in entries], maps, source
+    maps, magnitudes = maps_of(items, window=window, device=loaded.device, total=len(entries), progress=progress)
+    return [e.label for e in entries], [e.cls for e in entries], maps, magnitudes, source, window
 
 
-def maps_of(items: Iterable, *, window: int, device, total: int, progress: bool) -> list[np.ndarray]:
-    """The MotionMap [T, H, W] of each feature map [C, T, H, W], computed on `device`."""
+def maps_of(items: Iterable, *, window: int, device, total: int, progress: bool,
+            desc: str = "motion maps") -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """For each feature map [C, T, H, W]: its MotionMap [T, H, W] (divided by the video's maximum, in
+    [0, 1]) and the motion magnitude it was made from (the un-normalised residual norms, which the Motion
+    Area Ratio thresholds), computed on `device`."""
     from tqdm import tqdm
 
-    from scripts.models.motion import motion_map
+    from scripts.models.motion import motion_norms, normalise_per_video
 
-    maps = []
-    for x in tqdm(items, total=total, desc="motion maps", unit="video", disable=not progress):
-        maps.append(motion_map(x[None].to(device), window=window)[0].cpu().numpy())  # [T, H, W]
-    return maps
+    maps, magnitudes = [], []
+    for x in tqdm(items, total=total, desc=desc, unit="video", disable=not progress):
+        n = motion_norms(x[None].to(device), window=window)  # [1, T, H, W]
+        maps.append(normalise_per_video(n, 1e-6)[0].cpu().numpy())
+        magnitudes.append(n[0].float().cpu().numpy())
+    return maps, magnitudes
+
+
+def normal_magnitudes(train_list: Path, *, window: int, crop_mode: str, device, progress: bool) -> list[np.ndarray]:
+    """The motion magnitudes of a training manifest's normal videos (the reference of the area ratio's tau)."""
+    import torch
+
+    from scripts.dataset import load_features
+    from scripts.data.manifest import read_manifest
+
+    normal = [e for e in read_manifest(train_list) if e.label == 0]
+    items = (torch.from_numpy(load_features(e.path, crop_mode=crop_mode)) for e in normal)
+    return maps_of(items, window=window, device=device, total=len(normal), progress=progress,
+                   desc="training normals")[1]
 
 
 def stats_csv(table: dict[str, dict]) -> str:
@@ -79,16 +98,18 @@ def stats_csv(table: dict[str, dict]) -> str:
     return buf.getvalue()
 
 
-def plot_histogram(maps: Sequence[np.ndarray], labels: np.ndarray, tau: float, path: Path) -> Path:
-    """Density of all MotionMap values, normal vs anomalous, on a log scale, with τ marked."""
+def plot_histogram(magnitudes: Sequence[np.ndarray], labels: np.ndarray, tau: float, path: Path) -> Path:
+    """Density of all cells' motion magnitudes, normal vs anomalous, on a log scale, with τ marked."""
     fig = new_figure()
     ax = fig.add_subplot()
+    top = max(float(max(m.max() for m in magnitudes)), tau) or 1.0
     for y, name in GROUPS:
-        values = np.concatenate([m.ravel() for m, lab in zip(maps, labels) if lab == y])
-        ax.hist(values, bins=64, range=(0, 1), density=True, histtype="step",
+        values = np.concatenate([m.ravel() for m, lab in zip(magnitudes, labels) if lab == y])
+        ax.hist(values, bins=64, range=(0, top), density=True, histtype="step",
                 label=f"{name} ({(labels == y).sum()} videos)")
-    ax.axvline(tau, color="grey", linestyle="--", label=f"τ = {tau:.3f}")
-    ax.set(xlabel="MotionMap value", ylabel="density", yscale="log", title="MotionMap values")
+    ax.axvline(tau, color="grey", linestyle="--", label=f"τ = {tau:.3g}")
+    ax.set(xlabel="motion magnitude (before the per-video normalisation)", ylabel="density", yscale="log",
+           title="motion magnitude of every cell")
     ax.legend()
     return save_figure(fig, path)
 
@@ -108,12 +129,13 @@ def plot_over_time(maps: Sequence[np.ndarray], labels: np.ndarray, time_bins: in
     return save_figure(fig, path)
 
 
-def write_outputs(table: dict[str, dict], labels: Sequence[int], maps: Sequence[np.ndarray], out_dir: Path,
-                  tau: float, time_bins: int, *, tau_rule: str) -> list[Path]:
+def write_outputs(table: dict[str, dict], labels: Sequence[int], maps: Sequence[np.ndarray],
+                  magnitudes: Sequence[np.ndarray], out_dir: Path, tau: float, time_bins: int, *,
+                  tau_rule: str) -> list[Path]:
     """The four outputs of motion_map_analyze.py in `out_dir`; returns their paths in the order written.
     `tau_rule` says in words how τ was chosen (scripts.diagnostics.motion_stats.choose_threshold)."""
     labels = np.asarray(labels)
     return [write_text(out_dir / "motion_stats.csv", stats_csv(table)),
             write_json(out_dir / "motion_stats.json", {"tau": tau, "tau_rule": tau_rule, "groups": table}),
-            plot_histogram(maps, labels, tau, out_dir / "motion_histogram.png"),
+            plot_histogram(magnitudes, labels, tau, out_dir / "motion_histogram.png"),
             plot_over_time(maps, labels, time_bins, out_dir / "motion_over_time.png")]

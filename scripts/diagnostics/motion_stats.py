@@ -2,17 +2,17 @@
 
 - Motion Entropy: Shannon entropy (bits) of the 256-bin histogram of a video's MotionMap values on
   [0, 1] (at most 8 bits), averaged over the videos of a class.
-- Motion Area Ratio: fraction of a video's MotionMap cells above τ, averaged over a class; by default
-  τ = the 99th percentile of all normal videos' cells, so the normal videos' ratio is about 0.01 by
-  construction and another group's reads against that.
+- Motion Area Ratio: fraction of a video's cells whose motion magnitude (the residual norm before the
+  MotionMap divides it by the video's maximum) lies above τ, averaged over a class; by default τ = the
+  99th percentile of the normal videos' cells of the training manifest (--train_list), else of the
+  analysed one, so the normal ratio is about 0.01 there and another group's reads against that.
 
-Why a percentile: a MotionMap is divided by its video's maximum, and in a video of noise-level motion
-most cells lie near that maximum (on the synthetic set the normal cells average 0.67), so the old
-τ = mean + 2·std lay above 1 and every ratio printed 0. Mind what the ratio then measures: the share
-of cells near the top of the normal range, relative to each video's own peak. A video with one strong
-event has a high peak and the rest of its map far below it, so its ratio can be LOWER than a normal
-video's (the synthetic test split of makelist.py --n_test 40: normal 0.0100, anomalous 0.0041;
-tests/test_diagnostics.py).
+Why un-normalised: a MotionMap is divided by its video's maximum, so in a video of noise-level motion
+most cells lie near that maximum while in a video with one strong event the event sets the maximum and
+the rest of the map falls far below it. A threshold on the normalised map therefore counted anomalous
+videos LOWER than normal ones (make demo's set: 0.0029-0.0041 against 0.0100), the opposite of what the
+ratio is for. On the magnitudes a strong event's cells pass τ and a quiet video's do not
+(tests/test_diagnostics.py). The entropy stays on the normalised map (a histogram on [0, 1]).
 """
 from __future__ import annotations
 
@@ -33,14 +33,14 @@ def motion_entropy(motion: np.ndarray, bins: int = BINS) -> float:
 
 
 def motion_area_ratio(motion: np.ndarray, tau: float) -> float:
-    """Share of MotionMap cells above `tau`."""
+    """Share of cells above `tau` (of the motion magnitudes, module docstring)."""
     return float((np.asarray(motion) > tau).mean())
 
 
 def normal_threshold(maps: Sequence[np.ndarray], labels: Sequence[int],
                      percentile: float = TAU_PERCENTILE) -> float:
     """τ = the `percentile`-th percentile (linear interpolation) over every cell of the normal videos'
-    MotionMaps: at most (100 − percentile)% of those cells lie above it."""
+    motion magnitudes: at most (100 − percentile)% of those cells lie above it."""
     assert 0.0 <= percentile <= 100.0, f"percentile must lie in [0, 100], got {percentile}"
     normal = [np.asarray(m, dtype=np.float64).ravel() for m, y in zip(maps, labels) if y == 0]
     if sum(m.size for m in normal) == 0:
@@ -48,21 +48,24 @@ def normal_threshold(maps: Sequence[np.ndarray], labels: Sequence[int],
     return float(np.percentile(np.concatenate(normal), percentile))
 
 
-def choose_threshold(maps: Sequence[np.ndarray], labels: Sequence[int], *, tau: float | None = None,
-                     percentile: float = TAU_PERCENTILE) -> tuple[float, str]:
-    """τ and how it was chosen, in words: `tau` as given, else `normal_threshold` at `percentile`."""
+def choose_threshold(magnitudes: Sequence[np.ndarray], labels: Sequence[int], *, tau: float | None = None,
+                     percentile: float = TAU_PERCENTILE, source: str = "") -> tuple[float, str]:
+    """τ and how it was chosen, in words: `tau` as given, else `normal_threshold` at `percentile` of the
+    normal videos among `magnitudes` (`source` names their manifest in the words)."""
     if tau is not None:
         return float(tau), "given by --tau"
     n_normal = sum(1 for y in labels if y == 0)
-    return (normal_threshold(maps, labels, percentile),
-            f"percentile {percentile:g} of the {n_normal} normal videos' MotionMap cells")
+    of = f" of {source}" if source else ""
+    return (normal_threshold(magnitudes, labels, percentile),
+            f"percentile {percentile:g} of the motion magnitudes of the {n_normal} normal videos{of}")
 
 
-def class_table(maps: Sequence[np.ndarray], labels: Sequence[int], classes: Sequence[str],
-                tau: float) -> dict[str, dict[str, float]]:
-    """Mean entropy and area ratio for NORMAL, ANOMALY and each anomaly class, with video counts."""
+def class_table(maps: Sequence[np.ndarray], magnitudes: Sequence[np.ndarray], labels: Sequence[int],
+                classes: Sequence[str], tau: float) -> dict[str, dict[str, float]]:
+    """Mean entropy (of the MotionMaps) and area ratio (of the magnitudes, above `tau`) for NORMAL,
+    ANOMALY and each anomaly class, with video counts."""
     entropy = np.array([motion_entropy(m) for m in maps])
-    area = np.array([motion_area_ratio(m, tau) for m in maps])
+    area = np.array([motion_area_ratio(m, tau) for m in magnitudes])
     labels, classes = np.asarray(labels), np.asarray(classes)
     groups = {"NORMAL": labels == 0, "ANOMALY": labels == 1}
     groups.update({c: classes == c for c in sorted(set(classes[labels == 1].tolist()))})  # NORMAL is above
