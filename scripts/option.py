@@ -306,8 +306,9 @@ def get_train_parser(add_help: bool = False) -> argparse.ArgumentParser:
     group.add_argument("--pretrained_ckpt", type=Path, default=None,
                        help="start from these weights: a MATE checkpoint or the authors' published state "
                             "dict (data/published/MATE_base.pkl with --model_variant paper_base); the run's "
-                            "model must be the checkpoint's (same variant, weights load strictly); not with "
-                            "--resume (default: the variant's random initialisation)")
+                            "model must be the checkpoint's (same variant, weights load strictly); with "
+                            "--resume only the file the run started from (default: the variant's random "
+                            "initialisation)")
     group.add_argument("--stop_epoch", type=int, default=None,
                        help="stop after this epoch as if interrupted (e.g. to fit a time-limited job); "
                             "continue later with --resume (default: run to --max_epoch)")

@@ -2,6 +2,7 @@
 authors' weights load strictly and reproduce their outputs; test.py and main.py accept them."""
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -271,8 +272,22 @@ def test_pretrained_ckpt_mismatch_gives_one_line(synth, tmp_path, capsys):
     code, _, err = cli(main_script.main, train_argv(synth, runs, "p", "paper_fast", "--pretrained_ckpt",
                                                     FAST_PKL), capsys)
     one_line(code, err, "MATE_fast.pkl", "motion_attn_mlp")
-    code, _, err = cli(main_script.main, train_argv(synth, runs, "p", "paper_base", "--resume",
-                                                    "--pretrained_ckpt", BASE_PKL), capsys)
-    one_line(code, err, "--pretrained_ckpt and --resume")
     code, _, err = cli(main_script.main, train_argv(synth, runs, "p", "paper_fast", "--no_tcc"), capsys)
     one_line(code, err, "use_tcc must be True for paper_fast")
+
+
+def test_pretrained_ckpt_with_resume_is_refused_only_when_it_conflicts(synth, tmp_path, capsys):
+    """A requeue script passes its flags again: --resume with the --pretrained_ckpt the run started from
+    continues; another file is refused in one line saying what the run started from."""
+    runs = tmp_path / "runs"
+    first = train_argv(synth, runs, "r", "paper_base", "--pretrained_ckpt", BASE_PKL)
+    code, _, err = cli(main_script.main, first, capsys)
+    assert code == 0, err
+    grown = [a if a != "1" else "2" for a in first]  # --max_epoch 1 -> 2
+    code, _, err = cli(main_script.main, grown + ["--resume"], capsys)
+    assert code == 0, err
+    other = tmp_path / "other.pkl"
+    other.write_bytes(Path(BASE_PKL).read_bytes())
+    code, _, err = cli(main_script.main, train_argv(synth, runs, "r", "paper_base", "--pretrained_ckpt", other,
+                                                    "--resume"), capsys)
+    one_line(code, err, f"--pretrained_ckpt {other} with --resume", "started from --pretrained_ckpt")

@@ -233,11 +233,13 @@ def test_resume_without_a_checkpoint_starts_from_scratch(synth, tmp_path, monkey
     assert rows(run) == rows(runs / "never_started")  # the same run as one started afresh
     log = (run / "train.log").read_text()
     assert log.count("starting ") == 2 and "--resume: no checkpoint_last.pth yet, so the run starts from scratch" in log
-    # a run started from --pretrained_ckpt cannot be restarted by --resume (which cannot pass that flag on)
+    # a run started from --pretrained_ckpt and killed in its first epoch: --resume alone would start it from
+    # random weights, so it asks for the flag again (a requeue script passing its flags restarts it as it began)
     (runs / "tuned").mkdir()
     (runs / "tuned" / "config.json").write_text('{"options": {"pretrained_ckpt": "data/published/MATE_base.pkl"}}')
     one_line_error(run_script("main.py", *argv(synth, runs, "tuned", "--resume")),
-                   "started from --pretrained_ckpt data/published/MATE_base.pkl", "--overwrite")
+                   "started from --pretrained_ckpt data/published/MATE_base.pkl",
+                   "--resume --pretrained_ckpt data/published/MATE_base.pkl")
 
 
 def test_resume_refuses_features_made_otherwise(tmp_path):

@@ -50,7 +50,7 @@ RUN_FILES = ("checkpoint_best.pth", "checkpoint_last.pth", "metrics.csv", "train
 PLOT_FILES = ("loss.png", "auc.png")  # in plots/, beside test.py's curves
 # Options that may differ when a run is resumed: where and how it runs, not what it computes. Every
 # other option (model, loss, lists, optimiser, schedule, batch, seed, features) must equal the stored
-# run's. --max_epoch may only grow (advance_schedule); --pretrained_ckpt cannot be given with --resume
+# run's. --max_epoch may only grow (advance_schedule); --pretrained_ckpt with --resume only as the run began
 # (the weights come from checkpoint_last.pth) and the run keeps the value it was started with.
 RESUME_FREE = ("config", "exp_name", "runs_dir", "resume", "overwrite", "stop_epoch", "max_epoch",
                "pretrained_ckpt", "device", "threads", "num_workers", "eval_batch_size", "no_progress")
@@ -154,9 +154,6 @@ def check_training_options(args: argparse.Namespace) -> None:
     check_threads(args.threads)
     if args.resume and args.overwrite:
         raise MateError("--resume and --overwrite exclude each other")
-    if args.resume and getattr(args, "pretrained_ckpt", None) is not None:
-        raise MateError("--pretrained_ckpt and --resume exclude each other: --resume continues from the "
-                        "run's own checkpoint_last.pth")
 
 
 def check_disjoint(train: list, val: list, train_list: Path, val_list: Path) -> None:
@@ -175,14 +172,18 @@ def prepare_run_dir(args: argparse.Namespace, run_dir: Path) -> dict[str, Any] |
     continuing train.log, so a requeue script may always pass --resume.
     """
     last = run_dir / "checkpoint_last.pth"
+    given = getattr(args, "pretrained_ckpt", None)
     if args.resume:
         if last.is_file():
-            return load_checkpoint(last)
+            stored = load_checkpoint(last)
+            check_resume_init(given, stored["options"].get("pretrained_ckpt"), run_dir)
+            return stored
         init = started_from(run_dir)
-        if init is not None:
+        if init is not None and given is None:
             raise MateError(f"{run_dir}: no checkpoint_last.pth to resume, and the run was started from "
-                            f"--pretrained_ckpt {init}, which --resume cannot pass on; start it again with "
-                            f"--pretrained_ckpt {init} --overwrite")
+                            f"--pretrained_ckpt {init}; pass it again (--resume --pretrained_ckpt {init}) so the "
+                            "run starts as it did")
+        check_resume_init(given, init, run_dir)
         for name in RUN_FILES:
             if name != "train.log":
                 (run_dir / name).unlink(missing_ok=True)
@@ -195,6 +196,20 @@ def prepare_run_dir(args: argparse.Namespace, run_dir: Path) -> dict[str, Any] |
             (run_dir / name).unlink(missing_ok=True)
         shutil.rmtree(run_dir / "plots", ignore_errors=True)
     return None
+
+
+def check_resume_init(given: Path | None, recorded: str | None, run_dir: Path) -> None:
+    """--pretrained_ckpt with --resume: the same file the run started from is fine (a requeue script passes
+    its flags again; the weights come from checkpoint_last.pth anyway); another one is refused, because
+    the run would claim a start it did not have."""
+    if given is None or recorded is None and not (run_dir / "checkpoint_last.pth").is_file():
+        return
+    if recorded is not None and Path(given).resolve() == Path(recorded).resolve():
+        return
+    began = f"--pretrained_ckpt {recorded}" if recorded is not None else "random weights"
+    raise MateError(f"--pretrained_ckpt {given} with --resume: {run_dir} started from {began} and continues "
+                    "from its own weights; drop --pretrained_ckpt (or pass the run's), or start again with "
+                    "--overwrite")
 
 
 def started_from(run_dir: Path) -> str | None:
