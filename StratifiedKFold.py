@@ -9,7 +9,7 @@ manifest: --test_list, else the one makelist.py wrote beside --rgb_list) for i =
 the per-fold counts (Fold 1 = fold0_*).
 
     python StratifiedKFold.py --rgb_list ucf_x3d_train.txt --k 5 --out_dir data/manifests/
-    python StratifiedKFold.py --rgb_list data/synthetic/train.txt --test_list data/synthetic/test.txt \\
+    python StratifiedKFold.py --rgb_list data/synthetic/train.txt --test_list data/synthetic/test.txt \
         --k 5 --out_dir data/manifests/demo --stratify class --seed 0
 """
 import argparse

@@ -5,7 +5,7 @@ the per-fold counts (Fold 1 = the fold0_* files), then either `OK: ...` or one l
 a video in both train and val of a fold, val parts that overlap or miss a video, a fold whose
 train + val is not the list, unbalanced labels, or a test video in any train or val part.
 
-    python StratifiedKFold_verify.py --rgb_list data/manifests/train.txt \\
+    python StratifiedKFold_verify.py --rgb_list data/manifests/train.txt \
         --test_list data/manifests/test.txt --folds_dir data/manifests --k 5
 """
 import argparse

@@ -32,3 +32,9 @@ def test_help_states_the_codes_default(script):
         elif not said.group(1).startswith(shown(action.default)):
             wrong.append(f"{action.option_strings[0]}: help says {said.group(1)!r}, the code {action.default!r}")
     assert wrong == []
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_has_no_doubled_backslash(script):
+    """A raw docstring's `\\\\` printed as two backslashes in --help: a shell line continuation is one."""
+    assert "\\\\" not in load_script(script).get_args_parser().format_help()
