@@ -183,8 +183,8 @@ def test_compare_on_off_hand_worked():
     assert result["paired_bootstrap"]["delta"] == 0.25
     said = describe_off(asdict(config_for_variant("fast")), None)
     on, off, what, delta = summary_lines(result, Path("run/ck.pth"), SAME_MODEL, said)
-    assert on == "motion ON : ROC-AUC 0.7500 [0.0570, 1.0000]  (run/ck.pth)"
-    assert off == "motion OFF: ROC-AUC 0.5000 [0.5000, 0.5000]  (the same model, MotionMap set to 0)"
+    assert on == "motion ON : ROC-AUC 0.7500 [0.0570, 1.0000] (95% CI, DeLong)  (run/ck.pth)"
+    assert off == "motion OFF: ROC-AUC 0.5000 [0.5000, 0.5000] (95% CI, DeLong)  (the same model, MotionMap set to 0)"
     assert what == said
     assert delta.startswith("ΔAUC +0.2500: DeLong z 0.707, p 0.4795; paired bootstrap 95% CI [")
 

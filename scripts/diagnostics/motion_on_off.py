@@ -83,9 +83,11 @@ def summary_lines(result: dict, checkpoint_on: Path, how: str, off_model: str) -
     """The four lines test2.py prints: both AUCs with their CIs, what OFF is (`describe_off`), then ΔAUC
     with both tests."""
     d, b = result["delong"], result["paired_bootstrap"]
-    return [f"motion ON : ROC-AUC {result['auc_on']:.4f} [{result['ci_on'][0]:.4f}, {result['ci_on'][1]:.4f}]  "
+    return [f"motion ON : ROC-AUC {result['auc_on']:.4f} [{result['ci_on'][0]:.4f}, {result['ci_on'][1]:.4f}] "
+            f"(95% CI, DeLong)  "
             f"({checkpoint_on})",
-            f"motion OFF: ROC-AUC {result['auc_off']:.4f} [{result['ci_off'][0]:.4f}, {result['ci_off'][1]:.4f}]  "
+            f"motion OFF: ROC-AUC {result['auc_off']:.4f} [{result['ci_off'][0]:.4f}, {result['ci_off'][1]:.4f}] "
+            f"(95% CI, DeLong)  "
             f"({how})",
             off_model,
             f"ΔAUC {d['delta']:+.4f}: DeLong z {d['z']:.3f}, p {d['p_value']:.4g}; paired bootstrap 95% CI "
@@ -101,7 +103,8 @@ def plot(labels, on, off, result: dict, path: Path) -> Path:
     for scores, key, name in ((on, "on", "motion ON"), (off, "off", "motion OFF")):
         fpr, tpr, _ = roc_curve(labels, scores)
         lo, hi = result[f"ci_{key}"]
-        ax.plot(fpr, tpr, drawstyle="steps-post", label=f"{name}: AUC {result[f'auc_{key}']:.4f} [{lo:.3f}, {hi:.3f}]")
+        ax.plot(fpr, tpr, drawstyle="steps-post",
+                label=f"{name}: AUC {result[f'auc_{key}']:.4f} [{lo:.3f}, {hi:.3f}] (95% CI, DeLong)")
     ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
     p = result["delong"]["p_value"]
     ax.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.02),
