@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from scripts.extraction.extraction import ClipStream, ExtractSettings, extract_video, resolve_device  # noqa: E402
+from scripts.core.devices import resolve_device  # noqa: E402
+from scripts.extraction.extraction import ClipStream, ExtractSettings, extract_video  # noqa: E402
 from scripts.extraction.video import VideoReader, spatial_crops  # noqa: E402
 
 SOURCE = Path(__file__).resolve().parents[1] / "tests" / "data" / "vtest_clip.avi"

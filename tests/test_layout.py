@@ -69,3 +69,12 @@ def test_no_import_cycle():
         if state.get(start) is None:
             visit(start, [start])
     assert cycles == []
+
+
+def test_every_benchmark_imports():
+    """benchmarks/ are not run by make test, so an import a move broke would go unnoticed: load each one."""
+    import importlib.util
+
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))  # each guards its main()
