@@ -487,3 +487,21 @@ def test_one_backbone_argument_group_for_both_scripts():
     assert fe.parse_args(["--video", "v.mp4", "--out_dir", "o"]).backbone == "x3d_l"  # the shared features'
     scored = te.parse_args(["--video", "v.mp4", "--checkpoint", "mate.pth", "--backbone_checkpoint", "w.pyth"])
     assert (scored.checkpoint, scored.backbone_checkpoint, scored.backbone) == (Path("mate.pth"), Path("w.pyth"), None)
+
+
+@pytest.mark.parametrize("fps, decoder", [(25.0, "cv2"), (15.0, "av")])
+def test_default_clips_at_other_frame_rates_equal_a_direct_computation(tmp_path, fps, decoder):
+    """The published rule (x3d_xs's 1.6-s windows, the preset stride) at 25 and 15 fps, through either
+    decoder: the features equal the backbone run on the frames pytorchvideo's rule picks (manual_clips,
+    from PyAV's timestamps), and the windows are those of seconds, not of 48 frames. Frame i of the
+    generated video is a flat grey 2 i, so a clip built from other frames gives other features."""
+    video = write_video(tmp_path / f"cam{int(fps)}.avi", 100, size=(96, 72), fps=fps)
+    settings = ExtractSettings.for_backbone("x3d_xs", decoder=decoder, **SMALL)
+    model = backbone("map")
+    with torch.inference_mode():
+        clips = list(manual_clips(video, settings))
+        maps = torch.stack([model(spatial_crops(c[None], 64, 1)[0]) for c in clips])  # the centre crop
+        fmap, side = extract_video(video, model, settings)
+    assert side["num_clips"] == len(clips) == int((100 / fps) // 1.6)  # 4.0 s -> 2 windows, 6.67 s -> 4
+    assert side["window_s"] == pytest.approx(1.6) and side["fps"] == fps
+    np.testing.assert_allclose(fmap, maps.amax(dim=(0, 1)).numpy(), rtol=1e-4, atol=1e-5)
