@@ -363,13 +363,13 @@ def test_test1_outputs_match_the_embedding_and_the_features(tiny_run):
 def test_test2_scores_on_and_off(tiny_run):
     test_list, runs = tiny_run / "data/test.txt", tiny_run / "runs"
     cpu = torch.device("cpu")
-    model, _, ds = load_for_scoring(runs / "tiny/checkpoint_best.pth", test_list, device=cpu, progress=False)
+    model, _, ds, _ = load_for_scoring(runs / "tiny/checkpoint_best.pth", test_list, device=cpu, progress=False)
     labels = ds.labels.numpy().astype(int)
     on = score_dataset(model, ds).video
     zero = score_dataset(model, ds, motion_off=True).video
     ablations = {}
     for name in ("nomm", "nomo"):
-        model_off, ckpt_off, ds_off = load_for_scoring(runs / name / "checkpoint_best.pth", test_list, device=cpu,
+        model_off, ckpt_off, ds_off, _ = load_for_scoring(runs / name / "checkpoint_best.pth", test_list, device=cpu,
                                                        progress=False)
         ablations[name] = score_dataset(model_off, ds_off).video
     nomo = ckpt_off["model_config"]

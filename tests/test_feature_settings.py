@@ -88,7 +88,7 @@ def test_video_is_scored_with_the_checkpoints_settings(trained, capsys):
     assert direct.shape == (6, 2048) and len(scores.scores) == 6  # 3 s: ceil(3 / (16 / 30)) snippets
     assert scores.frames()[-1] == (67, 74)  # [2.67 s, 3 s) at 25 fps
     both = manifest(root / "new.txt", root / "new_feats", ["Abuse009"])
-    model, _, ds = load_for_scoring(ckpt, both, device=torch.device("cpu"), progress=False,
+    model, _, ds, _ = load_for_scoring(ckpt, both, device=torch.device("cpu"), progress=False,
                                     require_both_labels=False)
     ref = score_dataset(model, ds)
     assert np.allclose(scores.scores, ref.snippets[0], atol=1e-5)

@@ -259,7 +259,7 @@ def test_end_to_end_frame_ap_equals_sklearn(xd_run):
 
     # the same frames built here by hand: every snippet's score repeated over its 16 frames (no sidecar:
     # N = T x 16), labels from the snippet intervals
-    model, _, ds = load_for_scoring(ckpt, test, device=torch.device("cpu"), progress=False)
+    model, _, ds, _ = load_for_scoring(ckpt, test, device=torch.device("cpu"), progress=False)
     assert ds.feature_shape[0] == 1024  # the five crops averaged: [1024, T, 1, 1]
     snippets = score_dataset(model, ds, progress=False).snippets
     labels, scores = [], []

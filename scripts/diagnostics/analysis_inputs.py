@@ -114,7 +114,7 @@ def load_analysis_run(args: argparse.Namespace, script: str, *, need_checkpoint:
         return AnalysisRun(checkpoint=None, out_dir=out_dir, device=device)
     from scripts.evaluation.evaluation import load_for_scoring
 
-    model, ckpt, ds = load_for_scoring(checkpoint, args.test_list, device=device, progress=not args.no_progress,
+    model, ckpt, ds, _ = load_for_scoring(checkpoint, args.test_list, device=device, progress=not args.no_progress,
                                        force_settings=args.force_settings, workers=args.num_workers)
     return AnalysisRun(checkpoint=checkpoint, out_dir=out_dir, device=device, model=model, ckpt=ckpt, ds=ds)
 

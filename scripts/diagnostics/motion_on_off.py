@@ -65,7 +65,7 @@ def score_on_off(loaded: AnalysisRun, checkpoint_off: Path | None, test_list: Pa
     if checkpoint_off is None:
         off = score_dataset(loaded.model, loaded.ds, motion_off=True, **common).video
         return on, off, SAME_MODEL, describe_off(config_on, None)
-    model_off, ckpt_off, ds_off = load_for_scoring(checkpoint_off, test_list, device=loaded.device, progress=False,
+    model_off, ckpt_off, ds_off, _ = load_for_scoring(checkpoint_off, test_list, device=loaded.device, progress=False,
                                                    force_settings=force_settings)
     off = score_dataset(model_off, ds_off, **common).video
     return on, off, f"{checkpoint_off}", describe_off(config_on, ckpt_off["model_config"])

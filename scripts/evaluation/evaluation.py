@@ -126,20 +126,21 @@ def predictions_csv(ds: FeatureDataset, video_scores: np.ndarray) -> str:
 
 def load_for_scoring(checkpoint: Path, manifest: Path, *, device: torch.device, progress: bool = True,
                      require_both_labels: bool = True, force_settings: bool = False,
-                     workers: int = 0) -> tuple[torch.nn.Module, dict[str, Any], FeatureDataset]:
-    """The model rebuilt from a checkpoint (on `device`) and a manifest's features checked against it:
-    their extraction settings (sidecars) must be the training features'; `force_settings` only warns."""
+                     workers: int = 0) -> tuple[torch.nn.Module, dict[str, Any], FeatureDataset, str]:
+    """The model rebuilt from a checkpoint (on `device`), a manifest's features checked against it (their
+    extraction settings, from the sidecars, must be the training features'; `force_settings` only warns),
+    and the line saying what that check found."""
     ckpt = load_checkpoint(checkpoint)
     model, _ = model_from_checkpoint(ckpt, source=checkpoint)
     entries = read_manifest(manifest, require_both_labels=require_both_labels)
-    ckpt["settings_check"] = check_test_features(entries, ckpt["feature"], test_list=manifest,
-                                                 checkpoint=checkpoint, force=force_settings)
-    if ckpt["settings_check"].startswith("warning"):
-        print(ckpt["settings_check"], file=sys.stderr)
+    settings_check = check_test_features(entries, ckpt["feature"], test_list=manifest, checkpoint=checkpoint,
+                                         force=force_settings)
+    if settings_check.startswith("warning"):
+        print(settings_check, file=sys.stderr)
     ds = FeatureDataset(entries, num_segments=None, crop_mode=ckpt["feature"]["crop_mode"], progress=progress,
                         workers=workers)
     check_features(ds, ckpt, manifest, checkpoint)
-    return model.to(device), ckpt, ds
+    return model.to(device), ckpt, ds, settings_check
 
 
 TEST_LOCK_NAME = ".mate.test.lock"  # test.py's own lock in its output folder (main.py's is .mate.lock)
@@ -149,9 +150,9 @@ def run_test(args: argparse.Namespace) -> dict[str, Any]:
     """Score `args.test_list` with `args.checkpoint`; write the outputs; return test_metrics."""
     device = resolve_device(args.device)
     use_threads(args.threads)
-    model, ckpt, ds = load_for_scoring(args.checkpoint, args.test_list, device=device, progress=not args.no_progress,
-                                       workers=args.num_workers,
-                                       force_settings=args.force_settings)
+    model, ckpt, ds, settings_check = load_for_scoring(args.checkpoint, args.test_list, device=device,
+                                                       progress=not args.no_progress, workers=args.num_workers,
+                                                       force_settings=args.force_settings)
     entries = ds.entries
     scores = score_dataset(model, ds, device=device, batch_size=args.batch_size, progress=not args.no_progress)
     labels = ds.labels.numpy().astype(int)
@@ -159,7 +160,7 @@ def run_test(args: argparse.Namespace) -> dict[str, Any]:
     stored = ckpt.get("metrics") or {}
     metrics.update(best_epoch=ckpt.get("epoch"), val_roc_auc=known(stored.get("val_roc_auc")),
                    val_pr_auc=known(stored.get("val_pr_auc")), checkpoint=str(args.checkpoint),
-                   test_list=str(args.test_list), extraction_check=ckpt["settings_check"],
+                   test_list=str(args.test_list), extraction_check=settings_check,
                    # absolute too: the diagnostics find this evaluation from any folder (analysis_inputs.py)
                    checkpoint_resolved=str(Path(args.checkpoint).resolve()),
                    test_list_resolved=str(Path(args.test_list).resolve()))

@@ -297,7 +297,9 @@ def read_lists(args: argparse.Namespace) -> tuple[list, list]:
 
 
 def load_data(args: argparse.Namespace, train_entries: list,
-              val_entries: list) -> tuple[FeatureDataset, FeatureDataset]:
+              val_entries: list) -> tuple[FeatureDataset, FeatureDataset, dict]:
+    """The training and validation datasets, and the extraction record of their features (their sidecars'
+    settings, which the checkpoint stores)."""
     extraction = read_training_extraction(train_entries, val_entries, args)
     common = dict(crop_mode=args.crop_mode, cache_dtype=args.cache_dtype, progress=not args.no_progress,
                   workers=args.num_workers)
@@ -307,8 +309,7 @@ def load_data(args: argparse.Namespace, train_entries: list,
     if (C, H, W) != (vC, vH, vW) or train_ds.is_sequence != val_ds.is_sequence:
         raise MateError(f"{args.val_list}: features [C={vC}, H={vH}, W={vW}] differ from the training "
                         f"features [C={C}, H={H}, W={W}] of {args.train_list}")
-    train_ds.extraction = extraction
-    return train_ds, val_ds
+    return train_ds, val_ds, extraction
 
 
 def run_training(args: argparse.Namespace) -> dict[str, Any]:
@@ -342,11 +343,11 @@ def train_in(run_dir: Path, args: argparse.Namespace, loss_cfg: LossConfig, pret
     seed_everything(args.seed)
     device = resolve_device(args.device)
     threads = use_threads(args.threads)  # before the features load: they keep our own cores busy
-    train_ds, val_ds = load_data(args, *entries)
+    train_ds, val_ds, extraction = load_data(args, *entries)
     feature = {"shape": list(train_ds.feature_shape), "sequence": train_ds.is_sequence,
                "crop_mode": args.crop_mode, "num_segments": args.num_segments,
                "frames_per_snippet": args.frames_per_snippet,
-               "extraction": train_ds.extraction}  # how the features were made (feature_settings.py)
+               "extraction": extraction}  # how the features were made (feature_settings.py)
     if stored is not None:
         check_resume_features(stored["feature"], feature, source=last_path, train_list=args.train_list)
     model_cfg = model_config_from_args(args, in_channels=train_ds.feature_shape[0])
