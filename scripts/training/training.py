@@ -344,10 +344,7 @@ def train_in(run_dir: Path, args: argparse.Namespace, loss_cfg: LossConfig, pret
     device = resolve_device(args.device)
     threads = use_threads(args.threads)  # before the features load: they keep our own cores busy
     train_ds, val_ds, extraction = load_data(args, *entries)
-    feature = {"shape": list(train_ds.feature_shape), "sequence": train_ds.is_sequence,
-               "crop_mode": args.crop_mode, "num_segments": args.num_segments,
-               "frames_per_snippet": args.frames_per_snippet,
-               "extraction": extraction}  # how the features were made (feature_settings.py)
+    feature = feature_record(args, train_ds, extraction)
     if stored is not None:
         check_resume_features(stored["feature"], feature, source=last_path, train_list=args.train_list)
     model_cfg = model_config_from_args(args, in_channels=train_ds.feature_shape[0])
@@ -389,24 +386,12 @@ def train_in(run_dir: Path, args: argparse.Namespace, loss_cfg: LossConfig, pret
         start = time.time()
         sampler.set_epoch(epoch)
         terms = train_one_epoch(model, loss_fn, optimizer, scheduler, train_ds, sampler, args, device, epoch)
-        val = score_dataset(model, val_ds, device=device, batch_size=args.eval_batch_size)
-        labels = val_ds.labels.numpy()
         row = {"epoch": epoch, **terms, "lr": optimizer.param_groups[0]["lr"],
-               "val_roc_auc": roc_auc(labels, val.video), "val_pr_auc": pr_auc(labels, val.video),
-               "val_threshold": val_threshold(labels, val, sequence=train_ds.is_sequence),
+               **validate(model, val_ds, args, device, sequence=train_ds.is_sequence),
                "seconds": round(time.time() - start, 3)}
         state.epoch = epoch
         state.history.append(row)
-        metrics = {k: row[k] for k in ("val_roc_auc", "val_pr_auc", "loss", "val_threshold")}
-        # best before last: a job killed between the two resumes from the previous last and redoes this epoch
-        if row["val_roc_auc"] > state.best["val_roc_auc"]:
-            state.best = {"epoch": epoch, **metrics}
-            save_checkpoint(run.file("checkpoint_best.pth"),
-                            {"model": model.state_dict(), **common, "epoch": epoch, "metrics": metrics})
-        save_checkpoint(run.file("checkpoint_last.pth"), {
-            "model": model.state_dict(), **common, "epoch": epoch, "metrics": metrics,
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "rng": {"torch": torch.get_rng_state()}, "best": state.best, "history": state.history})
+        save_epoch(run, model, optimizer, scheduler, state, common, row)
         run.write_metrics(state.history)
         run.log(f"epoch {epoch}/{args.max_epoch} loss {row['loss']:.4f} lr {row['lr']:.2e} "
                 f"val ROC-AUC {row['val_roc_auc']:.4f} PR-AUC {row['val_pr_auc']:.4f} ({row['seconds']:.1f}s)")
@@ -421,6 +406,38 @@ def train_in(run_dir: Path, args: argparse.Namespace, loss_cfg: LossConfig, pret
     run.log(f"{'finished' if finished else f'stopped after epoch {state.epoch} (continue with --resume)'}: "
             f"best epoch {state.best['epoch']} val ROC-AUC {state.best['val_roc_auc']:.4f}; {run_dir}")
     return {"run_dir": str(run_dir), "epoch": state.epoch, "finished": finished, "best": state.best}
+
+
+def feature_record(args: argparse.Namespace, train_ds: FeatureDataset, extraction: dict) -> dict[str, Any]:
+    """What the checkpoint records of the training features: shape, layout, how they are read, and how
+    they were made (scripts/data/feature_settings.py)."""
+    return {"shape": list(train_ds.feature_shape), "sequence": train_ds.is_sequence, "crop_mode": args.crop_mode,
+            "num_segments": args.num_segments, "frames_per_snippet": args.frames_per_snippet,
+            "extraction": extraction}
+
+
+def validate(model, val_ds: FeatureDataset, args: argparse.Namespace, device, *, sequence: bool) -> dict[str, float]:
+    """One epoch's validation: ROC-AUC and PR-AUC of the video scores, and the alarm threshold."""
+    val = score_dataset(model, val_ds, device=device, batch_size=args.eval_batch_size)
+    labels = val_ds.labels.numpy()
+    return {"val_roc_auc": roc_auc(labels, val.video), "val_pr_auc": pr_auc(labels, val.video),
+            "val_threshold": val_threshold(labels, val, sequence=sequence)}
+
+
+def save_epoch(run: RunFolder, model, optimizer, scheduler, state: TrainState, common: dict[str, Any],
+               row: dict[str, Any]) -> None:
+    """checkpoint_best.pth when the epoch beats the best validation ROC-AUC, then checkpoint_last.pth:
+    best before last, so a job killed between the two resumes from the previous last and redoes the epoch."""
+    metrics = {k: row[k] for k in ("val_roc_auc", "val_pr_auc", "loss", "val_threshold")}
+    epoch = row["epoch"]
+    if row["val_roc_auc"] > state.best["val_roc_auc"]:
+        state.best = {"epoch": epoch, **metrics}
+        save_checkpoint(run.file("checkpoint_best.pth"),
+                        {"model": model.state_dict(), **common, "epoch": epoch, "metrics": metrics})
+    save_checkpoint(run.file("checkpoint_last.pth"), {
+        "model": model.state_dict(), **common, "epoch": epoch, "metrics": metrics,
+        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "rng": {"torch": torch.get_rng_state()}, "best": state.best, "history": state.history})
 
 
 def val_threshold(labels: np.ndarray, val, *, sequence: bool) -> float:
