@@ -93,7 +93,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     clips.add_argument("--clip_sampling", choices=CLIP_SAMPLINGS, default=None,
                        help="uniform: the published extractor's rule, which the shared features were made with "
                             "(pytorchvideo's UniformClipSampler + UniformTemporalSubsample): num_frames of the frames "
-                            f"whose timestamps fall in each window spread evenly (x3d_l at 30 fps: 16 of 80, frames 0, "
+                            "whose timestamps fall in each window spread evenly (x3d_l at 30 fps: 16 of 80, frames 0, "
                             "5, 10, ..., 79); only windows that end within the video, the frames after the last one "
                             "are left out (the sidecar's dropped_frames), and a video shorter than one window gives "
                             "one clip over all its frames. strided: the frame shown every sampling_rate / 30 s from "

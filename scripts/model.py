@@ -37,7 +37,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scripts.models.difference_projection import fused_difference_projection
-from scripts.core.errors import MateError
 from scripts.models.fast_paths import linear_attention, plain
 from scripts.models.motion import difference_features, motion_norms, normalise_per_video
 from scripts.models.config import (EMBEDDING_SNIPPET_HIDDEN, INPUT_NORMS, MATE_VARIANTS, MateConfig, MilConfig, ModelConfig, ModelOutput, PAPER_FIXED, PAPER_VARIANTS, TCC_MODES, VARIANTS, VIDEO_LOGITS, VIDEO_TOPK_RATIO, check_input, config_class, config_fields, config_for_variant, topk_count, topk_mean, uses_difference_features, uses_motion_map)  # noqa: F401 (re-exported)

@@ -28,7 +28,7 @@ from scripts.core.cli import run
 from scripts.core.errors import MateError
 from scripts.core.devices import resolve_device, torchrun_env
 from scripts.extraction.extraction import ClipStream, ExtractSettings, Job, extract_video, plan_jobs, shard_jobs
-from scripts.extraction.video import VideoReader, preprocess_frame, spatial_crops
+from scripts.extraction.video import preprocess_frame, spatial_crops
 from scripts.extraction.x3d import (CHECKPOINT_FILES, MODEL_ZOO_URL, X3DFeatures, _install_torchvision_shim,
                         _remove_torchvision_shim, create_x3d_network, hub_cache_path, load_backbone)
 from test_video import published_clips, write_video

@@ -14,7 +14,7 @@ from scripts.core.errors import MateError
 from scripts.models.losses import LossConfig, MateLoss
 from scripts.model import config_for_variant, build_model, count_parameters
 from scripts.data.synthetic import make_synthetic
-from tests.conftest import PUBLISHED, TEST_DATA, load_script
+from tests.conftest import PUBLISHED, load_script
 
 main_script = load_script("main.py")
 test_script = load_script("test.py")

@@ -62,15 +62,6 @@ class VideoScores:
         return float(self.scores[inside].max()) if inside.any() else None
 
 
-def clip_windows(spec, count: int) -> list[tuple[float, float]]:
-    """[start, end) in seconds of the first `count` clips (scripts/extraction/video.py's rules)."""
-    if spec.sampling == "uniform":
-        windows = spec.windows()
-        return [tuple(map(float, next(windows))) for _ in range(count)]
-    span = ((spec.num_frames - 1) * spec.sampling_rate + 1) / 30
-    return [(i * spec.stride_s, i * spec.stride_s + span) for i in range(count)]
-
-
 def top_intervals(scores: VideoScores, threshold: float, k: int = 5) -> list[tuple[float, float, float]]:
     """Runs of consecutive windows scoring >= threshold as (start_s, end_s, peak), best first."""
     runs, start = [], None
@@ -184,7 +175,7 @@ class VideoScorer:
             starts = np.arange(len(scores)) * spec.stride_s
             ends = np.minimum(starts + spec.stride_s, duration)
         else:
-            clip_times = clip_windows(spec, clips_seen)
+            clip_times = spec.clip_windows(clips_seen)
             scores = np.array([s for _, s in points])
             starts = np.array([float(clip_times[i][0]) for i, _ in points])
             ends = np.array([float(clip_times[min(i + self.K, clips_seen) - 1][1]) for i, _ in points])

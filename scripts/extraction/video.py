@@ -105,7 +105,8 @@ class VideoReader:
         return container
 
     def frames(self) -> Iterator[np.ndarray]:
-        return self._frames_cv2() if self.decoder == "cv2" else self._frames_av()
+        """The frames alone (timed_frames without the times)."""
+        return (frame for frame, _ in self.timed_frames())
 
     def _frames_cv2(self) -> Iterator[np.ndarray]:
         while True:
@@ -113,15 +114,6 @@ class VideoReader:
             if not ok:
                 return
             yield frame
-
-    def _frames_av(self) -> Iterator[np.ndarray]:
-        import av
-
-        try:
-            for frame in self._handle.decode(video=0):
-                yield frame.to_ndarray(format="bgr24")
-        except av.FFmpegError as exc:  # stop as OpenCV does; check_complete judges what is missing
-            self.decode_error = _reason(exc)
 
     def timed_frames(self) -> Iterator[tuple[np.ndarray, Fraction]]:
         """(frame, time): each frame with its presentation time in seconds from the stream's start, exact
@@ -142,7 +134,7 @@ class VideoReader:
             for index, frame in enumerate(self._handle.decode(video=0)):
                 time = (frame.pts - start) * frame.time_base if frame.pts is not None else self._fallback_time(index)
                 yield frame.to_ndarray(format="bgr24"), Fraction(time)
-        except av.FFmpegError as exc:
+        except av.FFmpegError as exc:  # stop as OpenCV does; check_complete judges what is missing
             self.decode_error = _reason(exc)
 
     def _fallback_time(self, index: int) -> Fraction:
@@ -398,6 +390,15 @@ class ClipSpec:
         """Whether at CLOCK_FPS these clips are the frame-count rule's of earlier versions
         (scripts/data/feature_settings.frame_rule_equal)."""
         return frame_rule_equal(self.num_frames, self.sampling_rate, self.stride, self.sampling)
+
+    def clip_windows(self, count: int) -> list[tuple[float, float]]:
+        """[start, end) in seconds of the first `count` clips: uniform, their windows; strided, from the
+        first to just after the last sampled time."""
+        if self.sampling == "uniform":
+            windows = self.windows()
+            return [tuple(map(float, next(windows))) for _ in range(count)]
+        span = ((self.num_frames - 1) * self.sampling_rate + 1) / CLOCK_FPS
+        return [(i * self.stride_s, i * self.stride_s + span) for i in range(count)]
 
     def targets(self, clip: int) -> list[Fraction]:
         """strided: the times clip i samples, i * stride + j * sampling_rate frames of the clock."""
