@@ -18,6 +18,8 @@ $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	@# compile umap-learn's numba functions into their on-disk cache once, not in every test1.py run (~7 s)
+	MPLBACKEND=Agg $(PY) -W ignore -m scripts.diagnostics.embedding_view
 	touch $@
 
 test: install

@@ -28,7 +28,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(
         "main.py", description=__doc__, add_help=add_help, formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[get_config_parser(), get_train_parser(), get_model_parser(), get_loss_parser(),
-                 get_data_parser(), get_runtime_parser()])
+                 get_data_parser(), get_runtime_parser(plots=True)])
 
 
 def main(argv=None) -> int:

@@ -33,7 +33,7 @@ from scripts.extraction.backbone_args import add_backbone_arguments
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser("test.py", description=__doc__, add_help=add_help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     parents=[get_runtime_parser(), get_bootstrap_parser()])
+                                     parents=[get_runtime_parser(plots=True), get_bootstrap_parser()])
     parser.add_argument("--test_list", type=Path, default=None, help="test manifest (this or --video is required)")
     parser.add_argument("--checkpoint", type=Path, required=True,
                         help="checkpoint written by main.py, e.g. runs/<exp>/checkpoint_best.pth, or the "
@@ -124,9 +124,10 @@ def score_videos(args) -> int:
             title = f"{name}: video score {scores.video_score:.3f}"
             if scores.random_weights:
                 title += f" ({outputs.RANDOM_NOTE})"
-            written = [write_text(folder / "scores.csv", outputs.scores_csv(scores, args.checkpoint, said)),
-                       outputs.plot_timeline(scores, folder / "timeline.png", threshold, title,
-                                             outputs.gt_seconds(ann, scores.fps) if ann else ())]
+            written = [write_text(folder / "scores.csv", outputs.scores_csv(scores, args.checkpoint, said))]
+            if not args.no_plots:
+                written.append(outputs.plot_timeline(scores, folder / "timeline.png", threshold, title,
+                                                     outputs.gt_seconds(ann, scores.fps) if ann else ()))
             if not args.no_overlay:
                 written.append(outputs.write_overlay(video, scores, folder / "overlay.mp4", threshold,
                                                      args.decoder, progress=not args.no_progress))

@@ -27,8 +27,8 @@ def get_config_parser(add_help: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
-def get_runtime_parser(add_help: bool = False, *, loading: bool = True) -> argparse.ArgumentParser:
-    """Seed, device, progress bars, and (`loading`) the feature-loading threads."""
+def get_runtime_parser(add_help: bool = False, *, loading: bool = True, plots: bool = False) -> argparse.ArgumentParser:
+    """Seed, device, progress bars, (`loading`) the feature-loading threads and (`plots`) --no_plots."""
     parser = argparse.ArgumentParser(add_help=add_help)
     group = parser.add_argument_group("runtime")
     group.add_argument("--seed", type=int, default=0,
@@ -45,6 +45,11 @@ def get_runtime_parser(add_help: bool = False, *, loading: bool = True) -> argpa
                             "a quiet machine, one beside other busy jobs; main.py chooses again after every "
                             "epoch), or OMP_NUM_THREADS where it is set (default: 0)")
     group.add_argument("--no_progress", action="store_true", help="no progress bars (default: off)")
+    if plots:
+        group.add_argument("--no_plots", action="store_true",
+                           help="write no PNG figures (curves per epoch, ROC/PR, per-video frame scores); the "
+                                "CSV and JSON files are written as always, e.g. for a study of many runs "
+                                "(default: off)")
     return parser
 
 

@@ -28,10 +28,12 @@ def table_runs(tmp_path_factory):
             name = f"t_{row}_s0_fold{fold}"
             done = run_script("main.py", "--config", cfg, "--train_list", root / f"folds/fold{fold}_train.txt",
                               "--val_list", root / f"folds/fold{fold}_val.txt", "--max_epoch", "1",
-                              "--batch_size", "4", "--runs_dir", root / "runs", "--exp_name", name, "--no_progress")
+                              "--batch_size", "4", "--runs_dir", root / "runs", "--exp_name", name, "--no_progress",
+                              "--no_plots")
             assert done.returncode == 0, (row, done.stderr)
             done = run_script("test.py", "--test_list", root / f"folds/fold{fold}_test.txt", "--checkpoint",
-                              root / "runs" / name / "checkpoint_best.pth", "--no_progress", "--n_boot", "20")
+                              root / "runs" / name / "checkpoint_best.pth", "--no_progress", "--no_plots",
+                              "--n_boot", "20")
             assert done.returncode == 0, (row, done.stderr)
     return root
 

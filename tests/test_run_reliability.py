@@ -21,7 +21,7 @@ from scripts.dataset import BalancedBatchSampler
 from scripts.data.manifest import read_manifest
 from scripts.data.synthetic import make_synthetic
 from scripts.training.training import build_scheduler
-from tests.conftest import ROOT, run_script, run_subprocess
+from tests.conftest import ROOT, run_script
 
 EPOCHS = 3
 
@@ -37,7 +37,7 @@ def synth(tmp_path_factory):
 def argv(synth: Path, runs: Path, name: str, *extra) -> list[str]:
     return [str(a) for a in ("--train_list", synth / "train.txt", "--val_list", synth / "test.txt", "--runs_dir",
                              runs, "--exp_name", name, "--model_variant", "fast", "--batch_size", "8", "--lr",
-                             "0.005", "--warmup_epochs", "1", "--max_epoch", EPOCHS, "--no_progress", *extra)]
+                             "0.005", "--warmup_epochs", "1", "--max_epoch", EPOCHS, "--no_progress", "--no_plots", *extra)]
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +117,9 @@ def test_second_job_on_a_run_folder_is_refused_naming_the_first(synth, tmp_path)
     try:
         assert f"pid {job.pid} on {socket.gethostname()} since " in (run / ".mate.lock").read_text()
         before = {name: (run / name).read_bytes() for name in ("checkpoint_last.pth", "train.log", "config.json")}
-        # another process, another seed, even --overwrite: refused before it touches anything
-        second = run_subprocess("main.py", *argv(synth, runs, "shared", "--seed", "2", "--overwrite"))
+        # another job (in this process: flock locks per open file, so it conflicts all the same), another seed,
+        # even --overwrite: refused before it touches anything
+        second = run_script("main.py", *argv(synth, runs, "shared", "--seed", "2", "--overwrite"))
         line = one_line_error(second, f"run folder {run} is in use by pid {job.pid} on {socket.gethostname()} ",
                               f"(lock {run / '.mate.lock'})")
         assert line.startswith(f"error: run folder {run} is in use")

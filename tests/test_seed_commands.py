@@ -50,9 +50,9 @@ def test_seed_command_sequence_then_diagnostics_with_no_arguments(tmp_path, monk
     for fold in range(5):  # the README's fold loop
         assert cli(f"python main.py --train_list data/manifests/fold{fold}_train.txt --val_list "
                                 f"data/manifests/fold{fold}_val.txt --exp_name exp_fold{fold} --max_epoch 1 "
-                                "--no_progress") == 0  # the loop's mechanics; one epoch is enough
+                                "--no_progress --no_plots") == 0  # the loop's mechanics; one epoch is enough
         assert cli(f"python test.py --test_list data/manifests/fold{fold}_test.txt --checkpoint "
-                                f"runs/exp_fold{fold}/checkpoint_best.pth --no_progress") == 0
+                                f"runs/exp_fold{fold}/checkpoint_best.pth --no_progress --no_plots") == 0
         assert Path(f"runs/exp_fold{fold}/preds_fold{fold}.npy").is_file()
     done = shell("python aggregate.py --runs " + " ".join(f"runs/exp_fold{i}" for i in range(5)), tmp_path)
     assert done.returncode == 0 and "exp_fold" in done.stdout

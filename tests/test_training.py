@@ -30,10 +30,18 @@ def synth(tmp_path_factory):
     return root
 
 
-def train_args(synth: Path, runs: Path, name: str, *extra: str) -> list[str]:
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """40 training and 20 validation videos (seed 0), for the tests of a run's mechanics, not its learning."""
+    root = tmp_path_factory.mktemp("small")
+    make_synthetic(root, n_train=40, n_test=20, seed=0, progress=False)
+    return root
+
+
+def train_args(synth: Path, runs: Path, name: str, *extra: str, plots: bool = False) -> list[str]:
     return ["--train_list", str(synth / "train.txt"), "--val_list", str(synth / "test.txt"),
             "--runs_dir", str(runs), "--exp_name", name, "--model_variant", "fast", "--batch_size", "16",
-            "--lr", "0.005", "--warmup_epochs", "1", "--no_progress", *extra]
+            "--lr", "0.005", "--warmup_epochs", "1", "--no_progress", *([] if plots else ["--no_plots"]), *extra]
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -45,7 +53,7 @@ def read_csv(path: Path) -> list[dict]:
 def trained(synth, tmp_path_factory):
     """One fast run of 8 epochs, shared by the tests that read its outputs."""
     runs = tmp_path_factory.mktemp("runs")
-    main_script.main(train_args(synth, runs, "fast", "--max_epoch", "8"))
+    main_script.main(train_args(synth, runs, "fast", "--max_epoch", "8", plots=True))
     return runs / "fast"
 
 
@@ -104,8 +112,8 @@ def test_checkpoint_round_trip_and_test_script(trained, synth, tmp_path):
     assert (out / "plots" / "roc_curve.png").is_file() and (out / "plots" / "pr_curve.png").is_file()
 
 
-def test_resume_equals_unbroken_run(synth, tmp_path):
-    runs = tmp_path / "runs"
+def test_resume_equals_unbroken_run(small, tmp_path):
+    synth, runs = small, tmp_path / "runs"
     main_script.main(train_args(synth, runs, "whole", "--max_epoch", "2", "--seed", "3"))
     main_script.main(train_args(synth, runs, "broken", "--max_epoch", "2", "--seed", "3", "--stop_epoch", "1"))
     assert len(read_csv(runs / "broken" / "metrics.csv")) == 1
@@ -118,8 +126,8 @@ def test_resume_equals_unbroken_run(synth, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_existing_run_is_not_overwritten(synth, tmp_path):
-    runs = tmp_path / "runs"
+def test_existing_run_is_not_overwritten(small, tmp_path):
+    synth, runs = small, tmp_path / "runs"
     args = train_args(synth, runs, "once", "--max_epoch", "1")
     assert run_script("main.py", *args).returncode == 0
     before = (runs / "once" / "checkpoint_last.pth").read_bytes()
@@ -237,3 +245,18 @@ def test_two_evaluations_into_one_folder_are_refused(trained, synth, tmp_path):
     proc = run_script("test.py", "--test_list", synth / "test.txt", "--checkpoint", trained / "checkpoint_best.pth",
                       "--out_dir", out, "--no_progress", "--n_boot", "20")
     assert proc.returncode == 0 and (out / "predictions.csv").is_file()
+
+
+def test_no_plots_writes_the_same_numbers_and_no_png(small, trained, tmp_path):
+    runs = tmp_path / "runs"
+    assert run_script("main.py", *train_args(small, runs, "quiet", "--max_epoch", "1")).returncode == 0
+    assert (runs / "quiet" / "metrics.csv").is_file() and not list(runs.rglob("*.png"))
+    evals = {}
+    for name, extra in (("plots", []), ("quiet", ["--no_plots"])):
+        done = run_script("test.py", "--test_list", small / "test.txt", "--checkpoint", trained / "checkpoint_best.pth",
+                          "--out_dir", tmp_path / name, "--no_progress", "--n_boot", "20", *extra)
+        assert done.returncode == 0, done.stderr
+        evals[name] = json.loads((tmp_path / name / "test_metrics.json").read_text())
+    assert sorted(p.name for p in (tmp_path / "plots").rglob("*.png")) == ["pr_curve.png", "roc_curve.png"]
+    assert not list((tmp_path / "quiet").rglob("*.png"))
+    assert evals["quiet"] == evals["plots"]

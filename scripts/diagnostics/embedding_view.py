@@ -26,10 +26,37 @@ def project(z: np.ndarray, method: str, n_neighbors: int, seed: int) -> np.ndarr
     if method == "pca":
         from sklearn.decomposition import PCA
         return PCA(n_components=2, random_state=seed).fit_transform(z)
-    import umap  # umap-learn; imported late because it compiles with numba on first use
-
+    umap = cached_umap()
     reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(z) - 1), random_state=seed)
     return reducer.fit_transform(z)
+
+
+# umap-learn's modules whose numba functions UMAP.fit compiles (pynndescent's for more than 4,096 points)
+UMAP_MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.spectral", "umap.distances", "umap.sparse",
+                "pynndescent.distances", "pynndescent.utils", "pynndescent.pynndescent_", "pynndescent.rp_trees")
+
+
+def cached_umap():
+    """umap-learn, with numba's on-disk cache turned on for its compiled functions: umap declares them
+    without `cache=True`, so every process compiled them anew (about 7 s of each test1.py run on 2 cores);
+    with the cache, the first run compiles and stores them beside umap's sources and later runs load them
+    (0.4 s). `make install` warms the cache (warm_umap)."""
+    import importlib
+
+    import umap  # umap-learn; imported late: its import alone takes a second
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    for name in UMAP_MODULES:
+        for value in vars(importlib.import_module(name)).values():
+            if isinstance(value, CPUDispatcher) and isinstance(value._cache, NullCache):
+                value.enable_caching()
+    return umap
+
+
+def warm_umap() -> None:
+    """Compile (or load) UMAP's numba functions once, as test1.py's default projection will."""
+    project(np.random.default_rng(0).standard_normal((64, 8), dtype=np.float32), "umap", n_neighbors=15, seed=0)
 
 
 def video_motion(model_motion: list[np.ndarray], ckpt: dict[str, Any], ds) -> list[np.ndarray]:
@@ -141,3 +168,7 @@ def write_outputs(xy: np.ndarray, curves: np.ndarray, ds, method: str, out_dir: 
             plot_embedding(xy, labels, classes, method, out_dir / f"embedding_{method}.png"),
             plot_motion_trajectories(curves, labels, out_dir / "motion_trajectories.png"),
             write_text(out_dir / "motion_per_time.csv", motion_per_time_csv(curves, labels, classes))]
+
+
+if __name__ == "__main__":  # make install: python -m scripts.diagnostics.embedding_view
+    warm_umap()

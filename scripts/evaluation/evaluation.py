@@ -174,15 +174,17 @@ def write_results(args: argparse.Namespace, ds, ckpt: dict[str, Any], scores: Sc
     """predictions.csv, preds_fold{X}.npy, test_metrics.json and the plots of one evaluation."""
     if args.gt is not None:
         metrics["frame"] = frame_metrics(ds, scores, args.gt, ckpt["feature"].get("frames_per_snippet", 16),
-                                         plot_dir=out_dir / "plots" / "videos", plot_videos=args.plot_videos)
+                                         plot_dir=out_dir / "plots" / "videos",
+                                         plot_videos=0 if args.no_plots else args.plot_videos)
     tag = fold_tag(args.fold, Path(args.test_list), Path(args.checkpoint))
     preds = out_dir / (f"preds_fold{tag}.npy" if tag is not None else "preds.npy")
     write_text(out_dir / "predictions.csv", predictions_csv(ds, scores.video))
     save_npy(preds, scores.video.astype(np.float32))
     write_json(out_dir / "test_metrics.json", metrics)
-    plot_roc_pr(labels, scores.video, out_dir / "plots", title=f"{out_dir.name}: {Path(args.test_list).name}")
-    metrics["written"] = [str(out_dir / "predictions.csv"), str(preds), str(out_dir / "test_metrics.json"),
-                          str(out_dir / "plots" / "roc_curve.png"), str(out_dir / "plots" / "pr_curve.png")]
+    metrics["written"] = [str(out_dir / "predictions.csv"), str(preds), str(out_dir / "test_metrics.json")]
+    if not args.no_plots:
+        metrics["written"] += map(str, plot_roc_pr(labels, scores.video, out_dir / "plots",
+                                                   title=f"{out_dir.name}: {Path(args.test_list).name}"))
     return metrics
 
 

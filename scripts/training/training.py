@@ -53,7 +53,8 @@ PLOT_FILES = ("loss.png", "auc.png")  # in plots/, beside test.py's curves
 # run's. --max_epoch may only grow (advance_schedule); --pretrained_ckpt with --resume only as the run began
 # (the weights come from checkpoint_last.pth) and the run keeps the value it was started with.
 RESUME_FREE = ("config", "exp_name", "runs_dir", "resume", "overwrite", "stop_epoch", "max_epoch",
-               "pretrained_ckpt", "device", "threads", "num_workers", "eval_batch_size", "no_progress")
+               "pretrained_ckpt", "device", "threads", "num_workers", "eval_batch_size", "no_progress",
+               "no_plots")
 
 
 def seed_everything(seed: int) -> None:
@@ -401,7 +402,8 @@ def train_in(run_dir: Path, args: argparse.Namespace, loss_cfg: LossConfig, pret
         if change:
             run.log(change)
     bar.close()
-    run.plot_curves(state.history)
+    if not args.no_plots:
+        run.plot_curves(state.history)
     finished = state.epoch >= args.max_epoch
     run.log(f"{'finished' if finished else f'stopped after epoch {state.epoch} (continue with --resume)'}: "
             f"best epoch {state.best['epoch']} val ROC-AUC {state.best['val_roc_auc']:.4f}; {run_dir}")
