@@ -37,7 +37,7 @@ from pathlib import Path
 
 from scripts.core.cli import run
 from scripts.option import get_runtime_parser
-from scripts.extraction.video import CLIP_SAMPLINGS
+from scripts.extraction.clips import CLIP_SAMPLINGS
 from scripts.data.feature_settings import CLOCK_FPS
 from scripts.extraction.backbone_args import add_backbone_arguments
 from scripts.extraction.x3d import PRESETS, PYTORCHVIDEO_X3D_L

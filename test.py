@@ -145,7 +145,7 @@ def score_videos(args) -> int:
             print(f"  {start:.1f}-{end:.1f} s: peak {peak:.4f}")
         print("  wrote " + ", ".join(str(p) for p in written))
     if args.video_root is not None:
-        from scripts.extraction.extraction import failures_csv
+        from scripts.extraction.batch import failures_csv
         summary = outputs.write_summary(out_dir / "summary.csv", rows)
         print(f"scored {len(rows)} of {len(videos)} videos; wrote {summary}")
         if failures:

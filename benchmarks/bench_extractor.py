@@ -28,7 +28,8 @@ import torch  # noqa: E402
 
 from scripts.core.devices import resolve_device  # noqa: E402
 from scripts.extraction.extraction import ClipStream, ExtractSettings, extract_video  # noqa: E402
-from scripts.extraction.video import VideoReader, spatial_crops  # noqa: E402
+from scripts.extraction.clips import spatial_crops  # noqa: E402
+from scripts.extraction.video import VideoReader  # noqa: E402
 
 SOURCE = Path(__file__).resolve().parents[1] / "tests" / "data" / "vtest_clip.avi"
 from scripts.extraction.x3d import PRESETS, load_backbone  # noqa: E402

@@ -1,4 +1,4 @@
-"""feature_extractor.py, scripts/extraction/x3d.py and scripts/extraction/extraction.py on the CPU with random weights.
+"""feature_extractor.py, scripts/extraction/x3d.py, extraction.py and batch.py on the CPU with random weights.
 
 x3d_xs and small crops keep it fast; the real clip is tests/data/vtest_clip.avi (see tests/data/README.md).
 No test touches the network: the default (official) weights come from a torch hub cache in tmp_path.
@@ -27,8 +27,9 @@ from conftest import ROOT, TEST_DATA, run_script, load_script
 from scripts.core.cli import run
 from scripts.core.errors import MateError
 from scripts.core.devices import resolve_device, torchrun_env
-from scripts.extraction.extraction import ClipStream, ExtractSettings, Job, extract_video, plan_jobs, shard_jobs
-from scripts.extraction.video import preprocess_frame, spatial_crops
+from scripts.extraction.batch import Job, plan_jobs, shard_jobs
+from scripts.extraction.extraction import ClipStream, ExtractSettings, extract_video
+from scripts.extraction.clips import preprocess_frame, spatial_crops
 from scripts.extraction.x3d import (CHECKPOINT_FILES, MODEL_ZOO_URL, X3DFeatures, _install_torchvision_shim,
                         _remove_torchvision_shim, create_x3d_network, hub_cache_path, load_backbone)
 from test_video import published_clips, write_video

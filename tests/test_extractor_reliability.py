@@ -1,6 +1,6 @@
 """feature_extractor.py against concurrent jobs, kills, full disks and odd paths (scripts/data/feature_folder.py).
 
-A second job is started in-process while the first is writing its first video (a hook on write_outputs),
+A second job is started in-process while the first is writing its first video (a hook on write_features_and_sidecar),
 so "at the same time" needs no sleeps; the process boundary (kernel locks released by a kill, two real
 processes started together) is checked with real processes. x3d_xs, random weights, tiny videos.
 """
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-import scripts.extraction.extraction as extraction
+import scripts.extraction.batch as batch
 from conftest import ROOT, load_script, run_script
 from scripts.data.feature_folder import RECORD_NAME, claim_folder, shard_lock_name
 from scripts.core.locks import LOCK_NAME, exclusive_lock
@@ -67,7 +67,7 @@ def temps(out):
 
 def during_first_write(monkeypatch, action):
     """Run `action()` once, when the running job is about to write its first video's outputs."""
-    original, calls = extraction.write_outputs, []
+    original, calls = batch.write_features_and_sidecar, []
 
     def hooked(*args, **kwargs):
         if not calls:
@@ -75,7 +75,7 @@ def during_first_write(monkeypatch, action):
             calls[0] = action()
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(extraction, "write_outputs", hooked)
+    monkeypatch.setattr(batch, "write_features_and_sidecar", hooked)
     return calls
 
 

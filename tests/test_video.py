@@ -1,4 +1,4 @@
-"""scripts/extraction/video.py: decoding, preprocessing, crops and the frames-to-clips rules, on tiny generated videos.
+"""scripts/extraction/video.py and clips.py: decoding, preprocessing, crops and the frames-to-clips rules, on tiny generated videos.
 
 The uniform rule and the preprocessing are checked against pytorchvideo's own functions, the ones the
 published extractor ran (their files loaded on their own: pytorchvideo's package imports need torchvision).
@@ -18,9 +18,9 @@ import torch
 from conftest import TEST_DATA
 from scripts.core.errors import MateError
 from scripts.data.framegt import snippet_count_agrees
-from scripts.extraction.video import (MEAN, STD, ClipAssembler, ClipSpec, VideoReader, _offsets, check_complete,
-                           find_videos, preprocess_frame, scan_videos, spatial_crops,
-                           uniform_offsets)
+from scripts.extraction.clips import (MEAN, STD, ClipAssembler, ClipSpec, _offsets, preprocess_frame, spatial_crops,
+                                     uniform_offsets)
+from scripts.extraction.video import VideoReader, check_complete, find_videos, scan_videos
 
 CLIP = TEST_DATA / "vtest_clip.avi"
 

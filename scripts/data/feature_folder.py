@@ -19,8 +19,8 @@ A starting job reads the record, then takes its shard lock (a second copy of one
                   would interleave its files with ours).
 A running job split into another number of shards is refused too: its share overlaps ours. So at any
 moment all jobs on a folder have the recorded settings and disjoint shares of the videos: no video is
-written by two jobs, and an array and its sidecar always come from one job (scripts/extraction/extraction.py's
-write_outputs keeps the pair itself consistent through a kill). Locks are the kernel's flock
+written by two jobs, and an array and its sidecar always come from one job (scripts/data/sidecar.py's
+writer keeps the pair itself consistent through a kill). Locks are the kernel's flock
 (scripts/core/locks.py): a killed job's lock is free at once and taken over.
 
 The record holds the settings of the first job (or the last --overwrite); videos already in the folder

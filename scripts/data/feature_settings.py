@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from scripts.core.errors import MateError
-from scripts.data.framegt import read_sidecar
+from scripts.data.sidecar import read_sidecar
 from scripts.data.manifest import VideoEntry
 
 # The sidecar keys that decide what a feature means; decoder, dtype and frame counts do not.
@@ -70,7 +70,7 @@ CLOCK_FPS = 30  # the published extractor's frames_per_second: a clip of F x R f
 
 
 def frame_rule_equal(num_frames: int, sampling_rate: int, stride: int, sampling: str) -> bool:
-    """Whether at CLOCK_FPS the clips in seconds (scripts/extraction/video.py) are the frame-count rule's of
+    """Whether at CLOCK_FPS the clips in seconds (scripts/extraction/clips.py) are the frame-count rule's of
     earlier versions (windows of num_frames x sampling_rate frames from frame i * stride): always for
     strided; for uniform when the float window is not longer than the exact one (16 x 5 / 30 s is shorter
     by 1e-16, but 4 x 12 / 30 s is longer, so pytorchvideo's first window also takes the frame at exactly
@@ -82,7 +82,7 @@ def frame_rule_equal(num_frames: int, sampling_rate: int, stride: int, sampling:
 
 def check_clock(sidecar: dict, path: str | Path) -> None:
     """A feature file made by the frame-count clip rule of earlier versions (its sidecar has no
-    `window_s`) means the published windows only at 30 fps (scripts/extraction/video.py); at any other frame rate
+    `window_s`) means the published windows only at 30 fps (scripts/extraction/clips.py); at any other frame rate
     (or an unknown one) it is refused in one line naming it, so features of two rules never mix."""
     if "window_s" in sidecar or "layout" not in sidecar:
         return

@@ -18,7 +18,7 @@ frame N or N + 2 of an N-frame video (e.g. Shooting015_x264, 1,713 frames, ends 
 The frame-count rule (the known off-by-16 of peers' files): a video of N frames is scored on exactly N
 frames. Its T snippets cover frames [16i, 16i + 16) (16 = frames per snippet, from the sidecar or
 --frames_per_snippet); frame f takes the score of snippet min(f // 16, T - 1). Features made on the clock
-in seconds (the sidecar has `window_s` and the video's fps, scripts/extraction/video.py) map through time instead:
+in seconds (the sidecar has `window_s` and the video's fps, scripts/extraction/clips.py) map through time instead:
 snippet i covers [16i / 30, 16(i + 1) / 30) s and frame f (at f / fps s) takes the snippet that holds it,
 the same as f // 16 at 30 fps. Either way the frames of a
 last, partial snippet take that snippet's score whether the extractor kept it (T = ceil(N / 16)) or
@@ -30,7 +30,6 @@ and is reported.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -41,6 +40,7 @@ import numpy as np
 
 from scripts.core.errors import MateError
 from scripts.core.fileio import read_lines
+from scripts.data.sidecar import read_sidecar, video_fps
 from scripts.data.xd_violence import DATASET as XD_DATASET, parse_name as parse_xd_name, video_name, video_stem
 
 FORM_UCF = "UCF-Crime"  # Name.mp4 Class s1 e1 s2 e2
@@ -144,32 +144,12 @@ def dataset_of(annotations: dict[str, Annotation]) -> str:
     return XD_DATASET if all(a.form == FORM_XD for a in annotations.values()) else FORM_UCF
 
 
-def read_sidecar(feature_path: str | Path) -> dict | None:
-    """The extractor's `<name>.json` beside a feature file, or None."""
-    path = Path(feature_path).with_suffix(".json")
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise MateError(f"{path}: unreadable sidecar JSON ({exc})") from None
-
-
 def frame_labels(ann: Annotation, num_frames: int) -> np.ndarray:
     """0/1 per frame, 1 on every annotated interval (inclusive ends, clipped to the video)."""
     labels = np.zeros(num_frames, dtype=np.int8)
     for start, end in ann.intervals:
         labels[start:min(end, num_frames - 1) + 1] = 1
     return labels
-
-
-def video_fps(sidecar: dict) -> Fraction | None:
-    """The frame rate that maps a feature's frames to its snippets in time: the sidecar's fps when it was
-    made on the clock in seconds (it has `window_s`, scripts/extraction/video.py), else None (frames count)."""
-    fps = sidecar.get("fps")
-    if "window_s" not in sidecar or not fps:
-        return None
-    return Fraction(fps).limit_denominator(10**5) * Fraction(30, int(sidecar.get("clock_fps") or 30))
 
 
 def snippet_index(num_frames: int, frames_per_snippet: int, fps: Fraction | None = None) -> np.ndarray:

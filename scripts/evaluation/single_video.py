@@ -2,7 +2,7 @@
 functions, then the detector, as a curve over time and one score for the whole video.
 
 A sequence checkpoint ([T, D] features) scores the video's snippet sequence: one score per snippet from
-the snippet head (snippet i stands for [i * stride, (i + 1) * stride) / 30 s, scripts/extraction/video.py), the video
+the snippet head (snippet i stands for [i * stride, (i + 1) * stride) / 30 s, scripts/extraction/clips.py), the video
 score from the video head. A map checkpoint ([C, T, H, W] maps, max-pooled over a whole video's clips)
 was trained on maps of whole videos, so the curve comes from sliding windows: the map of K consecutive
 clips (max-pooled as in extraction), scored by the model, sliding by one clip; K defaults to about 10 s

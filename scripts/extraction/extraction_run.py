@@ -9,8 +9,8 @@ import torch
 
 from scripts.core.devices import resolve_device, use_threads
 from scripts.core.errors import MateError
-from scripts.extraction.extraction import (Summary, extract_all, failures_csv, jobs_from_args, settings_from_args,
-                                settings_record, shard_jobs)
+from scripts.extraction.batch import (Summary, extract_all, failures_csv, jobs_from_args, settings_from_args,
+                                     settings_record, shard_jobs)
 from scripts.data.feature_folder import claim_folder, remove_stale_temps_of
 from scripts.core.fileio import write_text
 from scripts.core.runlog import git_commit
