@@ -11,6 +11,7 @@ scripts/models/checkpoint.py rebuilds it key for key (`config_class(variant)(**s
 unknown key refused) and `build_model` the model. The model returns logits; the sigmoid is applied
 once, in the loss or at scoring.
 
+Parts 1 and 2 (DifferenceFeatures, MotionMap) are in scripts/models/inputs.py, the rest here.
 Data flow of Mate (tokens are the T*H*W positions, hidden size `dim`):
     x [B, C, T, H, W] --DifferenceFeatures--> h [B, T, H, W, D]   (|x_t - x_{t-1}| joins x, norm, Linear;
                                                                    x alone with use_difference_features=False)
@@ -36,85 +37,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from scripts.models.difference_projection import fused_difference_projection
-from scripts.models.fast_paths import linear_attention, plain
-from scripts.models.motion import difference_features, motion_norms, normalise_per_video
+from scripts.models.fast_paths import linear_attention
+from scripts.models.inputs import DifferenceFeatures, MotionMap, frame_motion  # noqa: F401 (parts 1 and 2)
 from scripts.models.config import (EMBEDDING_SNIPPET_HIDDEN, INPUT_NORMS, MATE_VARIANTS, MateConfig, MilConfig, ModelConfig, ModelOutput, PAPER_FIXED, PAPER_VARIANTS, TCC_MODES, VARIANTS, VIDEO_LOGITS, VIDEO_TOPK_RATIO, check_input, config_class, config_fields, config_for_variant, topk_count, topk_mean, uses_difference_features, uses_motion_map)  # noqa: F401 (re-exported)
-
-class DifferenceFeatures(nn.Module):
-    """Input projection: |x_t - x_{t-1}| (zero at t = 0) joins x (2C channels), normalisation, Linear.
-
-    Normalisation `norm`:
-    - "token" (published): LayerNorm over the 2C channels of every token. It rescales every token to
-      unit variance, so a still background token weighs as much as a strongly firing one; on the
-      synthetic data it costs ROC-AUC and makes training seed-sensitive (docs/model.md).
-    - "video" (default): the same statistics taken over the whole video (all channels and tokens,
-      GroupNorm with one group), then the same per-channel affine. Invariant to the features' global
-      scale like LayerNorm, but keeps the contrast between tokens that marks an event.
-    Both have the same parameters (a per-channel weight and bias of size 2C).
-
-    With differences=False (the motion-free ablation) only x is projected: the same normalisation over
-    its C channels, Linear(C, D); the model then sees no difference of consecutive steps here.
-
-    Args:
-        in_channels (int): C.
-        dim (int): D, the hidden size.
-        norm (str): "video" or "token".
-        differences (bool): project [x, |x_t - x_{t-1}|] (2C channels); False: x alone (C channels).
-        fused (bool): with differences, compute normalisation + Linear without materialising [x, d]
-            (same numbers, several times faster on CPU; scripts/models/difference_projection.py); the plain
-            path is used anyway when x requires a gradient, and inside fast_paths.plain_paths().
-    """
-
-    def __init__(self, *, in_channels: int, dim: int, norm: str = "video", differences: bool = True,
-                 fused: bool = True):
-        super().__init__()
-        assert norm in INPUT_NORMS, f"input norm must be one of {INPUT_NORMS}, got {norm!r}"
-        channels = 2 * in_channels if differences else in_channels
-        self.norm = nn.LayerNorm(channels) if norm == "token" else nn.GroupNorm(1, channels)
-        self.proj = nn.Linear(channels, dim)
-        self.differences, self.fused = differences, fused
-
-    def forward(self, x: Tensor) -> Tensor:
-        """x [B, C, T, H, W] -> h [B, T, H, W, D]."""
-        if not self.differences:
-            return self._plain(x.to(self.proj.weight.dtype))  # [B, T, H, W, D]
-        if not self.fused or plain() or (torch.is_grad_enabled() and x.requires_grad):
-            return self._plain(torch.cat([x, difference_features(x)], dim=1))  # u [B, 2C, T, H, W]
-        return fused_difference_projection(x, self.norm, self.proj)  # [B, T, H, W, D]
-
-    def _plain(self, u: Tensor) -> Tensor:
-        """u [B, C', T, H, W] -> Linear(Norm(u)) [B, T, H, W, D]."""
-        if isinstance(self.norm, nn.GroupNorm):
-            return self.proj(self.norm(u).permute(0, 2, 3, 4, 1))  # [B, T, H, W, D]
-        return self.proj(self.norm(u.permute(0, 2, 3, 4, 1)))  # [B, T, H, W, D]
-
-    def extra_repr(self) -> str:
-        return f"differences={self.differences}"
-
-
-# --- 2. the MotionMap ------------------------------------------------------------------------------
-
-class MotionMap(nn.Module):
-    """M [B, T, H, W] in [0, 1]: per token, the norm of its difference to the mean of the preceding
-    `window` steps, over the video's maximum (scripts/models/motion.py). No parameters."""
-
-    def __init__(self, *, window: int = 2, eps: float = 1e-6):
-        super().__init__()
-        self.window, self.eps = window, eps
-
-    def forward(self, x: Tensor) -> Tensor:
-        with torch.no_grad():  # float32 (float64 for a float64 model), whatever the features' dtype
-            M = normalise_per_video(motion_norms(x, self.window), self.eps)
-            return M.to(torch.promote_types(x.dtype, torch.float32))
-
-    def extra_repr(self) -> str:
-        return f"window={self.window}"
-
-
-def frame_motion(M: Tensor | None) -> Tensor | None:
-    """M [B, T, H, W] -> the mean motion of every frame [B, T] (None stays None)."""
-    return None if M is None else M.mean(dim=(2, 3))
 
 
 # --- 3. the block ----------------------------------------------------------------------------------

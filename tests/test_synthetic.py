@@ -11,8 +11,9 @@ from sklearn.preprocessing import StandardScaler
 
 from scripts.core.errors import MateError
 from scripts.data.manifest import NORMAL_CLASS, UCF_CLASSES, read_manifest
-from scripts.data.synthetic import (ANNOTATION_NAME, CLASS_MOTIONS, REGIMES, SEQ_T_RANGE, _confounder, class_allocation,
+from scripts.data.synthetic import (ANNOTATION_NAME, CLASS_MOTIONS, REGIMES, SEQ_T_RANGE, _confounder,
                                generate_video, make_synthetic, map_event, plan_split)
+from scripts.data.ucf_crime import class_allocation
 
 # UCF-Crime's official split files, counted independently of the module's constants.
 UCF_TRAIN = {"Abuse": 48, "Arrest": 45, "Arson": 41, "Assault": 47, "Burglary": 87, "Explosion": 29,
