@@ -78,7 +78,8 @@ def main(argv=None) -> int:
     print(f"{len(maps)} videos, {source}; tau = {tau:.4f} ({rule})")
     for name, row in table.items():
         print(format_line(name, row))
-    paths = write_outputs(table, labels, maps, magnitudes, loaded.out_dir, tau, args.time_bins, tau_rule=rule)
+    paths = write_outputs(table, labels, maps, magnitudes, loaded.out_dir, tau, args.time_bins, tau_rule=rule,
+                          window=window)
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 

@@ -32,7 +32,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     from scripts.diagnostics.analysis_inputs import load_analysis_run
-    from scripts.diagnostics.embedding_view import group_separation, motion_curves, project, video_motion, write_outputs
+    from scripts.diagnostics.embedding_view import (group_separation, motion_curves, motion_window_of, project,
+                                                    video_motion, write_outputs)
     from scripts.evaluation.scoring import score_dataset
 
     loaded = load_analysis_run(args, "test1.py", need_checkpoint=True)
@@ -41,8 +42,8 @@ def main(argv=None) -> int:
                            progress=not args.no_progress)
     motion = video_motion(scores.motion, loaded.ckpt, ds)
     xy = project(scores.embeddings, args.method, args.n_neighbors, args.seed)
-    curves = motion_curves(motion, args.time_bins)
-    paths = write_outputs(xy, curves, ds, args.method, loaded.out_dir)
+    curves, t0 = motion_curves(motion, args.time_bins, first=motion_window_of(loaded.ckpt))
+    paths = write_outputs(xy, curves, ds, args.method, loaded.out_dir, t0)
     s = group_separation(scores.embeddings, xy, curves, ds.labels.numpy().astype(int))
     print(f"{len(ds)} videos; silhouette of normal vs anomalous: embedding {s['silhouette_embedding']:.4f}, "
           f"{args.method} 2-D {s['silhouette_2d']:.4f}")

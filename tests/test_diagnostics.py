@@ -233,10 +233,28 @@ def test_project_pca_keeps_distances_of_rank_two_data():
 
 
 def test_motion_curves_common_axis():
-    same = motion_curves([np.array([0.0, 1.0]), np.array([2.0, 3.0])], bins=5)
+    same, t0 = motion_curves([np.array([0.0, 1.0]), np.array([2.0, 3.0])], bins=5)
     np.testing.assert_array_equal(same, [[0, 1], [2, 3]])  # one length: kept as is
-    mixed = motion_curves([np.array([0.0, 1.0]), np.array([0.0, 1.0, 4.0])], bins=3)
+    assert t0 == 0
+    mixed, t0 = motion_curves([np.array([0.0, 1.0]), np.array([0.0, 1.0, 4.0])], bins=3)
     np.testing.assert_allclose(mixed, [[0, 0.5, 1], [0, 1, 4]])
+    assert t0 == 0
+
+
+def test_motion_curves_leave_out_the_steps_without_a_full_window():
+    """t = 0 (M = 0) and t < window (a shorter reference, larger residuals) were a dip and a spike at the
+    start of every curve: the curves start at t = window, and the CSV's t says so."""
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(64, 8, 16, 1, 1)).astype(np.float32))  # pure noise: no motion event
+    motion = [m.numpy() for m in motion_map(x, window=2).mean(dim=(2, 3))]
+    assert np.mean([m[0] for m in motion]) == 0.0
+    assert np.mean([m[1] for m in motion]) > 1.1 * np.mean([m[2:].mean() for m in motion])  # the old spike
+    curves, t0 = motion_curves(motion, bins=8, first=2)
+    assert t0 == 2 and curves.shape == (64, 14)
+    mean = curves.mean(axis=0)
+    assert mean.max() < 1.1 * mean.min()  # flat: noise looks the same at every step now
+    rows = motion_per_time_csv(curves, np.array([0] * 32 + [1] * 32), np.array(["Normal"] * 32 + ["Abuse"] * 32), t0)
+    assert rows.splitlines()[1].startswith("NORMAL,2,")
 
 
 def test_video_motion_uses_the_features_when_the_model_has_no_motion_map():
@@ -343,7 +361,7 @@ def test_test1_outputs_match_the_embedding_and_the_features(tiny_run):
     for name in ("embedding_pca.png", "embedding_pca.csv", "motion_trajectories.png", "motion_per_time.csv"):
         assert (plots / name).is_file(), name
     rows = (plots / "motion_per_time.csv").read_text().splitlines()
-    assert rows[0] == "class,t,mean,std,videos" and rows[1].startswith("NORMAL,0,0.000000")  # no motion at t = 0
+    assert rows[0] == "class,t,mean,std,videos" and rows[1].startswith("NORMAL,2,")  # from t = window = 2 on
     table = np.genfromtxt(plots / "embedding_pca.csv", delimiter=",", names=True, dtype=None, encoding=None)
     assert len(table) == 24
     printed = float(proc.stdout.split("pca 2-D ")[1].split()[0])

@@ -63,23 +63,34 @@ def video_motion(model_motion: list[np.ndarray], ckpt: dict[str, Any], ds) -> li
     """Per video its motion over time [T_i]: the model's MotionMap averaged over space, or, for a model
     without a MotionMap (it saw none), the features' own MotionMap: with the config's motion_window
     (--no_motion_map), or MateConfig's default window for the MIL baseline, whose config has none."""
-    from scripts.model import MateConfig, uses_motion_map
+    from scripts.model import uses_motion_map
     from scripts.models.motion import motion_map
 
     config = ckpt["model_config"]
     if uses_motion_map(config):
         return model_motion
-    window = config.get("motion_window", MateConfig.motion_window)
+    window = motion_window_of(ckpt)
     return [motion_map(ds[i][0][None], window=window)[0].mean(dim=(1, 2)).numpy() for i in range(len(ds))]
 
 
-def motion_curves(motion: list[np.ndarray], bins: int) -> np.ndarray:
-    """Per-time motion of every video on a common time axis [N, T]: its own T if all agree, else `bins`
-    points of normalised time."""
+def motion_curves(motion: list[np.ndarray], bins: int, first: int = 0) -> tuple[np.ndarray, int]:
+    """Per-time motion of every video on a common time axis [N, T'] from step `first` on, and the time step
+    of its first column: its own steps first..T-1 if all videos have T, else `bins` points of normalised
+    time over those steps (first column 0). Steps before `first` = the motion window have no full
+    reference (t = 0 none: M = 0; t = 1 one step, so the noise's residual is larger): they made a dip and
+    a spike at the start of every curve, the same in every video, so the plots leave them out."""
+    trimmed = [m[first:] if len(m) > first else m for m in motion]
     lengths = {len(m) for m in motion}
     if len(lengths) == 1:
-        return np.stack(motion)
-    return np.stack([resample_curve(m, bins) for m in motion])
+        return np.stack(trimmed), (first if lengths.pop() > first else 0)
+    return np.stack([resample_curve(m, bins) for m in trimmed]), 0
+
+
+def motion_window_of(ckpt: dict[str, Any]) -> int:
+    """The motion window of a checkpoint's model (MateConfig's default for the MIL baseline, which has none)."""
+    from scripts.model import MateConfig
+
+    return ckpt["model_config"].get("motion_window", MateConfig.motion_window)
 
 
 def group_separation(embeddings: np.ndarray, xy: np.ndarray, curves: np.ndarray,
@@ -104,15 +115,16 @@ def embedding_csv(entries: Sequence, xy: np.ndarray) -> str:
     return buf.getvalue()
 
 
-def motion_per_time_csv(curves: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> str:
-    """class,t,mean,std,videos for NORMAL, ANOMALY and each anomaly class, at every time step."""
+def motion_per_time_csv(curves: np.ndarray, labels: np.ndarray, classes: np.ndarray, t0: int = 0) -> str:
+    """class,t,mean,std,videos for NORMAL, ANOMALY and each anomaly class, at every time step (column i is
+    step t0 + i)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["class", "t", "mean", "std", "videos"])
     for cls in ["NORMAL", "ANOMALY"] + sorted(set(classes[labels == 1])):
         mask = labels == 0 if cls == "NORMAL" else labels == 1 if cls == "ANOMALY" else classes == cls
         for step in range(curves.shape[1]):
-            w.writerow([cls, step, f"{curves[mask, step].mean():.6f}", f"{curves[mask, step].std():.6f}",
+            w.writerow([cls, t0 + step, f"{curves[mask, step].mean():.6f}", f"{curves[mask, step].std():.6f}",
                         int(mask.sum())])
     return buf.getvalue()
 
@@ -146,28 +158,31 @@ def plot_embedding(xy: np.ndarray, labels: np.ndarray, classes: np.ndarray, meth
     return save_figure(fig, path)
 
 
-def plot_motion_trajectories(curves: np.ndarray, labels: np.ndarray, path: Path) -> Path:
-    """Mean ± std of the per-time motion, normal vs anomalous."""
+def plot_motion_trajectories(curves: np.ndarray, labels: np.ndarray, path: Path, t0: int = 0) -> Path:
+    """Mean ± std of the model's per-time motion (its MotionMap, averaged over space), normal vs anomalous;
+    column i is time step t0 + i."""
     fig = new_figure()
     ax = fig.add_subplot()
-    t = np.arange(curves.shape[1])
+    t = t0 + np.arange(curves.shape[1])
     for y, name, color in GROUPS:
         mean, std = curves[labels == y].mean(axis=0), curves[labels == y].std(axis=0)
         ax.plot(t, mean, color=color, label=f"{name} ({(labels == y).sum()})")
         ax.fill_between(t, mean - std, mean + std, color=color, alpha=0.2)
-    ax.set(xlabel="time step", ylabel="MotionMap averaged over space", title="motion trajectories (mean ± std)")
+    ax.set(xlabel=f"time step (from {t0}: earlier steps lack a full motion window)" if t0 else "time step",
+           ylabel="the model's MotionMap averaged over space",
+           title="motion trajectories the model sees (normalised per video; mean ± std)")
     ax.legend()
     return save_figure(fig, path)
 
 
-def write_outputs(xy: np.ndarray, curves: np.ndarray, ds, method: str, out_dir: Path) -> list[Path]:
+def write_outputs(xy: np.ndarray, curves: np.ndarray, ds, method: str, out_dir: Path, t0: int = 0) -> list[Path]:
     """The four outputs of test1.py in `out_dir`; returns their paths in the order written."""
     labels = np.array([e.label for e in ds.entries])
     classes = np.array([e.cls for e in ds.entries])
     return [write_text(out_dir / f"embedding_{method}.csv", embedding_csv(ds.entries, xy)),
             plot_embedding(xy, labels, classes, method, out_dir / f"embedding_{method}.png"),
-            plot_motion_trajectories(curves, labels, out_dir / "motion_trajectories.png"),
-            write_text(out_dir / "motion_per_time.csv", motion_per_time_csv(curves, labels, classes))]
+            plot_motion_trajectories(curves, labels, out_dir / "motion_trajectories.png", t0),
+            write_text(out_dir / "motion_per_time.csv", motion_per_time_csv(curves, labels, classes, t0))]
 
 
 if __name__ == "__main__":  # make install: python -m scripts.diagnostics.embedding_view

@@ -114,28 +114,33 @@ def plot_histogram(magnitudes: Sequence[np.ndarray], labels: np.ndarray, tau: fl
     return save_figure(fig, path)
 
 
-def plot_over_time(maps: Sequence[np.ndarray], labels: np.ndarray, time_bins: int, path: Path) -> Path:
-    """Mean ± std of the spatial mean of the MotionMap on `time_bins` points of normalised time."""
+def plot_over_time(magnitudes: Sequence[np.ndarray], labels: np.ndarray, time_bins: int, window: int,
+                   path: Path) -> Path:
+    """Mean ± std of the spatial mean of the un-normalised motion magnitude (the area ratio's quantity) on
+    `time_bins` points of normalised time, from step `window` on (earlier steps lack a full reference: 0 at
+    t = 0, inflated at t < window). test1.py plots the model's normalised MotionMap over time instead."""
     fig = new_figure()
     ax = fig.add_subplot()
     t = np.linspace(0, 1, time_bins)
     for y, name in GROUPS:
-        curves = np.stack([resample_curve(m.mean(axis=(1, 2)), time_bins) for m, lab in zip(maps, labels) if lab == y])
+        curves = np.stack([resample_curve((m[window:] if len(m) > window else m).mean(axis=(1, 2)), time_bins)
+                           for m, lab in zip(magnitudes, labels) if lab == y])
         mean, std = curves.mean(axis=0), curves.std(axis=0)
         ax.plot(t, mean, label=name)
         ax.fill_between(t, mean - std, mean + std, alpha=0.2)
-    ax.set(xlabel="normalised time", ylabel="mean MotionMap over space", title="motion over time (mean ± std)")
+    ax.set(xlabel=f"normalised time (steps {window}..T-1)", ylabel="motion magnitude, mean over space",
+           title="raw motion magnitude over time (not normalised; mean ± std)")
     ax.legend()
     return save_figure(fig, path)
 
 
 def write_outputs(table: dict[str, dict], labels: Sequence[int], maps: Sequence[np.ndarray],
                   magnitudes: Sequence[np.ndarray], out_dir: Path, tau: float, time_bins: int, *,
-                  tau_rule: str) -> list[Path]:
+                  tau_rule: str, window: int) -> list[Path]:
     """The four outputs of motion_map_analyze.py in `out_dir`; returns their paths in the order written.
     `tau_rule` says in words how τ was chosen (scripts.diagnostics.motion_stats.choose_threshold)."""
     labels = np.asarray(labels)
     return [write_text(out_dir / "motion_stats.csv", stats_csv(table)),
             write_json(out_dir / "motion_stats.json", {"tau": tau, "tau_rule": tau_rule, "groups": table}),
             plot_histogram(magnitudes, labels, tau, out_dir / "motion_histogram.png"),
-            plot_over_time(maps, labels, time_bins, out_dir / "motion_over_time.png")]
+            plot_over_time(magnitudes, labels, time_bins, window, out_dir / "motion_over_time.png")]
