@@ -7,8 +7,9 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from scripts.evaluation import metrics
-from scripts.evaluation.metrics import (bootstrap_ci, delong_ci, delong_test, delong_variance, frame_ap, frame_auc,
-                             paired_bootstrap, per_class_auc, plot_roc_pr, pr_auc, roc_auc, summarize, wilcoxon_signed_rank)
+from scripts.evaluation.metrics import (bootstrap_ci, delong_ci, delong_test, delong_variance, frame_ap, frame_ap_trapezoid,
+                             frame_auc, paired_bootstrap, per_class_auc, plot_roc_pr, pr_auc, roc_auc, summarize,
+                             trapezoid_ap, wilcoxon_signed_rank)
 
 
 def synthetic_scores(n: int, separation: float = 1.0, seed: int = 0, decimals: int | None = 2):
@@ -204,3 +205,19 @@ def test_wilcoxon_signed_rank_with_zeros_and_ties():
     assert (r["n"], r["n_zero"], r["w_plus"], r["p_value"]) == (3, 1, 3.0, 1.0)
     assert wilcoxon_signed_rank([0.05] * 15)["p_value"] == pytest.approx(2 / 2 ** 15)  # all 15 pairs agree
     assert math.isnan(wilcoxon_signed_rank([0.0, 0.0])["p_value"])
+
+
+def test_the_two_ap_definitions_by_hand():
+    """Scores .9 .8 .7 .1 of labels 1 0 1 0: the PR curve's points (recall, precision) are (0, 1), (.5, 1),
+    (.5, .5), (1, 2/3), (1, .5). The peers' AP, trapezoidal: .5 x 1 + .5 x (1/2 + 2/3) / 2 = 19/24;
+    average_precision_score, step-wise: .5 x 1 + .5 x 2/3 = 5/6."""
+    y, s = np.array([1, 0, 1, 0]), np.array([0.9, 0.8, 0.7, 0.1])
+    assert trapezoid_ap(y, s) == pytest.approx(19 / 24) and pr_auc(y, s) == pytest.approx(5 / 6)
+    assert frame_ap_trapezoid([y[:2], y[2:]], [s[:2], s[2:]]) == pytest.approx(19 / 24)
+    assert math.isnan(trapezoid_ap(np.zeros(3), np.arange(3.0)))
+
+
+def test_summary_names_the_video_level_and_keeps_the_old_names():
+    m = summarize(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.4, 0.3]), n_boot=20)
+    assert m["video_roc_auc"] == m["roc_auc"] == 0.75 and m["video_pr_auc"] == m["pr_auc"]
+    assert m["video_roc_auc_ci"] == m["roc_auc_ci"]

@@ -106,6 +106,10 @@ def test_checkpoint_round_trip_and_test_script(trained, synth, tmp_path):
     metrics = json.loads((out / "test_metrics.json").read_text())
     assert metrics["roc_auc"] == pytest.approx(roc_auc_score(y, s), abs=1e-6)
     assert metrics["pr_auc"] == pytest.approx(average_precision_score(y, s), abs=1e-6)
+    # maps give one score per video: the headline is the video-level figure, named so, chosen on validation
+    h = metrics["headline"]
+    assert (h["metric"], h["level"], h["value"], h["benchmark"]) == ("video_roc_auc", "video", metrics["roc_auc"], None)
+    assert h["selection"].startswith("validation") and "video ROC-AUC" in proc.stdout and "headline" in proc.stdout
     lo, hi = metrics["roc_auc_ci"]
     assert lo <= metrics["roc_auc"] <= hi
     assert set(metrics["per_class_roc_auc"]) <= {e.cls for e in ds.entries} - {"Normal"}

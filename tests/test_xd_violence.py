@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score
 
 from scripts.core.errors import MateError
 from scripts.evaluation.evaluation import load_for_scoring, per_class_frame_metric
@@ -253,7 +253,9 @@ def test_end_to_end_frame_ap_equals_sklearn(xd_run):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     metrics = json.loads((root / "runs/xd/test_metrics.json").read_text())
     frame = metrics["frame"]
-    assert (frame["dataset"], frame["headline"]) == ("XD-Violence", "pr_auc")
+    assert (frame["dataset"], frame["headline"]) == ("XD-Violence", "frame_ap")
+    assert metrics["headline"]["metric"] == "frame_ap" and metrics["headline"]["level"] == "frame"
+    assert metrics["headline"]["value"] == frame["frame_ap"]
     assert frame["n_videos"] == 12 and frame["n_unannotated_normal"] == 6 and frame["problems"] == []
     assert "frame AP" in proc.stdout and "XD-Violence's headline" in proc.stdout
 
@@ -272,7 +274,11 @@ def test_end_to_end_frame_ap_equals_sklearn(xd_run):
     y, s = np.concatenate(labels), np.concatenate(scores)
     assert frame["n_frames"] == y.size
     assert frame["pr_auc"] == pytest.approx(average_precision_score(y, s), abs=1e-9)
-    assert frame["roc_auc"] == pytest.approx(roc_auc_score(y, s), abs=1e-9)
+    assert frame["frame_ap_sklearn"] == frame["pr_auc"]
+    precision, recall, _ = precision_recall_curve(y, s)  # the peers' AP: XDVioDet's, UR-DMU's eval code
+    assert frame["frame_ap"] == pytest.approx(auc(recall, precision), abs=1e-9)
+    assert frame["frame_ap"] != pytest.approx(frame["frame_ap_sklearn"], abs=1e-6)  # two definitions, two numbers
+    assert frame["roc_auc"] == pytest.approx(roc_auc_score(y, s), abs=1e-9) and frame["frame_roc_auc"] == frame["roc_auc"]
     # per class (the first code's class): that class's videos plus all normal videos
     normal = [i for i, e in enumerate(ds.entries) if e.label == 0]
     shooting = [i for i, e in enumerate(ds.entries) if e.cls == "Shooting"] + normal

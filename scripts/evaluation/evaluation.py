@@ -21,7 +21,7 @@ from scripts.data.feature_settings import check_test_features
 from scripts.core.fileio import save_npy, write_json, write_text
 from scripts.core.locks import exclusive_lock
 from scripts.data.framegt import FrameGroundTruth, align, dataset_of, read_annotations
-from scripts.evaluation.metrics import frame_ap, frame_auc, plot_roc_pr, summarize
+from scripts.evaluation.metrics import frame_ap, frame_ap_trapezoid, frame_auc, plot_roc_pr, summarize
 from scripts.core.plots import new_figure, save_figure
 from scripts.evaluation.scoring import Scores, score_dataset
 from scripts.core.devices import resolve_device, use_threads
@@ -79,6 +79,33 @@ def per_class_frame_metric(gt: FrameGroundTruth, metric) -> dict[str, float]:
     return result
 
 
+# Frame AP both ways, named (the peers' "AP" is the trapezoidal one; docs/benchmarks.md)
+AP_DEFINITIONS = {"frame_ap": "auc(recall, precision) over precision_recall_curve, trapezoidal (RTFM, MGFN, UR-DMU, "
+                              "PEL4VAD, BN-WVAD, XDVioDet)",
+                  "frame_ap_sklearn": "average_precision_score, step-wise (scikit-learn; VadCLIP)"}
+
+
+def frame_headline(dataset: str) -> str:
+    """The frame-level figure a benchmark's peers publish: AP for XD-Violence, ROC-AUC otherwise
+    (UCF-Crime, ShanghaiTech)."""
+    return "frame_ap" if dataset == XD_DATASET else "frame_roc_auc"
+
+
+def headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The one figure to quote for an evaluation, with its level and how its checkpoint was chosen: the
+    benchmark's frame-level figure when frame GT and snippets exist, else video-level ROC-AUC (map
+    features: one score per video), named so."""
+    chosen = ("validation: the best epoch by validation ROC-AUC" if metrics.get("val_roc_auc") is not None
+              else "none recorded (a checkpoint without validation numbers)")
+    frame = metrics.get("frame")
+    if frame:
+        key = frame["headline"]
+        return {"metric": key, "level": "frame", "value": frame[key], "benchmark": frame["dataset"],
+                "selection": chosen}
+    return {"metric": "video_roc_auc", "level": "video", "value": metrics["video_roc_auc"], "benchmark": None,
+            "selection": chosen}
+
+
 def frame_metrics(ds: FeatureDataset, scores: Scores, gt_file: Path, frames_per_snippet: int,
                   plot_dir: Path | None = None, plot_videos: int = 0) -> dict[str, Any]:
     """Frame-level ROC-AUC and AP over all frames concatenated, on anomalous videos only, per class.
@@ -97,8 +124,11 @@ def frame_metrics(ds: FeatureDataset, scores: Scores, gt_file: Path, frames_per_
                source=gt_file.name)
     if not gt.labels:
         raise MateError(f"{gt_file}: no test video could be matched to its annotation")
-    result: dict[str, Any] = {"dataset": dataset, "headline": "pr_auc" if dataset == XD_DATASET else "roc_auc",
-                              "roc_auc": frame_auc(gt.labels, gt.scores), "pr_auc": frame_ap(gt.labels, gt.scores)}
+    result: dict[str, Any] = {"dataset": dataset, "headline": frame_headline(dataset),
+                              "frame_roc_auc": frame_auc(gt.labels, gt.scores),
+                              "frame_ap": frame_ap_trapezoid(gt.labels, gt.scores),
+                              "frame_ap_sklearn": frame_ap(gt.labels, gt.scores), "ap_definitions": AP_DEFINITIONS}
+    result.update(roc_auc=result["frame_roc_auc"], pr_auc=result["frame_ap_sklearn"])  # the older names
     anomalous = [i for i, lab in enumerate(gt.labels) if lab.any()]
     result["roc_auc_anomalous_videos"] = frame_auc([gt.labels[i] for i in anomalous], [gt.scores[i] for i in anomalous])
     result["per_class_roc_auc"] = per_class_frame_metric(gt, frame_auc)
@@ -176,6 +206,7 @@ def write_results(args: argparse.Namespace, ds, ckpt: dict[str, Any], scores: Sc
         metrics["frame"] = frame_metrics(ds, scores, args.gt, ckpt["feature"].get("frames_per_snippet", 16),
                                          plot_dir=out_dir / "plots" / "videos",
                                          plot_videos=0 if args.no_plots else args.plot_videos)
+    metrics["headline"] = headline(metrics)
     tag = fold_tag(args.fold, Path(args.test_list), Path(args.checkpoint))
     preds = out_dir / (f"preds_fold{tag}.npy" if tag is not None else "preds.npy")
     write_text(out_dir / "predictions.csv", predictions_csv(ds, scores.video))
@@ -199,8 +230,8 @@ def format_report(metrics: dict[str, Any]) -> str:
     plo, phi = metrics["pr_auc_ci"]
     val, epoch = known(metrics.get("val_roc_auc")), known(metrics.get("best_epoch"))
     lines = [f"{'videos':<22}{metrics['n_videos']} ({metrics['n_normal']} normal, {metrics['n_anomalous']} anomalous)",
-             f"{'ROC-AUC':<22}{metrics['roc_auc']:.4f}  [95% CI {lo:.4f}-{hi:.4f}]",
-             f"{'PR-AUC':<22}{metrics['pr_auc']:.4f}  [95% CI {plo:.4f}-{phi:.4f}]",
+             f"{'video ROC-AUC':<22}{metrics['roc_auc']:.4f}  [95% CI {lo:.4f}-{hi:.4f}]",
+             f"{'video PR-AUC':<22}{metrics['pr_auc']:.4f}  [95% CI {plo:.4f}-{phi:.4f}]",
              f"{'val ROC-AUC (ckpt)':<22}{'n/a' if val is None else f'{val:.4f}'}  "
              f"(epoch {'n/a' if epoch is None else epoch})"]
     if metrics.get("extraction_check"):
@@ -211,19 +242,26 @@ def format_report(metrics: dict[str, Any]) -> str:
     frame = metrics.get("frame")
     if frame:
         lines += format_frame(frame)
+    if metrics.get("headline"):
+        h = metrics["headline"]
+        lines.append(f"{'headline':<22}{h['metric']} {h['value']:.4f} ({h['level']} level"
+                     + (f", {h['benchmark']}" if h["benchmark"] else ", no frame GT: not comparable to "
+                        "frame-level results") + f"; checkpoint chosen by {h['selection'].split(':')[0]})")
     return "\n".join(lines)
 
 
 def format_frame(frame: dict[str, Any]) -> list[str]:
     """The frame-level lines: the data set's headline first (XD-Violence: AP; UCF-Crime: ROC-AUC)."""
     counts = f"{frame['n_videos']} videos, {frame['n_frames']} frames"
-    if frame.get("headline") == "pr_auc":
-        lines = [f"{'frame AP':<22}{frame['pr_auc']:.4f}  ({frame['dataset']}'s headline; ROC-AUC "
+    if frame.get("headline") in ("pr_auc", "frame_ap"):
+        lines = [f"{'frame AP':<22}{frame.get('frame_ap', frame['pr_auc']):.4f}  ({frame['dataset']}'s headline, "
+                 f"trapezoidal as the peers'; average_precision_score {frame['pr_auc']:.4f}; ROC-AUC "
                  f"{frame['roc_auc']:.4f}; {counts}, {frame.get('n_unannotated_normal', 0)} of them normal and "
                  f"not in the annotation file)"]
         per_class, name = frame.get("per_class_ap", {}), "per-class frame AP"
     else:
-        lines = [f"{'frame ROC-AUC':<22}{frame['roc_auc']:.4f}  (AP {frame['pr_auc']:.4f}; anomalous videos "
+        lines = [f"{'frame ROC-AUC':<22}{frame['roc_auc']:.4f}  (AP {frame.get('frame_ap', math.nan):.4f} "
+                 f"trapezoidal, {frame['pr_auc']:.4f} average_precision_score; anomalous videos "
                  f"only {frame['roc_auc_anomalous_videos']:.4f}; {counts})"]
         per_class, name = frame.get("per_class_roc_auc", {}), "per-class frame AUC"
     shown = {k: v for k, v in per_class.items() if v == v}

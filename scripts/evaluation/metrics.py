@@ -6,6 +6,9 @@ among the labels an AUC is undefined: the functions then return `nan` rather tha
 scripts turn that into a one-line error for the user (docs/design.md §9).
 
 - `roc_auc`, `pr_auc` (average precision), `frame_auc`, `frame_ap`: scikit-learn's definitions.
+- `trapezoid_ap`, `frame_ap_trapezoid`: the peers' "AP", sklearn's `auc(recall, precision)` over the
+  precision-recall curve (linear interpolation; RTFM, MGFN, UR-DMU, PEL4VAD, BN-WVAD and XDVioDet report
+  this; only VadCLIP reports `average_precision_score`). The two differ: a result names which it is.
 - `per_class_auc`: each anomaly class against all normal videos.
 - `bootstrap_ci`: stratified percentile bootstrap; ROC-AUC and AP are computed for all replicates
   at once (1,000 replicates of 290 videos take a few milliseconds).
@@ -22,7 +25,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 from scipy import stats
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
 from scripts.core.plots import new_figure, save_figure
 
@@ -66,6 +69,16 @@ def pr_auc(labels, scores) -> float:
     return float(average_precision_score(y, s)) if _both_classes(y) else NAN
 
 
+def trapezoid_ap(labels, scores) -> float:
+    """The peers' AP: the trapezoidal area under the precision-recall curve, `auc(recall, precision)` over
+    scikit-learn's `precision_recall_curve`, as their eval scripts compute it; nan with one class only."""
+    y, s = _as_arrays(labels, scores)
+    if not _both_classes(y):
+        return NAN
+    precision, recall, _ = precision_recall_curve(y, s)
+    return float(auc(recall, precision))
+
+
 def _concat(arrays) -> np.ndarray:
     if isinstance(arrays, np.ndarray):
         return arrays.reshape(-1)
@@ -80,8 +93,14 @@ def frame_auc(frame_labels, frame_scores) -> float:
 
 
 def frame_ap(frame_labels, frame_scores) -> float:
-    """Frame-level average precision over all frames pooled; arguments as in `frame_auc`."""
+    """Frame-level average precision (`average_precision_score`) over all frames pooled; arguments as in
+    `frame_auc`."""
     return pr_auc(_concat(frame_labels), _concat(frame_scores))
+
+
+def frame_ap_trapezoid(frame_labels, frame_scores) -> float:
+    """Frame-level AP as the peers compute it (`trapezoid_ap`) over all frames pooled."""
+    return trapezoid_ap(_concat(frame_labels), _concat(frame_scores))
 
 
 def f1_threshold(labels, scores) -> float:
@@ -334,16 +353,19 @@ def wilcoxon_signed_rank(differences) -> dict[str, float]:
 
 def summarize(labels, scores, classes: Sequence[str] | None = None, n_boot: int = 1000,
               seed: int = 0) -> dict:
-    """The numbers of `test_metrics.json`: ROC-AUC and PR-AUC with stratified-bootstrap 95% CIs,
+    """The video-level numbers of `test_metrics.json`: ROC-AUC and PR-AUC (average precision) with
+    stratified-bootstrap 95% CIs as `video_*` (and under their older names `roc_auc`, `pr_auc`, ...),
     per-class ROC-AUC (when `classes` is given) and the video counts. JSON-ready plain types."""
     y, s = _as_arrays(labels, scores)
     result = {
-        "roc_auc": roc_auc(y, s),
-        "pr_auc": pr_auc(y, s),
-        "roc_auc_ci": list(bootstrap_ci(y, s, roc_auc, n_boot=n_boot, seed=seed)),
-        "pr_auc_ci": list(bootstrap_ci(y, s, pr_auc, n_boot=n_boot, seed=seed)),
+        "video_roc_auc": roc_auc(y, s),
+        "video_pr_auc": pr_auc(y, s),
+        "video_roc_auc_ci": list(bootstrap_ci(y, s, roc_auc, n_boot=n_boot, seed=seed)),
+        "video_pr_auc_ci": list(bootstrap_ci(y, s, pr_auc, n_boot=n_boot, seed=seed)),
         "ci_method": f"stratified percentile bootstrap, 95%, n_boot={n_boot}, seed={seed}",
     }
+    # the names before results named their level; scripts still read them
+    result.update({old: result[f"video_{old}"] for old in ("roc_auc", "pr_auc", "roc_auc_ci", "pr_auc_ci")})
     if classes is not None:
         result["per_class_roc_auc"] = per_class_auc(y, s, classes)
     result.update(n_videos=int(y.size), n_normal=int((y == 0).sum()), n_anomalous=int(y.sum()))
