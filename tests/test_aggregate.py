@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from scripts.evaluation.aggregation import (best_validation, compare, default_out, experiment_name, fold_ensemble, load_run,
+from scripts.evaluation.aggregation import (best_validation, compare, default_out, experiment_name, experiment_summary,
+                                              fold_ensemble, load_run,
                                  mean_std, pair_runs, pooled, read_predictions)
 from scripts.evaluation.aggregation_report import CSV_FIELDS, comparison_rows, format_comparison, to_csv
 from scripts.core.errors import MateError
@@ -72,14 +74,21 @@ def test_mean_std_pooled_and_csv(tmp_path):
     assert "mate_fold0" in out and "mean ± std (n=3)" in out and "pooled test ROC-AUC" in out
     assert "note: 120 predictions repeat a video scored by another run" in out  # 3 folds x 60 videos, 60 distinct
     rows = read_rows(tmp_path / "aggregate_mate.csv")
-    assert [r["kind"] for r in rows] == ["run", "run", "run", "mean", "std", "pooled"]
+    assert [r["kind"] for r in rows] == ["run", "run", "run", "mean", "std", "ci_low", "ci_high", "pooled"]
     tests = [json.loads((r / "test_metrics.json").read_text())["roc_auc"] for r in runs]
-    mean, std = rows[3], rows[4]
+    mean, std, low, high = rows[3:7]
     assert float(mean["test_roc_auc"]) == pytest.approx(np.mean(tests), abs=1e-12)
+    assert mean["test_video_roc_auc"] == mean["test_roc_auc"]  # level-named, and under the older name
     assert float(std["test_roc_auc"]) == pytest.approx(np.std(tests, ddof=1), abs=1e-12)
+    half = stats.t.ppf(0.975, 2) * np.std(tests, ddof=1) / np.sqrt(3)  # the t-interval over the 3 runs
+    assert float(low["test_video_roc_auc"]) == pytest.approx(np.mean(tests) - half, abs=1e-12)
+    assert float(high["test_video_roc_auc"]) == pytest.approx(np.mean(tests) + half, abs=1e-12)
     assert float(mean["val_roc_auc"]) == pytest.approx(np.mean([0.7, 0.75, 0.8]))
+    assert float(mean["val_video_roc_auc"]) == pytest.approx(np.mean([0.7, 0.75, 0.8]))
+    assert (mean["seeds"], mean["folds"]) == ("1", "3")
+    assert "95% CI of the mean" in out and "test video ROC-AUC" in out
     assert [r["best_epoch"] for r in rows[:3]] == ["5", "6", "7"]
-    pooled = rows[5]
+    pooled = rows[7]
     assert pooled["n"] == "180"
     assert float(pooled["roc_ci_low"]) < float(pooled["test_roc_auc"]) < float(pooled["roc_ci_high"])
 
@@ -271,7 +280,12 @@ def test_compare_hand_worked_delong_and_report(tmp_path):
     assert (rows[-1]["p_value"], rows[-1]["n"]) == (1.0, 1)  # one pair: every sign pattern is as likely
     lines = to_csv(rows).splitlines()
     assert lines[0] == ",".join(CSV_FIELDS)
-    assert lines[1] == "mate vs abl,ensemble,mate,,,,0.75,0.8333333333333333,,,,,,,,,,4,,"
+    row = dict(zip(CSV_FIELDS, lines[1].split(",")))
+    assert (row["experiment"], row["kind"], row["name"], row["n"]) == ("mate vs abl", "ensemble", "mate", "4")
+    assert row["test_video_roc_auc"] == row["test_roc_auc"] == "0.75"
+    assert row["test_video_pr_auc"] == row["test_pr_auc"] == "0.8333333333333333"
+    assert {k for k, v in row.items() if v} == {"experiment", "kind", "name", "n", "test_video_roc_auc",
+                                                "test_video_pr_auc", "test_roc_auc", "test_pr_auc"}
 
 
 @pytest.mark.parametrize("dataset, first", [("XD-Violence", "frame AP"), ("UCF-Crime", "frame ROC-AUC"),
@@ -280,25 +294,28 @@ def test_frame_metrics_mean_std_over_folds(tmp_path, dataset, first):
     """Runs scored with --gt: frame ROC-AUC and AP per run, mean ± std, the benchmark's headline first
     (a run from before XD-Violence support, without 'dataset', is UCF-Crime's)."""
     runs = experiment(tmp_path, "seq", separation=1.5)
-    frames = [(0.81, 0.62), (0.85, 0.70), (0.83, 0.66)]
-    for folder, (roc, ap) in zip(runs, frames):
+    frames = [(0.81, 0.62, 0.60), (0.85, 0.70, 0.68), (0.83, 0.66, 0.64)]  # ROC-AUC, sklearn AP, trapezoidal AP
+    for folder, (roc, ap, trap) in zip(runs, frames):
         metrics = json.loads((folder / "test_metrics.json").read_text())
-        metrics["frame"] = {"roc_auc": roc, "pr_auc": ap, **({"dataset": dataset} if dataset else {})}
+        metrics["frame"] = {"roc_auc": roc, "pr_auc": ap, "frame_ap": trap, **({"dataset": dataset} if dataset else {})}
         (folder / "test_metrics.json").write_text(json.dumps(metrics))
     plain = experiment(tmp_path, "plain", separation=1.5, k=1)[0]  # no frame metrics: nan, left out
     proc = run_script("aggregate.py", "--runs", *runs, plain, "--n_boot", "50", "--out", tmp_path / "a.csv")
     assert proc.returncode == 0, proc.stderr
-    rocs, aps = np.array(frames).T
-    roc_ms = f"{rocs.mean():.4f} ± {rocs.std(ddof=1):.4f}"
-    ap_ms = f"{aps.mean():.4f} ± {aps.std(ddof=1):.4f}"
+    rocs, aps, traps = np.array(frames).T
+    ms = lambda v: f"{v.mean():.4f} ± {v.std(ddof=1):.4f}"  # noqa: E731
+    ap = f"frame AP {ms(traps)} (trapezoidal; average_precision_score {ms(aps)})"
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("frame "))
-    assert line.startswith(f"frame AP {ap_ms}, frame ROC-AUC {roc_ms}" if first == "frame AP"
-                           else f"frame ROC-AUC {roc_ms}, frame AP {ap_ms}")
+    assert line.startswith(f"{ap}, frame ROC-AUC {ms(rocs)}" if first == "frame AP"
+                           else f"frame ROC-AUC {ms(rocs)}, {ap}")
     assert f"over the 3 of 4 runs with frame metrics; {dataset or 'UCF-Crime'}: {first} is its headline" in line
     rows = read_rows(tmp_path / "a.csv")
     assert [r["frame_pr_auc"] for r in rows[:4]] == ["0.62", "0.7", "0.66", ""]
+    assert [r["frame_ap_sklearn"] for r in rows[:4]] == ["0.62", "0.7", "0.66", ""]
+    assert [r["frame_ap"] for r in rows[:4]] == ["0.6", "0.68", "0.64", ""]
     mean, std = rows[4], rows[5]
     assert float(mean["frame_pr_auc"]) == pytest.approx(0.66) and float(mean["frame_roc_auc"]) == pytest.approx(0.83)
+    assert float(mean["frame_ap"]) == pytest.approx(0.64)
     assert float(std["frame_pr_auc"]) == pytest.approx(np.std([0.62, 0.70, 0.66], ddof=1))
 
 
@@ -315,3 +332,20 @@ def test_predictions_keep_significant_digits(tmp_path):
     scores = [line.split(",")[3] for line in text.splitlines()[1:]]
     assert [float(s) for s in scores] == pytest.approx([2.3456789e-6, 1.7e-6, 0.98765432], rel=1e-6)
     assert len(set(scores)) == 3
+
+
+def test_seeds_times_folds_mean_std_and_ci(tmp_path):
+    """run_folds.sh's names <exp>_s<seed>_fold<k>: every figure's mean ± std and t-interval over the 2 x 3
+    runs, and the seeds and folds counted."""
+    _, labels, _ = video_list()
+    rng = np.random.default_rng(1)
+    runs = [make_run(tmp_path, f"exp_s{seed}_fold{k}", rng.normal(size=labels.size) + 1.2 * labels,
+                     val=(0.7 + 0.01 * (3 * seed + k), 0.6, 5)) for seed in (0, 1) for k in range(3)]
+    summary = experiment_summary([load_run(r) for r in runs], n_boot=20, seed=0)
+    assert (summary["n_seeds"], summary["n_folds"]) == (2, 3)
+    vals = [0.7 + 0.01 * i for i in range(6)]
+    assert summary["mean_std"]["val_roc_auc"] == pytest.approx((np.mean(vals), np.std(vals, ddof=1)))
+    half = stats.t.ppf(0.975, 5) * np.std(vals, ddof=1) / np.sqrt(6)
+    assert summary["ci"]["val_roc_auc"] == pytest.approx((np.mean(vals) - half, np.mean(vals) + half))
+    done = run_script("aggregate.py", "--runs", *runs, "--n_boot", "20")
+    assert done.returncode == 0 and "6 run(s), 2 seed(s) x 3 fold(s); checkpoints chosen on validation" in done.stdout

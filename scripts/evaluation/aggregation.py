@@ -53,8 +53,10 @@ class Run:
     test_pr_auc: float
     predictions: Predictions
     frame_roc_auc: float = math.nan  # frame level (test.py --gt); nan when the run has none
-    frame_pr_auc: float = math.nan
+    frame_pr_auc: float = math.nan  # average_precision_score (column frame_ap_sklearn)
     frame_dataset: str | None = None  # the benchmark the annotation file named: UCF-Crime, XD-Violence
+    frame_ap: float = math.nan  # the peers' trapezoidal AP (nan for runs tested before it was recorded)
+    oracle: dict | None = None  # main.py --oracle_test_list: the best epoch on the test set and its figures
 
 
 def read_predictions(path: Path) -> Predictions:
@@ -158,7 +160,9 @@ def load_run(folder: Path) -> Run:
                frame_roc_auc=_float(frame.get("roc_auc"), metrics_path, "frame.roc_auc"),
                frame_pr_auc=_float(frame.get("pr_auc"), metrics_path, "frame.pr_auc"),
                # test.py before XD-Violence support read UCF-Crime's forms only
-               frame_dataset=frame.get("dataset", "UCF-Crime") if frame else None)
+               frame_dataset=frame.get("dataset", "UCF-Crime") if frame else None,
+               frame_ap=_float(frame.get("frame_ap"), metrics_path, "frame.frame_ap"),
+               oracle=metrics.get("oracle"))
 
 
 def load_runs(folders: list[Path], flag: str) -> list[Run]:
@@ -185,6 +189,18 @@ def seed_and_fold(run_name: str) -> tuple[int | None, int] | None:
         return int(m.group(1)), int(m.group(2))
     m = _FOLD_SUFFIX.search(run_name)
     return (None, int(m.group(1))) if m else None
+
+
+def mean_ci(values, level: float = 0.95) -> tuple[float, float]:
+    """Student-t confidence interval of the mean of the finite values (seeds x folds as samples of the
+    training's variation); nan with fewer than two values."""
+    from scipy import stats
+
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
+    if v.size < 2:
+        return math.nan, math.nan
+    half = stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
+    return float(v.mean() - half), float(v.mean() + half)
 
 
 def mean_std(values) -> tuple[float, float]:
@@ -280,17 +296,32 @@ def compare(runs_a: list[Run], runs_b: list[Run], n_boot: int, seed: int) -> dic
             "wilcoxon": wilcoxon_signed_rank([d for *_, d in fold_deltas]) if pairs else None}
 
 
-SUMMARY_COLUMNS = ("val_roc_auc", "val_pr_auc", "test_roc_auc", "test_pr_auc", "frame_roc_auc", "frame_pr_auc")
+# Run attribute -> the level-named column (the CSV also keeps the attribute's older name, which scripts read)
+SUMMARY_COLUMNS = {"val_roc_auc": "val_video_roc_auc", "val_pr_auc": "val_video_pr_auc",
+                   "test_roc_auc": "test_video_roc_auc", "test_pr_auc": "test_video_pr_auc",
+                   "frame_roc_auc": "frame_roc_auc", "frame_ap": "frame_ap", "frame_pr_auc": "frame_ap_sklearn"}
+# main.py --oracle_test_list: the test figure at the epoch best on the test set (not a headline; docs/benchmarks.md)
+ORACLE_COLUMNS = ("oracle_video_roc_auc", "oracle_frame_roc_auc", "oracle_frame_ap")
+
+
+def oracle_value(run: Run, column: str) -> float:
+    return math.nan if not run.oracle else float(run.oracle.get(column.removeprefix("oracle_"), math.nan) or math.nan)
 
 
 def experiment_summary(runs: list[Run], n_boot: int, seed: int) -> dict:
-    """Per-column mean ± std over the runs (frame columns over the runs that have them), the pooled
-    test numbers, and the benchmark(s) the frame numbers were measured on."""
+    """Per-column mean ± std and a t-interval of the mean over the runs (seeds x folds; frame and oracle
+    columns over the runs that have them), the pooled test numbers, the seeds and folds counted, and the
+    benchmark(s) the frame numbers were measured on."""
     framed = [r for r in runs if math.isfinite(r.frame_roc_auc) or math.isfinite(r.frame_pr_auc)]
+    values = {c: [getattr(r, c) for r in runs] for c in SUMMARY_COLUMNS}
+    values.update({c: [oracle_value(r, c) for r in runs] for c in ORACLE_COLUMNS})
+    keys = [seed_and_fold(r.name) for r in runs]
     return {"name": experiment_name(runs[0].name),
-            "mean_std": {c: mean_std([getattr(r, c) for r in runs]) for c in SUMMARY_COLUMNS},
+            "mean_std": {c: mean_std(v) for c, v in values.items()},
+            "ci": {c: mean_ci(v) for c, v in values.items()},
+            "n_seeds": len({k[0] for k in keys if k}) or 1, "n_folds": len({k[1] for k in keys if k}) or len(runs),
             "pooled": pooled(runs, n_boot, seed),
-            "n_frame_runs": len(framed),
+            "n_frame_runs": len(framed), "n_oracle_runs": sum(r.oracle is not None for r in runs),
             "frame_datasets": sorted({r.frame_dataset for r in framed if r.frame_dataset})}
 
 

@@ -6,15 +6,24 @@ import csv
 import io
 import math
 
-from scripts.evaluation.aggregation import Run
+from scripts.evaluation.aggregation import ORACLE_COLUMNS, SUMMARY_COLUMNS, Run, oracle_value
 
-CSV_FIELDS = ("experiment", "kind", "name", "best_epoch", "val_roc_auc", "val_pr_auc", "test_roc_auc",
-              "test_pr_auc", "roc_ci_low", "roc_ci_high", "pr_ci_low", "pr_ci_high", "delta_roc_auc",
-              "delta_ci_low", "delta_ci_high", "z", "p_value", "n", "frame_roc_auc", "frame_pr_auc")
+# Level-named columns first; val_roc_auc, val_pr_auc, test_roc_auc, test_pr_auc (video level) and frame_pr_auc
+# (= frame_ap_sklearn) repeat them under the names scripts read before results named their level.
+CSV_FIELDS = ("experiment", "kind", "name", "best_epoch", "seeds", "folds", "val_video_roc_auc", "val_video_pr_auc",
+              "test_video_roc_auc", "test_video_pr_auc", "frame_roc_auc", "frame_ap", "frame_ap_sklearn",
+              "oracle_epoch", *ORACLE_COLUMNS, "roc_ci_low", "roc_ci_high", "pr_ci_low", "pr_ci_high",
+              "delta_roc_auc", "delta_ci_low", "delta_ci_high", "z", "p_value", "n",
+              "val_roc_auc", "val_pr_auc", "test_roc_auc", "test_pr_auc", "frame_pr_auc")
 
 
 def _f(x: float | None, digits: int = 4) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _ci(low_high: tuple[float, float]) -> str:
+    low, high = low_high
+    return "-" if not math.isfinite(low) else f"{low:.4f}-{high:.4f}"
 
 
 def _pm(mean_and_std: tuple[float, float]) -> str:
@@ -32,18 +41,30 @@ def _align(rows: list[list[str]]) -> str:
 def format_experiment(runs: list[Run], summary: dict) -> str:
     """The table of one experiment's runs, its mean ± std row and the pooled test numbers; frame-level
     columns when any run has them (test.py --gt), with a line naming the benchmark's headline."""
-    framed = summary.get("n_frame_runs", 0) > 0
-    head = ["run", "best epoch", "val ROC-AUC", "val PR-AUC", "test ROC-AUC", "test PR-AUC"]
+    framed, oracle = summary.get("n_frame_runs", 0) > 0, summary.get("n_oracle_runs", 0) > 0
+    head = ["run", "best epoch", "val video ROC-AUC", "val video PR-AUC", "test video ROC-AUC", "test video PR-AUC"]
     head += ["frame ROC-AUC", "frame AP"] if framed else []
+    head += ["oracle epoch", "oracle video ROC-AUC"] + (["oracle frame ROC-AUC"] if framed else []) if oracle else []
+
+    def oracle_cells(r: Run) -> list[str]:
+        if not oracle:
+            return []
+        epoch = (r.oracle or {}).get("epoch")
+        return ["-" if epoch is None else str(epoch), _f(oracle_value(r, "oracle_video_roc_auc"))] + \
+            ([_f(oracle_value(r, "oracle_frame_roc_auc"))] if framed else [])
+
     rows = [head] + [[r.name, "-" if r.best_epoch is None else str(r.best_epoch), _f(r.val_roc_auc),
                       _f(r.val_pr_auc), _f(r.test_roc_auc), _f(r.test_pr_auc)]
-                     + ([_f(r.frame_roc_auc), _f(r.frame_pr_auc)] if framed else []) for r in runs]
-    ms = summary["mean_std"]
-    rows.append([f"mean ± std (n={len(runs)})", "", _pm(ms["val_roc_auc"]), _pm(ms["val_pr_auc"]),
-                 _pm(ms["test_roc_auc"]), _pm(ms["test_pr_auc"])]
-                + ([_pm(ms["frame_roc_auc"]), _pm(ms["frame_pr_auc"])] if framed else []))
+                     + ([_f(r.frame_roc_auc), _f(r.frame_ap)] if framed else []) + oracle_cells(r) for r in runs]
+    ms, ci = summary["mean_std"], summary["ci"]
+    for label, cell in ((f"mean ± std (n={len(runs)})", lambda c: _pm(ms[c])), ("95% CI of the mean", lambda c: _ci(ci[c]))):
+        rows.append([label, "", cell("val_roc_auc"), cell("val_pr_auc"), cell("test_roc_auc"), cell("test_pr_auc")]
+                    + ([cell("frame_roc_auc"), cell("frame_ap")] if framed else [])
+                    + (["", cell("oracle_video_roc_auc")] + ([cell("oracle_frame_roc_auc")] if framed else [])
+                       if oracle else []))
     p = summary["pooled"]
-    lines = [f"experiment {summary['name']}: {len(runs)} run(s)", _align(rows),
+    lines = [f"experiment {summary['name']}: {len(runs)} run(s), {summary.get('n_seeds', 1)} seed(s) x "
+             f"{summary.get('n_folds', len(runs))} fold(s); checkpoints chosen on validation", _align(rows),
              f"pooled test ROC-AUC {_f(p['roc_auc'])} (95% CI {_f(p['roc_auc_ci'][0])}-{_f(p['roc_auc_ci'][1])}), "
              f"PR-AUC {_f(p['pr_auc'])} (95% CI {_f(p['pr_auc_ci'][0])}-{_f(p['pr_auc_ci'][1])}) "
              f"over {p['n']} predictions of {p['n_videos']} videos"]
@@ -52,6 +73,9 @@ def format_experiment(runs: list[Run], summary: dict) -> str:
                      f"CI treats them as independent, so it is narrower than {p['n_videos']} videos warrant")
     if framed:
         lines.append(format_frame_summary(summary, len(runs)))
+    if oracle:
+        lines.append("  oracle = the epoch best on the test set itself (main.py --oracle_test_list), as the peers "
+                     "select; an upper bound, never the headline")
     return "\n".join(lines)
 
 
@@ -59,7 +83,8 @@ def format_frame_summary(summary: dict, n_runs: int) -> str:
     """`frame AP 0.8123 ± 0.0100, frame ROC-AUC ... (mean ± std over k of n runs ...)`, the benchmark's
     headline first: AP for XD-Violence, ROC-AUC for UCF-Crime."""
     ms, datasets = summary["mean_std"], summary["frame_datasets"]
-    ap, auc = f"frame AP {_pm(ms['frame_pr_auc'])}", f"frame ROC-AUC {_pm(ms['frame_roc_auc'])}"
+    ap = f"frame AP {_pm(ms['frame_ap'])} (trapezoidal; average_precision_score {_pm(ms['frame_pr_auc'])})"
+    auc = f"frame ROC-AUC {_pm(ms['frame_roc_auc'])}"
     xd = datasets == ["XD-Violence"]
     if len(datasets) == 1:
         note = f"{datasets[0]}: {'frame AP' if xd else 'frame ROC-AUC'} is its headline"
@@ -101,18 +126,31 @@ def _cell(x) -> str:
     return str(x)
 
 
+def _named(values: dict) -> dict:
+    """Run attributes -> both their level-named and their older column names."""
+    out = dict(values)
+    out.update({SUMMARY_COLUMNS[k]: v for k, v in values.items() if k in SUMMARY_COLUMNS})
+    return out
+
+
 def csv_rows(runs: list[Run], summary: dict) -> list[dict]:
-    """One row per run, then mean, std and pooled rows of one experiment."""
+    """One row per run, then the mean, std, ci_low, ci_high (t-interval of the mean over seeds x folds)
+    and pooled rows of one experiment."""
     exp = summary["name"]
-    rows = [{"experiment": exp, "kind": "run", "name": r.name, "best_epoch": r.best_epoch,
-             "val_roc_auc": r.val_roc_auc, "val_pr_auc": r.val_pr_auc, "test_roc_auc": r.test_roc_auc,
-             "test_pr_auc": r.test_pr_auc, "n": len(r.predictions.videos), "frame_roc_auc": r.frame_roc_auc,
-             "frame_pr_auc": r.frame_pr_auc} for r in runs]
+    rows = [{"experiment": exp, "kind": "run", "name": r.name, "best_epoch": r.best_epoch, "n": len(r.predictions.videos),
+             **_named({c: getattr(r, c) for c in SUMMARY_COLUMNS}),
+             "oracle_epoch": (r.oracle or {}).get("epoch"), **{c: oracle_value(r, c) for c in ORACLE_COLUMNS}}
+            for r in runs]
+    counts = {"seeds": summary.get("n_seeds"), "folds": summary.get("n_folds"), "n": len(runs)}
     for i, kind in enumerate(("mean", "std")):
-        rows.append({"experiment": exp, "kind": kind, "name": exp, "n": len(runs),
-                     **{c: v[i] for c, v in summary["mean_std"].items()}})
+        rows.append({"experiment": exp, "kind": kind, "name": exp, **counts,
+                     **_named({c: v[i] for c, v in summary["mean_std"].items()})})
+    for i, kind in enumerate(("ci_low", "ci_high")):
+        rows.append({"experiment": exp, "kind": kind, "name": exp, **counts,
+                     **_named({c: v[i] for c, v in summary["ci"].items()})})
     p = summary["pooled"]
     rows.append({"experiment": exp, "kind": "pooled", "name": exp, "test_roc_auc": p["roc_auc"],
+                 "test_video_roc_auc": p["roc_auc"], "test_video_pr_auc": p["pr_auc"],
                  "test_pr_auc": p["pr_auc"], "roc_ci_low": p["roc_auc_ci"][0], "roc_ci_high": p["roc_auc_ci"][1],
                  "pr_ci_low": p["pr_auc_ci"][0], "pr_ci_high": p["pr_auc_ci"][1], "n": p["n"]})
     return rows
@@ -124,7 +162,8 @@ def comparison_rows(c: dict) -> list[dict]:
     n = c["n_common"]
     d, b = c["delong"], c["bootstrap"]
     rows = [{"experiment": pair, "kind": "ensemble", "name": c[f"name_{s}"], "test_roc_auc": c[f"roc_auc_{s}"],
-             "test_pr_auc": c[f"pr_auc_{s}"], "n": n} for s in ("a", "b")]
+             "test_pr_auc": c[f"pr_auc_{s}"], "test_video_roc_auc": c[f"roc_auc_{s}"],
+             "test_video_pr_auc": c[f"pr_auc_{s}"], "n": n} for s in ("a", "b")]
     rows.append({"experiment": pair, "kind": "delong", "name": pair, "delta_roc_auc": d["delta"],
                  "delta_ci_low": d["ci_low"], "delta_ci_high": d["ci_high"], "z": d["z"],
                  "p_value": d["p_value"], "n": n})
