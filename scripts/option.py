@@ -314,6 +314,15 @@ def get_train_parser(add_help: bool = False) -> argparse.ArgumentParser:
                             "model must be the checkpoint's (same variant, weights load strictly); with "
                             "--resume only the file the run started from (default: the variant's random "
                             "initialisation)")
+    group.add_argument("--oracle_test_list", type=Path, default=None,
+                       help="also score this test manifest after every epoch and record the epoch best on it "
+                            "(metrics.csv oracle_* columns, oracle.json): the test-set selection the peers "
+                            "report, written beside the validation-selected result, never instead of it "
+                            "(default: off)")
+    group.add_argument("--oracle_gt", type=Path, default=None,
+                       help="the frame annotation file of --oracle_test_list (sequence features): the oracle "
+                            "epoch is then the one with the benchmark's best frame-level figure (default: "
+                            "video ROC-AUC)")
     group.add_argument("--stop_epoch", type=int, default=None,
                        help="stop after this epoch as if interrupted (e.g. to fit a time-limited job); "
                             "continue later with --resume (default: run to --max_epoch)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import math
 import re
 import sys
@@ -173,6 +174,22 @@ def load_for_scoring(checkpoint: Path, manifest: Path, *, device: torch.device, 
     return model.to(device), ckpt, ds, settings_check
 
 
+ORACLE_FILE = "oracle.json"  # main.py --oracle_test_list's record in the run folder (scripts/training/oracle.py)
+
+
+def oracle_for(checkpoint: Path, test_list: Path) -> dict[str, Any] | None:
+    """The test-oracle record of a checkpoint's run folder when it was made on this same test list."""
+    path = Path(checkpoint).parent / ORACLE_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise MateError(f"{path}: not readable JSON ({exc})") from None
+    same = Path(record.get("test_list_resolved", "")).resolve() == Path(test_list).resolve()
+    return record if same else None
+
+
 TEST_LOCK_NAME = ".mate.test.lock"  # test.py's own lock in its output folder (main.py's is .mate.lock)
 
 
@@ -194,6 +211,9 @@ def run_test(args: argparse.Namespace) -> dict[str, Any]:
                    # absolute too: the diagnostics find this evaluation from any folder (analysis_inputs.py)
                    checkpoint_resolved=str(Path(args.checkpoint).resolve()),
                    test_list_resolved=str(Path(args.test_list).resolve()))
+    oracle = oracle_for(args.checkpoint, args.test_list)
+    if oracle is not None:  # beside the validation-selected numbers, labelled; never the headline
+        metrics["oracle"] = oracle
     out_dir = Path(args.out_dir) if args.out_dir else output_folder(args.checkpoint, ckpt)
     with exclusive_lock(out_dir / TEST_LOCK_NAME, what=f"test.py's output folder {out_dir}"):  # one writer at a time
         return write_results(args, ds, ckpt, scores, labels, metrics, out_dir)

@@ -27,7 +27,7 @@ from scripts.model import ModelConfig
 from scripts.models.checkpoint import expected_shapes, load_checkpoint, state_dict_mismatch
 
 
-RUN_FILES = ("checkpoint_best.pth", "checkpoint_last.pth", "metrics.csv", "train.log", "config.json")
+RUN_FILES = ("checkpoint_best.pth", "checkpoint_last.pth", "metrics.csv", "train.log", "config.json", "oracle.json")
 PLOT_FILES = ("loss.png", "auc.png")  # in plots/, beside test.py's curves
 # Options that may differ when a run is resumed: where and how it runs, not what it computes. Every
 # other option (model, loss, lists, optimiser, schedule, batch, seed, features) must equal the stored

@@ -35,6 +35,9 @@ from scripts.evaluation.metrics import f1_threshold, pr_auc, roc_auc
 from scripts.model import ModelConfig, build_model, config_for_variant, count_parameters, feature_motion_map
 from scripts.option import get_model_parser, options_to_dict
 from scripts.core.runlog import RunFolder, git_commit
+from scripts.core.fileio import write_json
+from scripts.evaluation.evaluation import ORACLE_FILE
+from scripts.training.oracle import Oracle
 from scripts.training.resume import (PLOT_FILES, RUN_FILES, TrainState, check_resume_features, check_resume_options,
                                      prepare_run_dir, restore)
 from scripts.evaluation.scoring import score_dataset
@@ -204,6 +207,10 @@ def train_in(run_dir: Path, args: argparse.Namespace, loss_cfg: LossConfig, pret
     device = resolve_device(args.device)
     threads = use_threads(args.threads)  # before the features load: they keep our own cores busy
     train_ds, val_ds, extraction = load_data(args, *entries)
+    oracle = None
+    if args.oracle_test_list is not None:  # the peers' test-set selection, recorded beside ours
+        oracle = Oracle(args, entries[0], args.frames_per_snippet)
+        oracle.check_shape(train_ds)
     feature = feature_record(args, train_ds, extraction)
     if stored is not None:
         check_resume_features(stored["feature"], feature, source=last_path, train_list=args.train_list)
@@ -248,11 +255,13 @@ def train_in(run_dir: Path, args: argparse.Namespace, loss_cfg: LossConfig, pret
         terms = train_one_epoch(model, loss_fn, optimizer, scheduler, train_ds, sampler, args, device, epoch)
         row = {"epoch": epoch, **terms, "lr": optimizer.param_groups[0]["lr"],
                **validate(model, val_ds, args, device, sequence=train_ds.is_sequence),
-               "seconds": round(time.time() - start, 3)}
+               **(oracle.score(model, device) if oracle else {}), "seconds": round(time.time() - start, 3)}
         state.epoch = epoch
         state.history.append(row)
         save_epoch(run, model, optimizer, scheduler, state, common, row)
         run.write_metrics(state.history)
+        if oracle:
+            write_json(run.file(ORACLE_FILE), oracle.record(state.history, state.best["epoch"]))
         run.log(f"epoch {epoch}/{args.max_epoch} loss {row['loss']:.4f} lr {row['lr']:.2e} "
                 f"val ROC-AUC {row['val_roc_auc']:.4f} PR-AUC {row['val_pr_auc']:.4f} ({row['seconds']:.1f}s)")
         bar.set_postfix(loss=f"{row['loss']:.3f}", val_auc=f"{row['val_roc_auc']:.3f}",
