@@ -8,7 +8,7 @@ from tests.conftest import load_script
 
 SCRIPTS = ("main.py", "test.py", "feature_extractor.py", "makelist.py", "StratifiedKFold.py",
            "StratifiedKFold_verify.py", "aggregate.py", "test1.py", "test2.py", "motion_map_analyze.py",
-           "snr_experiment.py")
+           "snr_experiment.py", "import_peers.py")
 
 
 def shown(value) -> str:

@@ -31,6 +31,7 @@ and is reported.
 from __future__ import annotations
 
 import math
+import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -57,6 +58,7 @@ class Annotation:
     intervals: tuple[tuple[int, int], ...]  # inclusive [first, last] anomalous frames, whatever the form
     num_frames: int | None = None
     form: str = FORM_UCF
+    dataset: str | None = None  # the file's `# dataset: <name>` line (import_peers.py writes one), if any
 
 
 def _int(value: str, source: str) -> int:
@@ -123,7 +125,11 @@ def read_annotations(path: str | Path) -> dict[str, Annotation]:
     lines = read_lines(path, "annotation file")
     found: dict[str, Annotation] = {}
     first_line: dict[bool, int] = {}  # is XD-Violence's form -> its first line
+    declared = None
     for lineno, line in enumerate(lines, start=1):
+        if line.lower().startswith("# dataset:"):
+            declared = line.split(":", 1)[1].strip() or None
+            continue
         ann = parse_annotation_line(line, f"{path}:{lineno}")
         if ann is None:
             continue
@@ -133,14 +139,18 @@ def read_annotations(path: str | Path) -> dict[str, Annotation]:
         if len(first_line) > 1:
             raise MateError(f"{path}:{lineno}: XD-Violence's form (no class column, line {first_line[True]}) "
                             f"mixed with UCF-Crime's (a class column, line {first_line[False]})")
-        found[ann.name] = ann
+        found[ann.name] = dataclasses.replace(ann, dataset=declared) if declared else ann
     if not found:
         raise MateError(f"{path}: annotation file lists no videos")
     return found
 
 
 def dataset_of(annotations: dict[str, Annotation]) -> str:
-    """The benchmark an annotation file belongs to, by its form: 'XD-Violence' or 'UCF-Crime'."""
+    """The benchmark an annotation file belongs to: the one its `# dataset:` line names (e.g. ShanghaiTech),
+    else by its form: 'XD-Violence' or 'UCF-Crime'."""
+    declared = {a.dataset for a in annotations.values()}
+    if len(declared) == 1 and None not in declared:
+        return declared.pop()
     return XD_DATASET if all(a.form == FORM_XD for a in annotations.values()) else FORM_UCF
 
 

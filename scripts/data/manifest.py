@@ -184,8 +184,11 @@ TEST_MANIFEST_KEY = "test manifest:"
 
 
 def relative_to_folder(path: str | os.PathLike, folder: str | os.PathLike) -> str:
-    """`path` relative to `folder`, in POSIX form (how manifests store paths); both with links resolved."""
-    return Path(os.path.relpath(_real_path(path), _real_folder(os.path.abspath(folder)))).as_posix()
+    """`path` relative to `folder`, in POSIX form (how manifests store paths); the folders with links
+    resolved, the file's own name kept: a link named `Abuse001_x264.npy` to `Abuse001_x264_i3d.npy`
+    (import_peers.py) names the video `Abuse001_x264`."""
+    head, name = os.path.split(os.path.abspath(path))
+    return Path(os.path.relpath(os.path.join(_real_folder(head), name), _real_folder(os.path.abspath(folder)))).as_posix()
 
 
 def _real_path(path: str | os.PathLike) -> str:

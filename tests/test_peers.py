@@ -1,0 +1,259 @@
+"""import_peers.py on tiny data sets generated in each peer format (RTFM's per-video [T, 10, D] with CRLF Windows
+lists, Wu's per-crop files as UR-DMU and PEL4VAD name them, XD-Violence's five crops, ShanghaiTech with RTFM's
+frame masks): labels by the repos' rules, the index rule cross-checked, GT lengths checked against the
+features' family, and the frame-level AUC / both APs of test.py on an import equal to a direct computation the
+way the peers' eval scripts do it (snippet scores repeated x16 against the concatenated GT; roc_curve + auc,
+auc(recall, precision) and average_precision_score)."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
+
+from scripts.core.errors import MateError
+from scripts.data.manifest import read_manifest
+from scripts.data.peers import PeerVideo, check_gt_length, intervals, video_and_crop
+from scripts.evaluation.evaluation import load_for_scoring
+from scripts.evaluation.scoring import score_dataset
+from tests.conftest import run_script
+
+D = 16  # channels of the generated features (the peers' are 2048 / 1024)
+
+
+def ucf_names(n_anomalous: int, n_normal: int, split: str) -> list[str]:
+    classes = ("Abuse", "Arson", "Burglary", "Fighting")
+    start = 1 if split == "train" else 50
+    anomalous = [f"{classes[i % 4]}{start + i:03d}_x264" for i in range(n_anomalous)]
+    normal = [f"Normal_Videos{'_' if split == 'test' else ''}{start + i:03d}_x264" for i in range(n_normal)]
+    return anomalous + normal
+
+
+def xd_names(n_anomalous: int, n_normal: int, split: str) -> list[str]:
+    codes = ("B1-0-0", "B2-G-0", "B4-0-0")
+    return ([f"Movie.{split}.{i}__#00-00-00_00-01-00_label_{codes[i % 3]}" for i in range(n_anomalous)]
+            + [f"Movie.{split}.n{i}__#00-00-00_00-01-00_label_A" for i in range(n_normal)])
+
+
+def sh_names(n_anomalous: int, n_normal: int, split: str) -> list[str]:
+    first = 14 if split == "train" else 60
+    return [f"01_{first + i:04d}" for i in range(n_anomalous)] + [f"02_{first + i:03d}" for i in range(n_normal)]
+
+
+def generate(root: Path, names: list[str], *, seed: int, crops: int) -> tuple[dict, dict]:
+    """Per video [T, crops, D] float32 and, for anomalous ones, one event of snippets [a, b] that lifts a few
+    channels (so a model has something to find); returns {name: array}, {name: (a, b)}."""
+    rng = np.random.default_rng(seed)
+    arrays, events = {}, {}
+    for name in names:
+        T = int(rng.integers(6, 15))
+        x = rng.random((T, 1, D)) + 0.2 * rng.random((T, crops, D))
+        anomalous = "Normal" not in name and "label_A" not in name and not name.startswith("02_")
+        if anomalous:
+            a = int(rng.integers(0, T - 3))
+            b = a + int(rng.integers(1, 3))
+            x[a:b + 1, :, :4] += 2.0
+            events[name] = (a, b)
+        arrays[name] = x.astype(np.float32)
+    return arrays, events
+
+
+def frame_gt(arrays: dict, events: dict, names: list[str]) -> np.ndarray:
+    """The concatenated frame GT the peers ship: 16 frames per snippet, 1 on the event's snippets."""
+    parts = []
+    for name in names:
+        g = np.zeros(16 * len(arrays[name]), np.float32)
+        if name in events:
+            a, b = events[name]
+            g[16 * a:16 * b + 16] = 1
+        parts.append(g)
+    return np.concatenate(parts)
+
+
+def write_rtfm(root: Path, split: str, names: list[str], arrays: dict) -> Path:
+    """RTFM's layout: <split folder>/<name>_i3d.npy [T, 10, D]; the list CRLF with Windows paths."""
+    folder = root / f"UCF_{split.title()}_ten_crop_i3d"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        np.save(folder / f"{name}_i3d.npy", arrays[name])
+    path = root / f"rtfm-{split}.list"
+    path.write_bytes("".join(f"G:\\{folder.name}\\{name}_i3d.npy\r\n" for name in names).encode())
+    return path
+
+
+def write_wu(root: Path, split: str, names: list[str], arrays: dict, *, pel4vad: bool = False) -> Path:
+    """Wu's layout: one [T, D] file per crop, `<name>__<k>.npy` (PEL4VAD: crop 0 as `<name>.npy`), the crops of
+    a video on consecutive lines; UR-DMU's relative `dataset/...` paths."""
+    folder = root / "dataset" / split
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for name in names:
+        for k in range(arrays[name].shape[1]):
+            file = f"{name}.npy" if pel4vad and k == 0 else f"{name}__{k}.npy"
+            np.save(folder / file, arrays[name][:, k])
+            lines.append(f"dataset/{split}/{file}")
+    path = root / f"wu-{split}.list"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def import_set(root: Path, family: str, dataset: str, train: Path, test: Path, *gt_args) -> Path:
+    out = root / "import"
+    done = run_script("import_peers.py", "--family", family, "--dataset", dataset, "--train_list", train,
+                      "--test_list", test, *gt_args, "--features_root", root, "--out_dir", out, "--no_progress")
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def direct_frame_figures(out: Path, checkpoint: Path, gt: np.ndarray) -> dict:
+    """As the peers' eval scripts: each snippet score repeated 16 times, against the concatenated GT."""
+    model, _, ds, _ = load_for_scoring(checkpoint, out / "test.txt", device=torch.device("cpu"), progress=False)
+    pred = np.concatenate([np.repeat(s, 16) for s in score_dataset(model, ds, progress=False).snippets])
+    fpr, tpr, _ = roc_curve(gt, pred)
+    precision, recall, _ = precision_recall_curve(gt, pred)
+    return {"frame_roc_auc": auc(fpr, tpr), "frame_ap": auc(recall, precision),
+            "frame_ap_sklearn": average_precision_score(gt, pred)}
+
+
+def train_and_test(root: Path, out: Path, config: str = "configs/sequence.json") -> dict:
+    runs = root / "runs"
+    done = run_script("main.py", "--config", config, "--train_list", out / "train.txt", "--val_list",
+                      out / "test.txt", "--runs_dir", runs, "--exp_name", "peer", "--max_epoch", "2",
+                      "--batch_size", "4", "--num_segments", "8", "--no_progress", "--no_plots")
+    assert done.returncode == 0, done.stderr
+    done = run_script("test.py", "--test_list", out / "test.txt", "--checkpoint", runs / "peer/checkpoint_best.pth",
+                      "--gt", out / "test_gt.txt", "--no_progress", "--no_plots", "--n_boot", "20")
+    assert done.returncode == 0, done.stderr
+    return json.loads((runs / "peer/test_metrics.json").read_text())
+
+
+@pytest.mark.parametrize("family", ["rtfm", "wu"])
+def test_ucf_import_equals_the_peers_computation(tmp_path, family):
+    train_names, test_names = ucf_names(6, 6, "train"), ucf_names(4, 4, "test")
+    arrays, events = generate(tmp_path, train_names + test_names, seed=0, crops=10)
+    write = write_rtfm if family == "rtfm" else write_wu
+    train, test = write(tmp_path, "train", train_names, arrays), write(tmp_path, "test", test_names, arrays)
+    gt = frame_gt(arrays, events, test_names)
+    np.save(tmp_path / "gt-ucf.npy", gt)
+    out = import_set(tmp_path, family, "ucf", train, test, "--gt", tmp_path / "gt-ucf.npy")
+    entries = read_manifest(out / "train.txt")
+    assert [e.name for e in entries] == train_names and [e.label for e in entries] == [1] * 6 + [0] * 6
+    assert [e.cls for e in entries[:4]] == ["Abuse", "Arson", "Burglary", "Fighting"]
+    record = json.loads((out / "import.json").read_text())
+    assert (record["crops"], record["test_frames"], record["test_positive_frames"]) == (10, gt.size, int(gt.sum()))
+    first = np.load(read_manifest(out / "test.txt")[0].path)
+    expected = arrays[test_names[0]] if family == "rtfm" else arrays[test_names[0]].mean(axis=1)
+    np.testing.assert_allclose(first, expected, rtol=1e-6)  # rtfm: the file itself; wu: the crops' mean
+    # folds of the import keep the videos' names (a link's own name, not its target's `_i3d`)
+    assert run_script("StratifiedKFold.py", "--rgb_list", out / "train.txt", "--k", "2", "--out_dir",
+                      out / "folds").returncode == 0
+    assert {e.name for e in read_manifest(out / "folds/fold0_train.txt")} <= set(train_names)
+    metrics = train_and_test(tmp_path, out, "configs/ucf_i3d.json")
+    frame = metrics["frame"]
+    assert frame["dataset"] == "UCF-Crime" and metrics["headline"]["metric"] == "frame_roc_auc"
+    assert frame["n_frames"] == gt.size and frame["problems"] == []
+    direct = direct_frame_figures(out, tmp_path / "runs/peer/checkpoint_best.pth", gt)
+    for key in ("frame_roc_auc", "frame_ap", "frame_ap_sklearn"):
+        assert frame[key] == pytest.approx(direct[key], abs=1e-9), key
+
+
+def test_pel4vad_names_crop_zero_without_a_suffix(tmp_path):
+    names = ucf_names(2, 2, "train")
+    arrays, _ = generate(tmp_path, names, seed=1, crops=10)
+    write_wu(tmp_path, "train", names, arrays, pel4vad=True)
+    assert video_and_crop("train/Abuse001_x264.npy", "ucf") == ("Abuse001_x264", None)
+    assert video_and_crop("train/Abuse001_x264__3.npy", "ucf") == ("Abuse001_x264", 3)
+    assert video_and_crop("test/01_0015_7.npy", "shanghaitech") == ("01_0015", 7)
+    assert video_and_crop("G:\\UCF_Train_ten_crop_i3d\\Abuse001_x264_i3d.npy", "ucf") == ("Abuse001_x264", None)
+    test_names = ucf_names(2, 2, "test")
+    arrays.update(generate(tmp_path, test_names, seed=2, crops=10)[0])
+    write_wu(tmp_path, "test", test_names, arrays, pel4vad=True)
+    np.save(tmp_path / "gt.npy", np.zeros(16 * sum(len(arrays[n]) for n in test_names), np.float32))
+    out = import_set(tmp_path, "wu", "ucf", tmp_path / "wu-train.list", tmp_path / "wu-test.list",
+                     "--gt", tmp_path / "gt.npy")
+    assert json.loads((out / "import.json").read_text())["crops"] == 10
+
+
+def test_xd_violence_five_crops_and_its_headline(tmp_path):
+    train_names, test_names = xd_names(6, 6, "train"), xd_names(4, 4, "test")
+    arrays, events = generate(tmp_path, train_names + test_names, seed=3, crops=5)
+    train, test = write_wu(tmp_path, "train", train_names, arrays), write_wu(tmp_path, "test", test_names, arrays)
+    gt = frame_gt(arrays, events, test_names)
+    np.save(tmp_path / "gt.npy", gt)
+    out = import_set(tmp_path, "wu", "xd", train, test, "--gt", tmp_path / "gt.npy")
+    assert [e.cls for e in read_manifest(out / "train.txt")[:3]] == ["Fighting", "Shooting", "Riot"]
+    metrics = train_and_test(tmp_path, out, "configs/xd_i3d.json")
+    assert metrics["frame"]["dataset"] == "XD-Violence" and metrics["headline"]["metric"] == "frame_ap"
+    direct = direct_frame_figures(out, tmp_path / "runs/peer/checkpoint_best.pth", gt)
+    assert metrics["frame"]["frame_ap"] == pytest.approx(direct["frame_ap"], abs=1e-9)
+    assert metrics["frame"]["frame_ap_sklearn"] == pytest.approx(direct["frame_ap_sklearn"], abs=1e-9)
+
+
+def test_shanghaitech_masks_config_and_headline(tmp_path):
+    """RTFM's test_frame_mask/<video>.npy holds n frames; its gt-sh.npy pads each to 16 x ceil(n/16) with the
+    last label, and normal videos are zeros: the import gives exactly those frames."""
+    train_names, test_names = sh_names(6, 6, "train"), sh_names(4, 4, "test")
+    arrays, events = generate(tmp_path, train_names + test_names, seed=4, crops=10)
+    train, test = write_rtfm(tmp_path, "train", train_names, arrays), write_rtfm(tmp_path, "test", test_names, arrays)
+    masks = tmp_path / "test_frame_mask"
+    masks.mkdir()
+    gt = []
+    for name in test_names:
+        full = np.zeros(16 * len(arrays[name]), np.uint8)
+        if name in events:
+            a, b = events[name]
+            full[16 * a:16 * len(arrays[name])] = 1  # an event running to the end: the padding repeats 1
+            n = 16 * len(arrays[name]) - 5  # the video's own frame count: its last snippet partial
+            np.save(masks / f"{name}.npy", full[:n])
+        gt.append(full)
+    out = import_set(tmp_path, "rtfm", "shanghaitech", train, test, "--frame_masks", masks)
+    assert [e.label for e in read_manifest(out / "train.txt")] == [1] * 6 + [0] * 6
+    assert (out / "test_gt.txt").read_text().startswith("# dataset: ShanghaiTech\n")
+    metrics = train_and_test(tmp_path, out, "configs/shanghaitech.json")
+    assert metrics["frame"]["dataset"] == "ShanghaiTech" and metrics["headline"]["metric"] == "frame_roc_auc"
+    direct = direct_frame_figures(out, tmp_path / "runs/peer/checkpoint_best.pth", np.concatenate(gt))
+    assert metrics["frame"]["frame_roc_auc"] == pytest.approx(direct["frame_roc_auc"], abs=1e-9)
+
+
+def test_gt_of_the_other_family_or_the_wrong_length_is_refused_in_one_line(tmp_path):
+    videos = [PeerVideo(f"v{i}", 1, "Abuse", i + 1, [], snippets=s) for i, s in enumerate([69_000, 355])]
+    with pytest.raises(MateError, match=r"gt-ucf.npy: 1,114,144 frames is the GT of the rtfm family's features "
+                                        r"\(one \[T, K, D\] file per video .*\); these wu features need "
+                                        r"16 x 69,355 = 1,109,680: a GT is never paired with the other family"):
+        check_gt_length(1_114_144, videos, Path("gt-ucf.npy"), "ucf", "wu")
+    names = ucf_names(2, 2, "train") + ucf_names(2, 2, "test")
+    arrays, events = generate(tmp_path, names, seed=5, crops=10)
+    train, test = write_rtfm(tmp_path, "train", names[:4], arrays), write_rtfm(tmp_path, "test", names[4:], arrays)
+    gt = frame_gt(arrays, events, names[4:])
+    np.save(tmp_path / "short.npy", gt[16:])  # one snippet short: the first video's labels no longer fit
+    done = run_script("import_peers.py", "--family", "rtfm", "--dataset", "ucf", "--train_list", train, "--test_list",
+                      test, "--gt", tmp_path / "short.npy", "--features_root", tmp_path, "--out_dir", tmp_path / "o")
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1
+    assert lines[0].startswith(f"error: {tmp_path / 'short.npy'}: {gt.size - 16:,} frames, but 16 x the ")
+    assert "it first breaks at" in lines[0]
+    # the wu family's lists given as rtfm: a per-crop file is named
+    write_wu(tmp_path, "train", names[:4], arrays)
+    done = run_script("import_peers.py", "--family", "rtfm", "--dataset", "ucf", "--train_list",
+                      tmp_path / "wu-train.list", "--test_list", test, "--gt", tmp_path / "short.npy",
+                      "--features_root", tmp_path, "--out_dir", tmp_path / "o")
+    assert done.returncode == 2 and "a per-crop file ('__0') in a list of the rtfm family" in done.stderr
+
+
+def test_names_that_disagree_with_the_index_rule_are_refused(tmp_path):
+    names = ucf_names(2, 2, "train")
+    order = [names[0], names[2], names[1], names[3]]  # a normal video before an anomalous one
+    arrays, _ = generate(tmp_path, names, seed=6, crops=10)
+    train = write_rtfm(tmp_path, "train", order, arrays)
+    done = run_script("import_peers.py", "--family", "rtfm", "--dataset", "ucf", "--train_list", train, "--test_list",
+                      train, "--gt", tmp_path / "none.npy", "--features_root", tmp_path, "--out_dir", tmp_path / "o")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"error: {train}:2: {names[2]} is normal by its name, but the peers' index rule "
+                                   "reads the first 2 lines as the anomalous videos: names and index disagree; "
+                                   "reorder the list (anomalous videos first)")
+
+
+def test_intervals_are_inclusive_runs():
+    assert intervals(np.array([0, 1, 1, 0, 0, 1])) == [(1, 2), (5, 5)]
+    assert intervals(np.zeros(4)) == []
