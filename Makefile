@@ -10,7 +10,7 @@ DEMO_EPOCHS ?= 30
 # One OpenMP thread: on a 2-core machine two threads collapse as soon as anything else runs (README: speed)
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: demo demo-video test install clean-demo diagnostics ablations folds
+.PHONY: demo demo-video test install clean-demo diagnostics ablations folds benchmark
 
 install: $(VENV)/.installed
 
@@ -83,6 +83,28 @@ EPOCHS ?= 150
 folds: install
 	PY=$(PY) bash run_folds.sh $(LISTS) $(FOLDS) $(EPOCHS) $(JOBS) $(EXP)=$(CONFIG)
 	$(PY) aggregate.py --runs runs/$(EXP)_s*_fold* --overwrite
+
+# One table beside the field (docs/benchmarks.md): MATE fast, base and the MIL baseline over BENCH_FOLDS folds x
+# BENCH_SEEDS seeds of one feature set, each run validation-selected with its test-oracle epoch recorded, tested
+# at frame level with BENCH_GT when given; then aggregate.py --benchmark (paired p against MIL). On the peers'
+# I3D features (import_peers.py, then StratifiedKFold.py into <import>/folds):
+#   make benchmark BENCH_LISTS=data/peers/ucf_rtfm/folds BENCH_GT=data/peers/ucf_rtfm/test_gt.txt \
+#        BENCH_FAST=configs/sequence.json BENCH_BASE=configs/ucf_i3d.json BENCH_PREFIX=ucf_rtfm
+BENCH_LISTS ?= $(DEMO_LISTS)
+BENCH_FOLDS ?= 5
+BENCH_EPOCHS ?= 150
+BENCH_SEEDS ?= 0 1 2
+BENCH_GT ?=
+BENCH_FAST ?= configs/fast.json
+BENCH_BASE ?= configs/base.json
+BENCH_MIL ?= configs/mil.json
+BENCH_PREFIX ?= bench
+benchmark: install
+	GT=$(BENCH_GT) ORACLE=1 SEEDS="$(BENCH_SEEDS)" PY=$(PY) bash run_folds.sh $(BENCH_LISTS) $(BENCH_FOLDS) \
+		$(BENCH_EPOCHS) $(JOBS) $(BENCH_PREFIX)_fast=$(BENCH_FAST) $(BENCH_PREFIX)_base=$(BENCH_BASE) \
+		$(BENCH_PREFIX)_mil=$(BENCH_MIL)
+	$(PY) aggregate.py --benchmark runs/$(BENCH_PREFIX)_fast_s*_fold* runs/$(BENCH_PREFIX)_base_s*_fold* \
+		runs/$(BENCH_PREFIX)_mil_s*_fold* --baseline $(BENCH_PREFIX)_mil --overwrite
 
 diagnostics: install
 	$(PY) test1.py --test_list $(DEMO_LISTS)/fold0_test.txt --exp_name $(DEMO_EXP)

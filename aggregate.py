@@ -8,6 +8,9 @@ experiments on the same test videos.
     python aggregate.py --runs runs/mate_fast_s*_fold* --compare runs/nomotion_s*_fold* --n_boot 2000
     # the ablation table of runs named <prefix>_<row>_s<seed>_fold<k> (make ablations): CSV, Markdown, PNG
     python aggregate.py --table runs/abl_*
+    # the benchmark table (make benchmark): experiments x (headline, video ROC-AUC) x (val-selected, oracle),
+    # mean ± std [95% CI] over seeds x folds, Wilcoxon p against the baseline
+    python aggregate.py --benchmark runs/bench_*_s*_fold* --baseline bench_mil
 
 Each run folder needs test.py's `test_metrics.json` and `predictions.csv`; the best validation epoch
 and its numbers come from `test_metrics.json` (or, if it lacks them, from the best `val_roc_auc` row
@@ -39,7 +42,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                      parents=[get_bootstrap_parser()])
     parser.add_argument("--runs", type=Path, nargs="*", default=[], metavar="RUN_DIR",
                         help="run folders of one experiment, e.g. runs/mate_fast_s*_fold*; required unless "
-                             "--table is given (default: none)")
+                             "--table or --benchmark is given (default: none)")
     parser.add_argument("--compare", type=Path, nargs="*", default=None, metavar="RUN_DIR",
                         help="run folders of a second experiment scored on the same test videos; adds "
                              "the DeLong test and the paired bootstrap of ΔROC-AUC = runs - compare, and the "
@@ -49,6 +52,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="run folders named <prefix>_<row>_s<seed>_fold<k> or <prefix>_<row>_fold<k> (rows: "
                              "full, mil and those of configs/ablations/): print and write the ablation table "
                              "instead (default: off)")
+    parser.add_argument("--benchmark", type=Path, nargs="*", default=None, metavar="RUN_DIR",
+                        help="run folders <experiment>_s<seed>_fold<k> of several experiments on one feature set: "
+                             "print and write the benchmark table (docs/benchmarks.md) instead (default: off)")
+    parser.add_argument("--baseline", type=str, default=None,
+                        help="the experiment of --benchmark the others are tested against (default: none)")
     parser.add_argument("--out", type=Path, default=None,
                         help="CSV to write (default: aggregate_<experiment>[_vs_<other>].csv beside "
                              "the first run folder, i.e. in runs/)")
@@ -82,6 +90,27 @@ def write_table(args) -> int:
     return 1 if problems else 0
 
 
+def write_benchmark(args) -> int:
+    """--benchmark: the benchmark table as CSV and Markdown."""
+    from scripts.evaluation.benchmark_table import group, markdown, table_records
+
+    if not args.benchmark:
+        raise MateError("--benchmark needs run folders: --benchmark runs/<prefix>_*_s*_fold*")
+    out = args.out or Path(args.benchmark[0]).parent / f"benchmark_{common_prefix(args.benchmark)}.csv"
+    if out.exists() and not args.overwrite:
+        raise MateError(f"{out}: already exists; pass --overwrite to replace it (or --out elsewhere)")
+    records = table_records(group([Path(p) for p in args.benchmark]), args.baseline)
+    text = markdown(records)
+    print(text, end="")
+    print("val-selected: the checkpoint of the best validation epoch (the headline); oracle: the epoch best on the "
+          "test set itself (main.py --oracle_test_list), as the peers select: an upper bound, not a result. "
+          "mean ± std [95% t-interval of the mean] over seeds x folds")
+    public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in records]
+    paths = [write_text(out, to_csv(public, tuple(public[0]))), write_text(out.with_suffix(".md"), text)]
+    print("wrote " + ", ".join(map(str, paths)))
+    return 0
+
+
 def common_prefix(folders) -> str:
     names = [Path(f).name for f in folders]
     prefix = names[0].split("_")[0] if names else "runs"
@@ -94,6 +123,8 @@ def main(argv=None) -> int:
         raise MateError(f"--n_boot must be at least 1, got {args.n_boot}")
     if args.table is not None:
         return write_table(args)
+    if args.benchmark is not None:
+        return write_benchmark(args)
     if not args.runs:
         raise MateError("no runs given: pass --runs runs/<exp_name>_fold*")
     if args.compare is not None and not args.compare:

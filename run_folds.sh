@@ -8,6 +8,8 @@
 # (main.py --seed <seed>). A run whose test_metrics.json exists is skipped and an unfinished one is
 # continued (main.py --resume), so a study cut off midway finishes only what is missing when run again;
 # pass --overwrite to main.py yourself to start a run over. `make folds` and ablations.sh call it.
+# GT=<annotation file> also tests at frame level (test.py --gt); ORACLE=1 also records the test-oracle epoch
+# (main.py --oracle_test_list fold<k>_test.txt, with --oracle_gt $GT): `make benchmark` sets both.
 set -euo pipefail
 if [ $# -lt 5 ]; then
   echo "usage: bash run_folds.sh LISTS FOLDS EPOCHS JOBS NAME=CONFIG[@SEEDS] [NAME=CONFIG[@SEEDS] ...]" >&2; exit 2
@@ -15,15 +17,22 @@ fi
 LISTS=$1; FOLDS=$2; EPOCHS=$3; JOBS=$4; shift 4
 PY=${PY:-python}
 RUNS_DIR=${RUNS_DIR:-runs}
-export LISTS EPOCHS PY RUNS_DIR OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+GT=${GT:-}; ORACLE=${ORACLE:-}
+export LISTS EPOCHS PY RUNS_DIR GT ORACLE OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
 one_run() {  # $1 = experiment name, $2 = config, $3 = seed, $4 = fold
-  local run="$1_s$3_fold$4" rc=0
+  local run="$1_s$3_fold$4" rc=0 gt=() oracle=()
   if [ -f "$RUNS_DIR/$run/test_metrics.json" ]; then echo "skip $run (tested)"; return 0; fi
+  if [ -n "$GT" ]; then gt=(--gt "$GT"); fi
+  if [ -n "$ORACLE" ]; then
+    oracle=(--oracle_test_list "$LISTS/fold$4_test.txt")
+    if [ -n "$GT" ]; then oracle+=(--oracle_gt "$GT"); fi
+  fi
   "$PY" main.py --config "$2" --train_list "$LISTS/fold$4_train.txt" --val_list "$LISTS/fold$4_val.txt" \
-      --exp_name "$run" --runs_dir "$RUNS_DIR" --seed "$3" --max_epoch "$EPOCHS" --no_progress --resume > /dev/null \
+      --exp_name "$run" --runs_dir "$RUNS_DIR" --seed "$3" --max_epoch "$EPOCHS" --no_progress --resume \
+      ${oracle[@]+"${oracle[@]}"} > /dev/null \
     && "$PY" test.py --test_list "$LISTS/fold$4_test.txt" --checkpoint "$RUNS_DIR/$run/checkpoint_best.pth" \
-      --no_progress --n_boot 200 > /dev/null || rc=$?
+      --no_progress --n_boot 200 ${gt[@]+"${gt[@]}"} > /dev/null || rc=$?
   # a failed run is named and the others go on (xargs exits 123 at the end); 255 stops the loop
   if [ "$rc" -ne 0 ]; then echo "failed $run (exit $rc)" >&2; return "$rc"; fi
   echo "done $run"

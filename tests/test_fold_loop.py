@@ -88,3 +88,17 @@ def test_ablations_runs_the_deciding_rows_over_their_seeds_first(loop_env, tmp_p
     assert done.returncode == 0, done.stderr
     table = log[-1].split(" | ")[1].split()  # the glob of the runs, expanded by the shell
     assert log[-1].startswith("aggregate.py") and table[0] == "--table" and len(table) == 1 + len(runs) + 1
+
+
+def test_gt_and_oracle_reach_test_and_main(loop_env):
+    """make benchmark's GT=... ORACLE=1: test.py --gt, main.py --oracle_test_list <fold test list> --oracle_gt."""
+    assert run_loop(loop_env, "L", 1, 2, 1, "b=configs/fast.json", GT="gt.txt", ORACLE="1").returncode == 0
+    with open(loop_env["LOG"]) as f:
+        logged = {line.split(" | ")[0].split()[0]: line.split(" | ")[1].split() for line in f}
+    value = lambda script, flag: logged[script][logged[script].index(flag) + 1]  # noqa: E731
+    assert value("main.py", "--oracle_test_list") == "L/fold0_test.txt" and value("main.py", "--oracle_gt") == "gt.txt"
+    assert value("test.py", "--gt") == "gt.txt"
+    os.remove(loop_env["LOG"])
+    run_loop(loop_env, "L", 1, 2, 1, "c=configs/fast.json")  # neither: neither flag
+    with open(loop_env["LOG"]) as f:
+        assert not any("--gt" in line or "--oracle" in line for line in f)

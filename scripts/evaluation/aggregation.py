@@ -191,16 +191,17 @@ def seed_and_fold(run_name: str) -> tuple[int | None, int] | None:
     return (None, int(m.group(1))) if m else None
 
 
-def mean_ci(values, level: float = 0.95) -> tuple[float, float]:
+def mean_ci(values, level: float = 0.95, bounds: tuple[float, float] = (0.0, 1.0)) -> tuple[float, float]:
     """Student-t confidence interval of the mean of the finite values (seeds x folds as samples of the
-    training's variation); nan with fewer than two values."""
+    training's variation), clipped to `bounds` (every figure here is an AUC or AP in [0, 1]); nan with fewer
+    than two values."""
     from scipy import stats
 
     v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
     if v.size < 2:
         return math.nan, math.nan
     half = stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
-    return float(v.mean() - half), float(v.mean() + half)
+    return float(max(bounds[0], v.mean() - half)), float(min(bounds[1], v.mean() + half))
 
 
 def mean_std(values) -> tuple[float, float]:
