@@ -257,3 +257,47 @@ def test_names_that_disagree_with_the_index_rule_are_refused(tmp_path):
 def test_intervals_are_inclusive_runs():
     assert intervals(np.array([0, 1, 1, 0, 0, 1])) == [(1, 2), (5, 5)]
     assert intervals(np.zeros(4)) == []
+
+
+def test_each_crop_a_sample_and_the_mean_over_crops_at_test(tmp_path):
+    """--crops each (UR-DMU, PEL4VAD, BN-WVAD): a manifest line per crop, folds that keep a video's crops
+    together, and test.py's video and frame figures from the mean over each video's crops, equal to the
+    peers' computation (crop scores averaged, then repeated x16 against the GT)."""
+    train_names, test_names = ucf_names(6, 6, "train"), ucf_names(4, 4, "test")
+    arrays, events = generate(tmp_path, train_names + test_names, seed=7, crops=3)
+    train, test = write_wu(tmp_path, "train", train_names, arrays), write_wu(tmp_path, "test", test_names, arrays)
+    gt = frame_gt(arrays, events, test_names)
+    np.save(tmp_path / "gt.npy", gt)
+    out = import_set(tmp_path, "wu", "ucf", train, test, "--gt", tmp_path / "gt.npy", "--crops", "each")
+    entries = read_manifest(out / "train.txt")
+    assert [e.name for e in entries[:4]] == ["Abuse001_x264__0", "Abuse001_x264__1", "Abuse001_x264__2",
+                                             "Arson002_x264__0"]
+    assert run_script("StratifiedKFold.py", "--rgb_list", out / "train.txt", "--test_list", out / "test.txt",
+                      "--k", "3", "--out_dir", out / "folds").returncode == 0
+    check = run_script("StratifiedKFold_verify.py", "--rgb_list", out / "train.txt", "--test_list", out / "test.txt",
+                       "--folds_dir", out / "folds", "--k", "3")
+    assert check.returncode == 0, check.stdout
+    for k in range(3):
+        val = {e.name.rsplit("__", 1)[0] for e in read_manifest(out / f"folds/fold{k}_val.txt")}
+        train_videos = {e.name.rsplit("__", 1)[0] for e in read_manifest(out / f"folds/fold{k}_train.txt")}
+        assert val and not val & train_videos  # a video's crops on one side
+    runs = tmp_path / "runs"
+    assert run_script("main.py", "--config", "configs/sequence.json", "--train_list", out / "folds/fold0_train.txt",
+                      "--val_list", out / "folds/fold0_val.txt", "--runs_dir", runs, "--exp_name", "crops",
+                      "--max_epoch", "2", "--batch_size", "4", "--num_segments", "8", "--no_progress",
+                      "--no_plots").returncode == 0
+    ckpt = runs / "crops/checkpoint_best.pth"
+    done = run_script("test.py", "--test_list", out / "test.txt", "--checkpoint", ckpt, "--gt", out / "test_gt.txt",
+                      "--no_progress", "--no_plots", "--n_boot", "20")
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((runs / "crops/test_metrics.json").read_text())
+    assert metrics["n_videos"] == 8 and metrics["frame"]["n_videos"] == 8  # videos, not their 24 crops
+    model, _, ds, _ = load_for_scoring(ckpt, out / "test.txt", device=torch.device("cpu"), progress=False)
+    crops = score_dataset(model, ds, progress=False)
+    snippets = [np.mean(crops.snippets[3 * v:3 * v + 3], axis=0) for v in range(8)]
+    video = crops.video.reshape(8, 3).mean(axis=1)
+    fpr, tpr, _ = roc_curve(gt, np.concatenate([np.repeat(s, 16) for s in snippets]))
+    assert metrics["frame"]["frame_roc_auc"] == pytest.approx(auc(fpr, tpr), abs=1e-9)
+    labels = np.array([1] * 4 + [0] * 4)
+    fpr, tpr, _ = roc_curve(labels, video)
+    assert metrics["video_roc_auc"] == pytest.approx(auc(fpr, tpr), abs=1e-9)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from scripts.core.errors import MateError
+from scripts.data.crops import crop_groups, crop_video, per_video
 from scripts.data.manifest import (VideoEntry, check_both_labels, companion_test_manifest, format_entry,
                               read_manifest, write_manifest)
 
@@ -96,6 +97,12 @@ def make_folds(entries: Sequence[VideoEntry], k: int = 5, seed: int = PUBLISHED_
                stratify: str = "label", source: str = "video list") -> list[Fold]:
     """K (train, val) folds by `stratify` rule: "label" (published) or "class"."""
     assert stratify in STRATIFY_RULES, f"stratify must be one of {STRATIFY_RULES}, got {stratify!r}"
+    groups = crop_groups(entries, source=source)
+    if groups is not None:  # a per-crop list: fold its videos, then give each fold part all their crops
+        crops = {v: [entries[i] for i in idx] for v, idx in groups}
+        folds = make_folds(per_video(entries, groups), k, seed, stratify=stratify, source=source)
+        expand = lambda part: [c for e in part for c in crops[e.name]]  # noqa: E731
+        return [(expand(train), expand(val)) for train, val in folds]
     if stratify == "label":
         return label_folds(entries, k, seed, source=source)
     return stratified_folds(entries, k, seed, source=source)
@@ -255,6 +262,9 @@ def verify_folds(entries: Sequence[VideoEntry], folds_dir: str | Path, k: int,
         report.counts.append(fold_counts(f[tr_name], f[va_name], shown_test))
         for name in sorted(tr.keys() & va.keys()):
             problems.append(f"fold {i}: {name} is in both {tr_name} and {va_name}")
+        videos = lambda part: {crop_video(n) for n in part} - {None}  # noqa: E731  (per-crop lists)
+        for video in sorted(videos(tr) & videos(va)):
+            problems.append(f"fold {i}: crops of {video} are in both {tr_name} and {va_name}")
         for name in sorted(listed.keys() - tr.keys() - va.keys()):
             problems.append(f"fold {i}: {name} from {source} is in neither {tr_name} nor {va_name}")
         for fname, part in ((tr_name, tr), (va_name, va)):
@@ -272,8 +282,9 @@ def verify_folds(entries: Sequence[VideoEntry], folds_dir: str | Path, k: int,
             val_owner.setdefault(name, va_name)
     for name in sorted(listed.keys() - val_owner.keys()):
         problems.append(f"{name} from {source} is in no fold's val file")
+    crops = max(1, len(entries) // max(1, len({crop_video(e.name) or e.name for e in entries})))
     for label, word in enumerate(LABEL_NAMES):
-        per_fold = [c["Val"][label] for c in report.counts]
+        per_fold = [c["Val"][label] // crops for c in report.counts]  # videos, for a per-crop list
         if max(per_fold) - min(per_fold) > 1:
             problems.append(f"unbalanced folds: {word} val counts {per_fold} differ by more than 1")
     return report

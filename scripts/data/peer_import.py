@@ -4,8 +4,9 @@ this repo's manifests and annotation file, checked on the way (docs/benchmarks.m
 Written into --out_dir:
     features/<video>.npy   rtfm family: a relative link to the peer's [T, 10, 2048] file (read with
                            --crop_mode mean: the crops averaged, or space: the crops as positions); wu family
-                           with --crops mean: the mean of the video's crop files, [T, D] (the crops are
-                           separate files, and a manifest line names one file)
+                           with --crops mean: the mean of the video's crop files, [T, D]
+    features/<video>__<k>.npy  wu family with --crops each: a link to each crop file, one manifest line per
+                           crop, as the peers train (scripts/data/crops.py)
     train.txt, test.txt    manifests `<path> <label> <class>`, in the lists' order (anomalous first)
     test_gt.txt            the frame GT of the test videos in this repo's annotation forms, each video's
                            16 x T frames exactly the peer's (test.py --gt; main.py --oracle_gt)
@@ -27,19 +28,29 @@ from scripts.data.peers import (DATASETS, FAMILIES, FileFinder, PeerVideo, annot
                                 count_snippets, gt_from_concatenated, gt_from_masks, read_peer_list, relative_link)
 
 
-def feature_file(v: PeerVideo, family: str, folder: Path) -> Path:
-    """The one file a manifest line names for this video (see the module docstring)."""
-    out = folder / f"{v.name}.npy"
+def feature_entries(v: PeerVideo, family: str, crops: str, folder: Path) -> list[VideoEntry]:
+    """The manifest line(s) of a video (see the module docstring): one file, or with --crops each one link
+    per crop file, `<video>__<k>.npy` (scripts/data/crops.py)."""
+    if crops == "each":
+        out = []
+        for k, f in enumerate(v.files):
+            relative_link(f, folder / f"{v.name}__{k}.npy")
+            out.append(VideoEntry(folder / f"{v.name}__{k}.npy", v.label, v.cls))
+        return out
+    path = folder / f"{v.name}.npy"
     if family == "rtfm":
-        relative_link(v.files[0], out)
+        relative_link(v.files[0], path)
     else:
-        crops = [np.load(f) for f in v.files]
-        save_npy(out, np.mean(crops, axis=0, dtype=np.float64).astype(crops[0].dtype))
-    return out
+        arrays = [np.load(f) for f in v.files]
+        save_npy(path, np.mean(arrays, axis=0, dtype=np.float64).astype(arrays[0].dtype))
+    return [VideoEntry(path, v.label, v.cls)]
 
 
 def import_peers(args: argparse.Namespace) -> dict:
     """Read, check and write (see the module docstring); returns import.json's record."""
+    if args.crops == "each" and args.family == "rtfm":
+        raise MateError("--crops each: the rtfm family keeps a video's crops in one [T, 10, D] file; train on it "
+                        "with --crop_mode mean (crops averaged) or space (crops as positions)")
     if (args.gt is None) == (args.frame_masks is None):
         raise MateError("pass exactly one of --gt (the concatenated frame GT .npy) and --frame_masks (a folder "
                         "of per-video masks, ShanghaiTech's test_frame_mask/)")
@@ -61,8 +72,8 @@ def import_peers(args: argparse.Namespace) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     manifests = {}
     for split, videos in (("train", train), ("test", test)):
-        entries = [VideoEntry(feature_file(v, args.family, folder), v.label, v.cls)
-                   for v in tqdm(videos, desc=f"{split} features", unit="video", disable=args.no_progress)]
+        entries = [e for v in tqdm(videos, desc=f"{split} features", unit="video", disable=args.no_progress)
+                   for e in feature_entries(v, args.family, args.crops, folder)]
         manifests[split] = write_manifest(out_dir / f"{split}.txt", entries, header=(
             f"import_peers.py --family {args.family} --dataset {args.dataset}: {args.train_list if split == 'train' else args.test_list}"))
     gt_path = write_text(out_dir / "test_gt.txt", annotation_text(test, gt, args.dataset))
@@ -70,8 +81,10 @@ def import_peers(args: argparse.Namespace) -> dict:
               "train_list": str(args.train_list), "test_list": str(args.test_list),
               "gt": str(args.gt or args.frame_masks), "crops": len(test[0].files) if args.family == "wu" else
               int(np.load(test[0].files[0], mmap_mode="r").shape[1]),
-              "crop_input": "each video's crop files averaged" if args.family == "wu" else
-              "one [T, K, D] file per video: --crop_mode mean averages the crops",
+              "crop_input": {"each": "every crop file a manifest line: a training sample of its own, and the mean "
+                                     "over a video's crops at validation and test",
+                             "mean": "each video's crop files averaged" if args.family == "wu" else
+                             "one [T, K, D] file per video: --crop_mode mean averages the crops"}[args.crops],
               "train_videos": len(train), "train_anomalous": sum(v.label for v in train),
               "test_videos": len(test), "test_anomalous": sum(v.label for v in test),
               "test_snippets": sum(v.snippets for v in test), "test_frames": int(sum(g.size for g in gt)),

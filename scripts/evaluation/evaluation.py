@@ -24,7 +24,7 @@ from scripts.core.locks import exclusive_lock
 from scripts.data.framegt import FrameGroundTruth, align, dataset_of, read_annotations
 from scripts.evaluation.metrics import frame_ap, frame_ap_trapezoid, frame_auc, plot_roc_pr, summarize
 from scripts.core.plots import new_figure, save_figure
-from scripts.evaluation.scoring import Scores, score_dataset
+from scripts.evaluation.scoring import Scores, average_crops, score_dataset
 from scripts.core.devices import resolve_device, use_threads
 from scripts.data.xd_violence import DATASET as XD_DATASET, parse_name as parse_xd_name
 
@@ -200,8 +200,9 @@ def run_test(args: argparse.Namespace) -> dict[str, Any]:
     model, ckpt, ds, settings_check = load_for_scoring(args.checkpoint, args.test_list, device=device,
                                                        progress=not args.no_progress, workers=args.num_workers,
                                                        force_settings=args.force_settings)
-    entries = ds.entries
     scores = score_dataset(model, ds, device=device, batch_size=args.batch_size, progress=not args.no_progress)
+    ds, scores = average_crops(ds, scores, source=str(args.test_list))  # a per-crop list: the mean per video
+    entries = ds.entries
     labels = ds.labels.numpy().astype(int)
     metrics = summarize(labels, scores.video, [e.cls for e in entries], n_boot=args.n_boot, seed=args.seed)
     stored = ckpt.get("metrics") or {}

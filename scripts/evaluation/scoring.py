@@ -55,3 +55,30 @@ def score_dataset(model: torch.nn.Module, ds: FeatureDataset, *, device: torch.d
         motion.extend(out.motion.float().mean(dim=(2, 3)).cpu().numpy())
     return Scores(video=torch.cat(video).numpy(), snippets=snippets,
                   embeddings=torch.cat(embeddings).numpy(), motion=motion)
+
+
+@dataclass
+class CropAveraged:
+    """A per-crop dataset seen as its videos (scripts/data/crops.py): what the metrics read of a dataset
+    (entries, labels, is_sequence), one per video."""
+
+    entries: list
+    labels: torch.Tensor
+    is_sequence: bool
+
+
+def average_crops(ds, scores: Scores, *, source: str = "manifest"):
+    """(dataset, scores) per video: a per-crop dataset's scores averaged over each video's crops (video score,
+    snippet scores, embeddings, motion), as the peers test; a dataset of whole videos comes back as it is."""
+    from scripts.data.crops import crop_groups, per_video
+
+    groups = crop_groups(ds.entries, source=source)
+    if groups is None:
+        return ds, scores
+    mean = lambda arrays: np.mean(np.stack(arrays), axis=0)  # noqa: E731
+    videos = per_video(ds.entries, groups)
+    averaged = Scores(video=np.array([scores.video[idx].mean() for _, idx in groups]),
+                      snippets=[mean([scores.snippets[i] for i in idx]) for _, idx in groups],
+                      embeddings=np.stack([scores.embeddings[idx].mean(axis=0) for _, idx in groups]),
+                      motion=[mean([scores.motion[i] for i in idx]) for _, idx in groups])
+    return CropAveraged(videos, torch.tensor([e.label for e in videos]), ds.is_sequence), averaged

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from scripts.core.errors import MateError
+from scripts.data.crops import crop_video
 from scripts.data.framegt import dataset_of, read_annotations
 from scripts.data.manifest import read_manifest
 from scripts.dataset import FeatureDataset
 from scripts.evaluation.evaluation import frame_headline, frame_metrics
 from scripts.evaluation.metrics import roc_auc
-from scripts.evaluation.scoring import score_dataset
+from scripts.evaluation.scoring import average_crops, score_dataset
 
 SELECTION = ("test-oracle: the epoch with the highest {metric} on {test_list} itself, as the peers select; an "
              "upper bound on what the model can reach, not a result")
@@ -35,7 +36,8 @@ class Oracle:
     def __init__(self, args: argparse.Namespace, train_entries: list, frames_per_snippet: int):
         self.test_list, self.gt = Path(args.oracle_test_list), args.oracle_gt
         entries = read_manifest(self.test_list, require_both_labels=True)
-        shared = sorted({e.name for e in entries} & {e.name for e in train_entries})
+        video = lambda e: crop_video(e.name) or e.name  # noqa: E731
+        shared = sorted({video(e) for e in entries} & {video(e) for e in train_entries})
         if shared:
             raise MateError(f"{self.test_list}: {len(shared)} videos are also in {args.train_list} (e.g. "
                             f"{shared[:3]}); an oracle test list must be the held-out test set")
@@ -57,10 +59,11 @@ class Oracle:
 
     def score(self, model, device) -> dict[str, float]:
         """This epoch's test figures: oracle_video_roc_auc, and with --oracle_gt the frame-level ones."""
-        scores = score_dataset(model, self.ds, device=device, batch_size=self.batch_size)
-        row = {"oracle_video_roc_auc": roc_auc(self.ds.labels.numpy(), scores.video)}
+        view, scores = average_crops(self.ds, score_dataset(model, self.ds, device=device, batch_size=self.batch_size),
+                                     source=str(self.test_list))
+        row = {"oracle_video_roc_auc": roc_auc(view.labels.numpy(), scores.video)}
         if self.gt is not None:
-            frame = frame_metrics(self.ds, scores, self.gt, self.frames_per_snippet)
+            frame = frame_metrics(view, scores, self.gt, self.frames_per_snippet)
             row.update(oracle_frame_roc_auc=frame["frame_roc_auc"], oracle_frame_ap=frame["frame_ap"])
         return row
 

@@ -40,7 +40,7 @@ from scripts.evaluation.evaluation import ORACLE_FILE
 from scripts.training.oracle import Oracle
 from scripts.training.resume import (PLOT_FILES, RUN_FILES, TrainState, check_resume_features, check_resume_options,
                                      prepare_run_dir, restore)
-from scripts.evaluation.scoring import score_dataset
+from scripts.evaluation.scoring import average_crops, score_dataset
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
@@ -288,8 +288,9 @@ def feature_record(args: argparse.Namespace, train_ds: FeatureDataset, extractio
 
 def validate(model, val_ds: FeatureDataset, args: argparse.Namespace, device, *, sequence: bool) -> dict[str, float]:
     """One epoch's validation: ROC-AUC and PR-AUC of the video scores, and the alarm threshold."""
-    val = score_dataset(model, val_ds, device=device, batch_size=args.eval_batch_size)
-    labels = val_ds.labels.numpy()
+    view, val = average_crops(val_ds, score_dataset(model, val_ds, device=device, batch_size=args.eval_batch_size),
+                              source=str(args.val_list))  # per-crop lists: the mean over a video's crops
+    labels = view.labels.numpy()
     return {"val_roc_auc": roc_auc(labels, val.video), "val_pr_auc": pr_auc(labels, val.video),
             "val_threshold": val_threshold(labels, val, sequence=sequence)}
 
