@@ -4,6 +4,7 @@ frame masks): labels by the repos' rules, the index rule cross-checked, GT lengt
 features' family, and the frame-level AUC / both APs of test.py on an import equal to a direct computation the
 way the peers' eval scripts do it (snippet scores repeated x16 against the concatenated GT; roc_curve + auc,
 auc(recall, precision) and average_precision_score)."""
+import csv
 import json
 from pathlib import Path
 
@@ -116,11 +117,11 @@ def direct_frame_figures(out: Path, checkpoint: Path, gt: np.ndarray) -> dict:
             "frame_ap_sklearn": average_precision_score(gt, pred)}
 
 
-def train_and_test(root: Path, out: Path, config: str = "configs/sequence.json") -> dict:
+def train_and_test(root: Path, out: Path, config: str = "configs/sequence.json", *extra) -> dict:
     runs = root / "runs"
     done = run_script("main.py", "--config", config, "--train_list", out / "train.txt", "--val_list",
                       out / "test.txt", "--runs_dir", runs, "--exp_name", "peer", "--max_epoch", "2",
-                      "--batch_size", "4", "--num_segments", "8", "--no_progress", "--no_plots")
+                      "--batch_size", "4", "--num_segments", "8", "--no_progress", "--no_plots", *extra)
     assert done.returncode == 0, done.stderr
     done = run_script("test.py", "--test_list", out / "test.txt", "--checkpoint", runs / "peer/checkpoint_best.pth",
                       "--gt", out / "test_gt.txt", "--no_progress", "--no_plots", "--n_boot", "20")
@@ -210,8 +211,13 @@ def test_shanghaitech_masks_config_and_headline(tmp_path):
     out = import_set(tmp_path, "rtfm", "shanghaitech", train, test, "--frame_masks", masks)
     assert [e.label for e in read_manifest(out / "train.txt")] == [1] * 6 + [0] * 6
     assert (out / "test_gt.txt").read_text().startswith("# dataset: ShanghaiTech\n")
-    metrics = train_and_test(tmp_path, out, "configs/shanghaitech.json")
+    metrics = train_and_test(tmp_path, out, "configs/shanghaitech.json", "--oracle_test_list", out / "test.txt",
+                             "--oracle_gt", out / "test_gt.txt")
     assert metrics["frame"]["dataset"] == "ShanghaiTech" and metrics["headline"]["metric"] == "frame_roc_auc"
+    # the oracle epoch by the benchmark's frame-level figure: the argmax of metrics.csv's oracle column
+    with open(tmp_path / "runs/peer/metrics.csv") as f:
+        per_epoch = [float(r["oracle_frame_roc_auc"]) for r in csv.DictReader(f)]
+    assert metrics["oracle"]["metric"] == "frame_roc_auc" and metrics["oracle"]["epoch"] == 1 + int(np.argmax(per_epoch))
     direct = direct_frame_figures(out, tmp_path / "runs/peer/checkpoint_best.pth", np.concatenate(gt))
     assert metrics["frame"]["frame_roc_auc"] == pytest.approx(direct["frame_roc_auc"], abs=1e-9)
 
