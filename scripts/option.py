@@ -323,6 +323,10 @@ def get_train_parser(add_help: bool = False) -> argparse.ArgumentParser:
                        help="the frame annotation file of --oracle_test_list (sequence features): the oracle "
                             "epoch is then the one with the benchmark's best frame-level figure (default: "
                             "video ROC-AUC)")
+    group.add_argument("--tensorboard", action="store_true",
+                       help="also write TensorBoard event files (every number of metrics.csv, per epoch) into "
+                            "<run>/tensorboard/ for live curves; needs the optional requirements, pip install -r "
+                            "requirements-optional.txt (default: off)")
     group.add_argument("--stop_epoch", type=int, default=None,
                        help="stop after this epoch as if interrupted (e.g. to fit a time-limited job); "
                             "continue later with --resume (default: run to --max_epoch)")

@@ -264,3 +264,19 @@ def test_no_plots_writes_the_same_numbers_and_no_png(small, trained, tmp_path):
     assert sorted(p.name for p in (tmp_path / "plots").rglob("*.png")) == ["pr_curve.png", "roc_curve.png"]
     assert not list((tmp_path / "quiet").rglob("*.png"))
     assert evals["quiet"] == evals["plots"]
+
+
+def test_tensorboard_events_or_one_line_saying_what_to_install(small, tmp_path):
+    """--tensorboard (requirements-optional.txt): event files under <run>/tensorboard/ where the package is
+    installed; where it is not (make test's environment), one line naming the file to install, before any work."""
+    import importlib.util
+
+    done = run_script("main.py", *train_args(small, tmp_path / "runs", "tb", "--max_epoch", "1", "--tensorboard"))
+    if importlib.util.find_spec("tensorboard") is None:
+        assert done.returncode == 2
+        assert done.stderr == ("error: --tensorboard: the tensorboard package is not installed; pip install -r "
+                               "requirements-optional.txt\n")
+        assert not (tmp_path / "runs/tb/metrics.csv").exists()
+    else:
+        assert done.returncode == 0, done.stderr
+        assert list((tmp_path / "runs/tb/tensorboard").glob("events.out.tfevents.*"))

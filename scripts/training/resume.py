@@ -34,7 +34,7 @@ PLOT_FILES = ("loss.png", "auc.png")  # in plots/, beside test.py's curves
 # run's. --max_epoch may only grow (advance_schedule); --pretrained_ckpt with --resume only as the run began
 # (the weights come from checkpoint_last.pth) and the run keeps the value it was started with.
 RESUME_FREE = ("config", "exp_name", "runs_dir", "resume", "overwrite", "stop_epoch", "max_epoch",
-               "pretrained_ckpt", "device", "threads", "num_workers", "eval_batch_size", "no_progress",
+               "pretrained_ckpt", "device", "threads", "num_workers", "eval_batch_size", "no_progress", "tensorboard",
                "no_plots")
 
 
@@ -79,6 +79,7 @@ def prepare_run_dir(args: argparse.Namespace, run_dir: Path) -> dict[str, Any] |
         for name in RUN_FILES:
             (run_dir / name).unlink(missing_ok=True)
         shutil.rmtree(run_dir / "plots", ignore_errors=True)
+        shutil.rmtree(run_dir / "tensorboard", ignore_errors=True)
     return None
 
 

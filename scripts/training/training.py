@@ -203,6 +203,7 @@ def train_in(run_dir: Path, args: argparse.Namespace, loss_cfg: LossConfig, pret
     if stored is not None:
         check_resume_options(stored["options"], options, source=last_path)  # before the features load
         options["pretrained_ckpt"] = stored["options"].get("pretrained_ckpt")  # how the run began stays recorded
+    board = tensorboard_writer(run_dir) if args.tensorboard else None  # a missing package: before any work
     seed_everything(args.seed)
     device = resolve_device(args.device)
     threads = use_threads(args.threads)  # before the features load: they keep our own cores busy
@@ -262,6 +263,11 @@ def train_in(run_dir: Path, args: argparse.Namespace, loss_cfg: LossConfig, pret
         run.write_metrics(state.history)
         if oracle:
             write_json(run.file(ORACLE_FILE), oracle.record(state.history, state.best["epoch"]))
+        if board is not None:
+            for key, value in row.items():
+                if key != "epoch" and isinstance(value, float):
+                    board.add_scalar(key, value, epoch)
+            board.flush()
         run.log(f"epoch {epoch}/{args.max_epoch} loss {row['loss']:.4f} lr {row['lr']:.2e} "
                 f"val ROC-AUC {row['val_roc_auc']:.4f} PR-AUC {row['val_pr_auc']:.4f} ({row['seconds']:.1f}s)")
         bar.set_postfix(loss=f"{row['loss']:.3f}", val_auc=f"{row['val_roc_auc']:.3f}",
@@ -270,12 +276,24 @@ def train_in(run_dir: Path, args: argparse.Namespace, loss_cfg: LossConfig, pret
         if change:
             run.log(change)
     bar.close()
+    if board is not None:
+        board.close()
     if not args.no_plots:
         run.plot_curves(state.history)
     finished = state.epoch >= args.max_epoch
     run.log(f"{'finished' if finished else f'stopped after epoch {state.epoch} (continue with --resume)'}: "
             f"best epoch {state.best['epoch']} val ROC-AUC {state.best['val_roc_auc']:.4f}; {run_dir}")
     return {"run_dir": str(run_dir), "epoch": state.epoch, "finished": finished, "best": state.best}
+
+
+def tensorboard_writer(run_dir: Path):
+    """A SummaryWriter into <run>/tensorboard/, or one line saying what to install."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise MateError("--tensorboard: the tensorboard package is not installed; pip install -r "
+                        "requirements-optional.txt") from None
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 
 def feature_record(args: argparse.Namespace, train_ds: FeatureDataset, extraction: dict) -> dict[str, Any]:
