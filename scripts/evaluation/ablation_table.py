@@ -149,7 +149,7 @@ def table_records(rows: list[Row]) -> list[dict]:
 
 
 def markdown(records: list[dict]) -> str:
-    head = ["Component Removed", "# Params", "Seeds × Folds", "Test ROC-AUC", "Test PR-AUC",
+    head = ["Component Removed", "# Params", "Seeds × Folds", "Test video ROC-AUC", "Test video PR-AUC",
             "ΔROC-AUC vs full (paired runs)", "Wilcoxon p", "ΔROC-AUC vs full (ensemble)", "DeLong p"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in records:
@@ -175,6 +175,6 @@ def plot(rows: list[Row], path: Path) -> Path:
         ax.axhline(means[0][0], color="C2", linestyle="--", linewidth=1)
     ax.set_xticks(range(len(shown)), [LABELS[r.key] for r in shown], rotation=35, ha="right", fontsize=8)
     low = min((m - s for m, s in means), default=0.5)
-    ax.set(ylabel="test ROC-AUC (mean ± std over runs)", ylim=(max(0.0, low - 0.05), 1.0),
+    ax.set(ylabel="test video ROC-AUC (mean ± std over runs)", ylim=(max(0.0, low - 0.05), 1.0),
            title="Ablation: component removed")
     return save_figure(fig, path)

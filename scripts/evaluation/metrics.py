@@ -383,9 +383,9 @@ def plot_roc_pr(labels, scores, out_dir: str | os.PathLike, title: str = "") -> 
     fpr, tpr, _ = roc_curve(y, s)
     precision, recall, _ = precision_recall_curve(y, s)
     curves = [
-        ("roc_curve.png", fpr, tpr, f"ROC-AUC = {roc_auc(y, s):.4f}", "false positive rate",
+        ("roc_curve.png", fpr, tpr, f"video ROC-AUC = {roc_auc(y, s):.4f}", "false positive rate",
          "true positive rate", (0.0, 0.0, 1.0, 1.0), "lower right"),
-        ("pr_curve.png", recall, precision, f"AP = {pr_auc(y, s):.4f}", "recall", "precision",
+        ("pr_curve.png", recall, precision, f"video AP = {pr_auc(y, s):.4f}", "recall", "precision",
          (0.0, y.mean(), 1.0, y.mean()), "lower left"),  # chance level of AP = share of anomalies
     ]
     paths = []
