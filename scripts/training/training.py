@@ -197,93 +197,125 @@ def run_training(args: argparse.Namespace) -> dict[str, Any]:
 def train_in(run_dir: Path, args: argparse.Namespace, loss_cfg: LossConfig, pretrained: dict[str, Any] | None,
              entries: tuple[list, list]) -> dict[str, Any]:
     """run_training's work inside the run folder, whose lock the caller holds."""
-    last_path = run_dir / "checkpoint_last.pth"
-    stored = prepare_run_dir(args, run_dir)
-    options = options_to_dict(args)
-    if stored is not None:
-        check_resume_options(stored["options"], options, source=last_path)  # before the features load
-        options["pretrained_ckpt"] = stored["options"].get("pretrained_ckpt")  # how the run began stays recorded
-    board = tensorboard_writer(run_dir) if args.tensorboard else None  # a missing package: before any work
-    seed_everything(args.seed)
-    device = resolve_device(args.device)
-    threads = use_threads(args.threads)  # before the features load: they keep our own cores busy
-    train_ds, val_ds, extraction = load_data(args, *entries)
-    oracle = None
-    if args.oracle_test_list is not None:  # the peers' test-set selection, recorded beside ours
-        oracle = Oracle(args, entries[0], args.frames_per_snippet)
-        oracle.check_shape(train_ds)
-    feature = feature_record(args, train_ds, extraction)
-    if stored is not None:
-        check_resume_features(stored["feature"], feature, source=last_path, train_list=args.train_list)
-    model_cfg = model_config_from_args(args, in_channels=train_ds.feature_shape[0])
-    model = build_model(model_cfg)
-    if pretrained is not None:
-        init_from_checkpoint(model, model_cfg, pretrained, source=args.pretrained_ckpt)
-    model = model.to(device)
-    loss_fn = MateLoss(loss_cfg)
-    optimizer = build_optimizer(model, lr=args.lr, weight_decay=args.weight_decay, device=device)
-    sampler = BalancedBatchSampler(train_ds.labels, batch_size=args.batch_size, seed=args.seed)
-    scheduler = build_scheduler(optimizer, steps_per_epoch=len(sampler), max_epoch=args.max_epoch,
-                                warmup_epochs=args.warmup_epochs)
-    state, notes = TrainState(), []
-    if stored is not None:
-        state, notes = restore(stored, last_path, model, optimizer, scheduler, model_cfg,
-                               max_epoch=args.max_epoch, steps_per_epoch=len(sampler))
-    elif args.resume:
-        notes = ["--resume: no checkpoint_last.pth yet, so the run starts from scratch"]
-    run = RunFolder(run_dir, quiet=args.no_progress)
-    run.write_config(options, model_config=dataclasses.asdict(model_cfg),
-                     loss_config=dataclasses.asdict(loss_fn.cfg), feature=feature,
-                     parameters=count_parameters(model), device=str(device))
-    for note in notes:
-        run.log(note)
-    verb = "resuming" if stored is not None else "starting"
-    run.log(f"{verb} {run_dir} at epoch {state.epoch + 1}/{args.max_epoch}: "
-            f"{args.model_variant} ({count_parameters(model):,} parameters) on {device} ({threads}), "
-            f"{len(train_ds)} train / {len(val_ds)} val videos, features {list(train_ds.feature_shape)}, "
-            f"git {git_commit() or 'unknown'}"
-            + (f", initialised from {args.pretrained_ckpt}" if pretrained is not None else ""))
-    # what every checkpoint holds (format FORMAT, scripts/models/checkpoint.py)
-    common = dict(format=FORMAT, model_config=dataclasses.asdict(model_cfg), loss_config=dataclasses.asdict(loss_cfg),
-                  options=options, feature=feature)
-    last_epoch = min(args.max_epoch, args.stop_epoch or args.max_epoch)
-    bar = tqdm(range(state.epoch + 1, last_epoch + 1), desc=args.exp_name, unit="epoch",
-               disable=args.no_progress, initial=state.epoch, total=args.max_epoch)
+    trainer = RunTrainer(run_dir, args, loss_cfg, pretrained, entries)
+    bar = tqdm(trainer.remaining(), desc=args.exp_name, unit="epoch", disable=args.no_progress,
+               initial=trainer.state.epoch, total=args.max_epoch)
     governor = thread_governor(args.threads)  # --threads 0: chosen again after every epoch
     for epoch in bar:
-        start = time.time()
-        sampler.set_epoch(epoch)
-        terms = train_one_epoch(model, loss_fn, optimizer, scheduler, train_ds, sampler, args, device, epoch)
-        row = {"epoch": epoch, **terms, "lr": optimizer.param_groups[0]["lr"],
-               **validate(model, val_ds, args, device, sequence=train_ds.is_sequence),
-               **(oracle.score(model, device) if oracle else {}), "seconds": round(time.time() - start, 3)}
-        state.epoch = epoch
-        state.history.append(row)
-        save_epoch(run, model, optimizer, scheduler, state, common, row)
-        run.write_metrics(state.history)
-        if oracle:
-            write_json(run.file(ORACLE_FILE), oracle.record(state.history, state.best["epoch"]))
-        if board is not None:
-            for key, value in row.items():
-                if key != "epoch" and isinstance(value, float):
-                    board.add_scalar(key, value, epoch)
-            board.flush()
-        run.log(f"epoch {epoch}/{args.max_epoch} loss {row['loss']:.4f} lr {row['lr']:.2e} "
-                f"val ROC-AUC {row['val_roc_auc']:.4f} PR-AUC {row['val_pr_auc']:.4f} ({row['seconds']:.1f}s)")
+        row = trainer.epoch(epoch)
         bar.set_postfix(loss=f"{row['loss']:.3f}", val_auc=f"{row['val_roc_auc']:.3f}",
-                        best=f"{state.best['val_roc_auc']:.3f}")
+                        best=f"{trainer.state.best['val_roc_auc']:.3f}")
         change = governor.update() if governor is not None else None
         if change:
-            run.log(change)
+            trainer.run.log(change)
     bar.close()
-    if board is not None:
-        board.close()
-    if not args.no_plots:
-        run.plot_curves(state.history)
-    finished = state.epoch >= args.max_epoch
-    run.log(f"{'finished' if finished else f'stopped after epoch {state.epoch} (continue with --resume)'}: "
-            f"best epoch {state.best['epoch']} val ROC-AUC {state.best['val_roc_auc']:.4f}; {run_dir}")
-    return {"run_dir": str(run_dir), "epoch": state.epoch, "finished": finished, "best": state.best}
+    return trainer.finish()
+
+
+class RunTrainer:
+    """One run folder's training, epoch by epoch: train_in runs one alone; the fold study (scripts/training/
+    fold_study.py) runs many side by side over one feature cache, each exactly as it would run alone.
+
+    `data` = (train, val, extraction) shares features already loaded; without it they are read from the lists.
+    """
+
+    def __init__(self, run_dir: Path, args: argparse.Namespace, loss_cfg: LossConfig,
+                 pretrained: dict[str, Any] | None, entries: tuple[list, list], data: tuple | None = None):
+        self.args, self.run_dir = args, run_dir
+        last_path = run_dir / "checkpoint_last.pth"
+        stored = prepare_run_dir(args, run_dir)
+        options = options_to_dict(args)
+        if stored is not None:
+            check_resume_options(stored["options"], options, source=last_path)  # before the features load
+            options["pretrained_ckpt"] = stored["options"].get("pretrained_ckpt")  # how the run began stays recorded
+        self.board = tensorboard_writer(run_dir) if args.tensorboard else None  # a missing package: before any work
+        seed_everything(args.seed)
+        self.device = device = resolve_device(args.device)
+        threads = use_threads(args.threads)  # before the features load: they keep our own cores busy
+        self.train_ds, self.val_ds, extraction = data if data is not None else load_data(args, *entries)
+        train_ds = self.train_ds
+        self.oracle = None
+        if args.oracle_test_list is not None:  # the peers' test-set selection, recorded beside ours
+            self.oracle = Oracle(args, entries[0], args.frames_per_snippet)
+            self.oracle.check_shape(train_ds)
+        feature = feature_record(args, train_ds, extraction)
+        if stored is not None:
+            check_resume_features(stored["feature"], feature, source=last_path, train_list=args.train_list)
+        model_cfg = model_config_from_args(args, in_channels=train_ds.feature_shape[0])
+        model = build_model(model_cfg)
+        if pretrained is not None:
+            init_from_checkpoint(model, model_cfg, pretrained, source=args.pretrained_ckpt)
+        self.model = model = model.to(device)
+        self.loss_fn = MateLoss(loss_cfg)
+        self.optimizer = build_optimizer(model, lr=args.lr, weight_decay=args.weight_decay, device=device)
+        self.sampler = BalancedBatchSampler(train_ds.labels, batch_size=args.batch_size, seed=args.seed)
+        self.scheduler = build_scheduler(self.optimizer, steps_per_epoch=len(self.sampler), max_epoch=args.max_epoch,
+                                         warmup_epochs=args.warmup_epochs)
+        self.state, notes = TrainState(), []
+        if stored is not None:
+            self.state, notes = restore(stored, last_path, model, self.optimizer, self.scheduler, model_cfg,
+                                        max_epoch=args.max_epoch, steps_per_epoch=len(self.sampler))
+        elif args.resume:
+            notes = ["--resume: no checkpoint_last.pth yet, so the run starts from scratch"]
+        self.rng = torch.get_rng_state()  # this run's torch RNG (dropout), kept apart from other runs'
+        self.run = run = RunFolder(run_dir, quiet=args.no_progress)
+        run.write_config(options, model_config=dataclasses.asdict(model_cfg),
+                         loss_config=dataclasses.asdict(self.loss_fn.cfg), feature=feature,
+                         parameters=count_parameters(model), device=str(device))
+        for note in notes:
+            run.log(note)
+        verb = "resuming" if stored is not None else "starting"
+        run.log(f"{verb} {run_dir} at epoch {self.state.epoch + 1}/{args.max_epoch}: "
+                f"{args.model_variant} ({count_parameters(model):,} parameters) on {device} ({threads}), "
+                f"{len(train_ds)} train / {len(self.val_ds)} val videos, features {list(train_ds.feature_shape)}, "
+                f"git {git_commit() or 'unknown'}"
+                + (f", initialised from {args.pretrained_ckpt}" if pretrained is not None else ""))
+        # what every checkpoint holds (format FORMAT, scripts/models/checkpoint.py)
+        self.common = dict(format=FORMAT, model_config=dataclasses.asdict(model_cfg),
+                           loss_config=dataclasses.asdict(loss_cfg), options=options, feature=feature)
+
+    def remaining(self) -> range:
+        """The epochs this job trains: after the restored one, up to --stop_epoch or --max_epoch."""
+        args = self.args
+        return range(self.state.epoch + 1, min(args.max_epoch, args.stop_epoch or args.max_epoch) + 1)
+
+    def epoch(self, epoch: int) -> dict[str, Any]:
+        """Train, validate, save and log one epoch; returns its metrics.csv row."""
+        args, state, run = self.args, self.state, self.run
+        start = time.time()
+        self.sampler.set_epoch(epoch)
+        terms = train_one_epoch(self.model, self.loss_fn, self.optimizer, self.scheduler, self.train_ds,
+                                self.sampler, args, self.device, epoch)
+        row = {"epoch": epoch, **terms, "lr": self.optimizer.param_groups[0]["lr"],
+               **validate(self.model, self.val_ds, args, self.device, sequence=self.train_ds.is_sequence),
+               **(self.oracle.score(self.model, self.device) if self.oracle else {}),
+               "seconds": round(time.time() - start, 3)}
+        state.epoch = epoch
+        state.history.append(row)
+        save_epoch(run, self.model, self.optimizer, self.scheduler, state, self.common, row)
+        run.write_metrics(state.history)
+        if self.oracle:
+            write_json(run.file(ORACLE_FILE), self.oracle.record(state.history, state.best["epoch"]))
+        if self.board is not None:
+            for key, value in row.items():
+                if key != "epoch" and isinstance(value, float):
+                    self.board.add_scalar(key, value, epoch)
+            self.board.flush()
+        run.log(f"epoch {epoch}/{args.max_epoch} loss {row['loss']:.4f} lr {row['lr']:.2e} "
+                f"val ROC-AUC {row['val_roc_auc']:.4f} PR-AUC {row['val_pr_auc']:.4f} ({row['seconds']:.1f}s)")
+        return row
+
+    def finish(self) -> dict[str, Any]:
+        """Close the curves and the log; returns the run's summary."""
+        args, state = self.args, self.state
+        if self.board is not None:
+            self.board.close()
+        if not args.no_plots:
+            self.run.plot_curves(state.history)
+        finished = state.epoch >= args.max_epoch
+        self.run.log(f"{'finished' if finished else f'stopped after epoch {state.epoch} (continue with --resume)'}: "
+                     f"best epoch {state.best['epoch']} val ROC-AUC {state.best['val_roc_auc']:.4f}; {self.run_dir}")
+        return {"run_dir": str(self.run_dir), "epoch": state.epoch, "finished": finished, "best": state.best}
 
 
 def tensorboard_writer(run_dir: Path):
