@@ -6,6 +6,8 @@ r"""Train MATE on precomputed features (docs/design.md §5); everything goes to 
     python main.py --config configs/ablations/no_motion_map.json ...   # one ablation row
     python main.py ... --exp_name fast_fold0 --resume                  # continue an interrupted run
     python main.py ... --model_variant paper_base --pretrained_ckpt data/published/MATE_base.pkl  # fine-tune
+    python main.py --config configs/fast.json --folds_dir data/manifests --folds 5 --seeds 0 1 2 \
+        --exp_name fast     # the whole fold study in one process: runs/fast_s<seed>_fold<k>/
 
 Options: code defaults < --config file < flags on the command line. The run folder holds config.json,
 train.log, metrics.csv, checkpoint_best.pth (best validation ROC-AUC), checkpoint_last.pth, plots/.
@@ -33,14 +35,33 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parse_args(get_args_parser(), argv)
+    if args.folds_dir is not None:
+        return study(args)
     if args.train_list is None or args.val_list is None:
-        raise MateError("--train_list and --val_list are required (e.g. data/manifests/fold0_train.txt)")
+        raise MateError("--train_list and --val_list are required (e.g. data/manifests/fold0_train.txt), or "
+                        "--folds_dir for a fold study")
     from scripts.training.training import run_training  # torch and the model load only when there is work
 
     summary = run_training(args)
     best = summary["best"]
     print(f"best epoch {best['epoch']}: val ROC-AUC {best['val_roc_auc']:.4f}, PR-AUC {best['val_pr_auc']:.4f}"
           f" -> {summary['run_dir']}/checkpoint_best.pth")
+    return 0
+
+
+def study(args) -> int:
+    """--folds_dir: every fold x seed in this process (scripts/training/fold_study.py)."""
+    if args.train_list is not None or args.val_list is not None:
+        raise MateError("--folds_dir trains each fold on its own lists; drop --train_list / --val_list")
+    if args.folds < 1 or args.study_workers < 0:
+        raise MateError(f"--folds must be at least 1 and --study_workers 0 or more (got {args.folds}, "
+                        f"{args.study_workers})")
+    from scripts.training.fold_study import run_study
+
+    for summary in run_study(args):
+        best = summary["best"]
+        print(f"{summary['run_dir']}: best epoch {best['epoch']}, val ROC-AUC {best['val_roc_auc']:.4f}"
+              + ("" if summary["finished"] else f" (stopped after epoch {summary['epoch']})"))
     return 0
 
 

@@ -323,6 +323,18 @@ def get_train_parser(add_help: bool = False) -> argparse.ArgumentParser:
                        help="the frame annotation file of --oracle_test_list (sequence features): the oracle "
                             "epoch is then the one with the benchmark's best frame-level figure (default: "
                             "video ROC-AUC)")
+    study = parser.add_argument_group("fold study: K folds x seeds in one process over one feature cache "
+                                      "(scripts/training/fold_study.py)")
+    study.add_argument("--folds_dir", type=Path, default=None,
+                       help="train every fold of this folder (StratifiedKFold.py's fold<k>_train.txt, fold<k>_val.txt) "
+                            "x every --seeds in this one process, into runs/<exp_name>_s<seed>_fold<k>/ (each run "
+                            "as main.py makes it alone), instead of --train_list / --val_list (default: off)")
+    study.add_argument("--folds", type=int, default=5, help="the folds of --folds_dir: 0..K-1 (default: 5)")
+    study.add_argument("--seeds", type=int, nargs="+", default=None,
+                       help="the seeds of the study (default: --seed alone)")
+    study.add_argument("--study_workers", type=int, default=0,
+                       help="runs stepped at the same time, one torch thread each; 0 = one per core, at most one "
+                            "per run (default: 0)")
     group.add_argument("--tensorboard", action="store_true",
                        help="also write TensorBoard event files (every number of metrics.csv, per epoch) into "
                             "<run>/tensorboard/ for live curves; needs the optional requirements, pip install -r "

@@ -1,5 +1,5 @@
-"""A run folder before its first epoch and on --resume (docs/design.md §5): the folder cleared, refused or
-continued, the options and features a resumed run must keep, and the exact restore of its state.
+"""A run folder before its first epoch and on --resume (docs/design.md §5): the options and lists refused
+before anything is written, the folder cleared, refused or continued, the options and features a resumed run must keep, and the exact restore of its state.
 
 --resume rules: every option that changes the result must equal the stored run's (RESUME_FREE lists
 those that may differ); --max_epoch may grow, and the warm-up + cosine schedule is then recomputed for
@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
+from scripts.core.devices import check_threads
 from scripts.core.errors import MateError
 from scripts.data.feature_settings import describe
 from scripts.model import ModelConfig
@@ -35,6 +36,7 @@ PLOT_FILES = ("loss.png", "auc.png")  # in plots/, beside test.py's curves
 # (the weights come from checkpoint_last.pth) and the run keeps the value it was started with.
 RESUME_FREE = ("config", "exp_name", "runs_dir", "resume", "overwrite", "stop_epoch", "max_epoch",
                "pretrained_ckpt", "device", "threads", "num_workers", "eval_batch_size", "no_progress", "tensorboard",
+               "folds_dir", "folds", "seeds", "study_workers",
                "no_plots")
 
 
@@ -196,3 +198,30 @@ def restore(ckpt: dict[str, Any], path: Path, model, optimizer, scheduler, model
                      f"--max_epoch {max_epoch}")
     torch.set_rng_state(ckpt["rng"]["torch"])
     return TrainState(epoch=ckpt["epoch"], best=dict(ckpt["best"]), history=list(ckpt["history"])), notes
+
+
+def check_training_options(args: argparse.Namespace) -> None:
+    """Refuse option values that cannot train, in one line, before anything is read or written."""
+    if args.max_epoch < 1:
+        raise MateError(f"--max_epoch: must be at least 1, got {args.max_epoch}")
+    if args.stop_epoch is not None and args.stop_epoch < 1:
+        raise MateError(f"--stop_epoch: must be at least 1, got {args.stop_epoch}")
+    for name in ("lr", "weight_decay", "warmup_epochs", "grad_clip"):
+        value = getattr(args, name)
+        if not math.isfinite(value) or value < 0:
+            raise MateError(f"--{name}: must be a finite number >= 0, got {value}")
+    if args.batch_size < 2 or args.batch_size % 2:
+        raise MateError(f"--batch_size: must be an even number >= 2 (half normal, half anomalous), "
+                        f"got {args.batch_size}")
+    if args.eval_batch_size < 1:
+        raise MateError(f"--eval_batch_size: must be at least 1, got {args.eval_batch_size}")
+    check_threads(args.threads)
+    if args.resume and args.overwrite:
+        raise MateError("--resume and --overwrite exclude each other")
+
+
+def check_disjoint(train: list, val: list, train_list: Path, val_list: Path) -> None:
+    shared = sorted({e.name for e in train} & {e.name for e in val})
+    if shared:
+        raise MateError(f"{val_list}: {len(shared)} videos are also in {train_list} (e.g. {shared[:3]}); "
+                        "validation must not see training videos")

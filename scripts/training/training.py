@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import random
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, S
 from tqdm import tqdm
 
 from scripts.models.checkpoint import FORMAT, init_from_checkpoint, load_checkpoint, save_checkpoint
-from scripts.core.devices import check_threads, resolve_device, thread_governor, use_threads
+from scripts.core.devices import resolve_device, thread_governor, use_threads
 from scripts.dataset import BalancedBatchSampler, FeatureDataset
 from scripts.data.manifest import read_manifest
 from scripts.core.errors import MateError
@@ -38,8 +37,8 @@ from scripts.core.runlog import RunFolder, git_commit
 from scripts.core.fileio import write_json
 from scripts.evaluation.evaluation import ORACLE_FILE
 from scripts.training.oracle import Oracle
-from scripts.training.resume import (PLOT_FILES, RUN_FILES, TrainState, check_resume_features, check_resume_options,
-                                     prepare_run_dir, restore)
+from scripts.training.resume import (PLOT_FILES, RUN_FILES, TrainState, check_disjoint, check_resume_features,  # noqa: F401
+                                     check_resume_options, check_training_options, prepare_run_dir, restore)
 from scripts.evaluation.scoring import average_crops, score_dataset
 
 def seed_everything(seed: int) -> None:
@@ -111,33 +110,6 @@ def build_scheduler(optimizer: torch.optim.Optimizer, *, steps_per_epoch: int, m
         return cosine
     linear = LinearLR(optimizer, start_factor=0.01, end_factor=1.0, total_iters=warmup)
     return SequentialLR(optimizer, [linear, cosine], milestones=[warmup])
-
-
-def check_training_options(args: argparse.Namespace) -> None:
-    """Refuse option values that cannot train, in one line, before anything is read or written."""
-    if args.max_epoch < 1:
-        raise MateError(f"--max_epoch: must be at least 1, got {args.max_epoch}")
-    if args.stop_epoch is not None and args.stop_epoch < 1:
-        raise MateError(f"--stop_epoch: must be at least 1, got {args.stop_epoch}")
-    for name in ("lr", "weight_decay", "warmup_epochs", "grad_clip"):
-        value = getattr(args, name)
-        if not math.isfinite(value) or value < 0:
-            raise MateError(f"--{name}: must be a finite number >= 0, got {value}")
-    if args.batch_size < 2 or args.batch_size % 2:
-        raise MateError(f"--batch_size: must be an even number >= 2 (half normal, half anomalous), "
-                        f"got {args.batch_size}")
-    if args.eval_batch_size < 1:
-        raise MateError(f"--eval_batch_size: must be at least 1, got {args.eval_batch_size}")
-    check_threads(args.threads)
-    if args.resume and args.overwrite:
-        raise MateError("--resume and --overwrite exclude each other")
-
-
-def check_disjoint(train: list, val: list, train_list: Path, val_list: Path) -> None:
-    shared = sorted({e.name for e in train} & {e.name for e in val})
-    if shared:
-        raise MateError(f"{val_list}: {len(shared)} videos are also in {train_list} (e.g. {shared[:3]}); "
-                        "validation must not see training videos")
 
 
 def read_training_extraction(train_entries, val_entries, args: argparse.Namespace) -> dict:
@@ -273,6 +245,17 @@ class RunTrainer:
         # what every checkpoint holds (format FORMAT, scripts/models/checkpoint.py)
         self.common = dict(format=FORMAT, model_config=dataclasses.asdict(model_cfg),
                            loss_config=dataclasses.asdict(loss_cfg), options=options, feature=feature)
+
+    @property
+    def model_uses_dropout(self) -> bool:
+        return any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in self.model.modules())
+
+    def epoch_with_own_rng(self, epoch: int) -> dict[str, Any]:
+        """`epoch` with this run's torch RNG state swapped in and kept (several runs in one process)."""
+        torch.set_rng_state(self.rng)
+        row = self.epoch(epoch)
+        self.rng = torch.get_rng_state()
+        return row
 
     def remaining(self) -> range:
         """The epochs this job trains: after the restored one, up to --stop_epoch or --max_epoch."""

@@ -1,0 +1,163 @@
+"""K folds x S seeds in one process over one feature cache (main.py --folds_dir, `make folds`; docs/speed.md).
+
+Each run is the run main.py makes alone, `runs/<exp_name>_s<seed>_fold<k>/` with the same files, checkpoints,
+numbers and best epoch (tests/test_fold_study.py checks them equal to separate runs'): the same code
+(scripts/training/training.py RunTrainer), its own fold lists, seed, model, optimiser, balanced batches and
+torch RNG state. What they share is the feature cache: the training manifest (every fold's train + val
+parts) is read once, and each run sees its fold's videos through a view of it, in its list's order. The
+runs' epochs go to `--study_workers` threads, one torch thread each: every run is computed exactly as
+alone, whichever thread steps it. A killed study resumes run by run (`--resume`: each run from its own
+checkpoint_last.pth, whatever epoch it reached).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from tqdm import tqdm
+
+from scripts.core.errors import MateError
+from scripts.core.fileio import remove_stale_temps
+from scripts.core.locks import LOCK_NAME, exclusive_lock
+from scripts.data.manifest import read_manifest
+from scripts.dataset import FeatureDataset
+from scripts.models.checkpoint import load_checkpoint
+from scripts.training.resume import PLOT_FILES, RUN_FILES, check_disjoint, check_training_options
+from scripts.training.training import (RunTrainer, loss_config_from_args, model_overrides_from_args,
+                                       read_training_extraction)
+
+
+class DatasetView:
+    """The videos `indices` of a loaded FeatureDataset, in that order, as a dataset of their own (what the
+    training loop, validation and scoring read), sharing the parent's tensors."""
+
+    def __init__(self, parent: FeatureDataset, indices: Sequence[int]):
+        self.parent, self.indices = parent, list(indices)
+        self.entries = [parent.entries[i] for i in self.indices]
+        self.labels = parent.labels[torch.as_tensor(self.indices, dtype=torch.long)]
+
+    def _map(self, indices: Sequence[int]) -> list[int]:
+        return [self.indices[i] for i in indices]
+
+    @property
+    def feature_shape(self) -> tuple[int, int, int, int]:
+        return tuple(self[0][0].shape)  # type: ignore[return-value]
+
+    @property
+    def is_stacked(self) -> bool:
+        return self.parent.is_stacked
+
+    @property
+    def is_sequence(self) -> bool:
+        return self.parent.is_sequence
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int):
+        return self.parent[self.indices[index]]
+
+    def batch(self, indices: Sequence[int]):
+        return self.parent.batch(self._map(indices))
+
+    def motion_maps(self, indices: Sequence[int], window: int, eps: float):
+        return self.parent.motion_maps(self._map(indices), window, eps)
+
+
+def fold_lists(folds_dir: Path, folds: int) -> list[tuple[Path, Path]]:
+    """(train, val) manifests of folds 0..K-1 (StratifiedKFold.py's fold{k}_train.txt, fold{k}_val.txt)."""
+    out = []
+    for k in range(folds):
+        pair = (folds_dir / f"fold{k}_train.txt", folds_dir / f"fold{k}_val.txt")
+        missing = [str(p) for p in pair if not p.is_file()]
+        if missing:
+            raise MateError(f"--folds_dir {folds_dir}: no {missing[0]} (--folds {folds}; StratifiedKFold.py writes them)")
+        out.append(pair)
+    return out
+
+
+def run_args(args: argparse.Namespace, seed: int, fold: int, lists: tuple[Path, Path]) -> argparse.Namespace:
+    """The options of one run, as `main.py --train_list fold<k>_train.txt ... --seed <seed>` would give them."""
+    one = copy.copy(args)
+    one.seed, one.train_list, one.val_list = seed, lists[0], lists[1]
+    one.exp_name = f"{args.exp_name}_s{seed}_fold{fold}"
+    one.folds_dir = one.folds = one.seeds = one.study_workers = None
+    one.threads = 1  # one torch thread per run; the study's parallelism is its workers
+    return one
+
+
+def load_shared(args: argparse.Namespace, lists: list[tuple[Path, Path]]) -> tuple[list, dict, Any, Any]:
+    """The training manifest once (every fold's train + val: the same videos), its extraction record, and
+    the feature caches: one for maps (training and validation read the same arrays), training and full-length
+    ones for sequences."""
+    first = read_manifest(lists[0][0], require_both_labels=True) + read_manifest(lists[0][1], require_both_labels=True)
+    names = {e.name for e in first}
+    for train, val in lists[1:]:
+        other = {e.name for e in read_manifest(train, check_exists=False) + read_manifest(val, check_exists=False)}
+        if other != names:
+            extra = sorted(other ^ names)[:3]
+            raise MateError(f"{train}: its fold's train + val videos are not fold 0's (e.g. {extra}); the folds of a "
+                            "study split one training manifest")
+    extraction = read_training_extraction(first, first, args)
+    common = dict(crop_mode=args.crop_mode, cache_dtype=args.cache_dtype, progress=not args.no_progress,
+                  workers=args.num_workers)
+    train = FeatureDataset(first, num_segments=args.num_segments, **common)
+    val = train if not train.is_sequence else FeatureDataset(first, num_segments=None, **common)
+    return first, extraction, train, val
+
+
+def run_study(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Train every (seed, fold) run (see the module docstring); returns each run's summary."""
+    check_training_options(args)
+    model_overrides_from_args(args)
+    loss_cfg = loss_config_from_args(args)
+    pretrained = None if args.pretrained_ckpt is None else load_checkpoint(args.pretrained_ckpt)
+    lists = fold_lists(Path(args.folds_dir), args.folds)
+    seeds = args.seeds if args.seeds else [args.seed]
+    plan = [(seed, k) for seed in seeds for k in range(args.folds)]
+    everything, extraction, train_cache, val_cache = load_shared(args, lists)
+    where = {e.name: i for i, e in enumerate(everything)}
+    workers = args.study_workers or min(len(plan), os.cpu_count() or 1)
+    with contextlib.ExitStack() as locks:
+        trainers = []
+        for seed, k in tqdm(plan, desc="setting up runs", unit="run", disable=args.no_progress, leave=False):
+            one = run_args(args, seed, k, lists[k])
+            train, val = (read_manifest(p, require_both_labels=True) for p in lists[k])
+            check_disjoint(train, val, one.train_list, one.val_list)
+            run_dir = Path(one.runs_dir) / one.exp_name
+            locks.enter_context(exclusive_lock(run_dir / LOCK_NAME, what=f"run folder {run_dir}"))
+            remove_stale_temps(run_dir, RUN_FILES)
+            remove_stale_temps(run_dir / "plots", PLOT_FILES)
+            data = (DatasetView(train_cache, [where[e.name] for e in train]),
+                    DatasetView(val_cache, [where[e.name] for e in val]), extraction)
+            trainers.append(RunTrainer(run_dir, one, loss_cfg, pretrained, (train, val), data=data))
+        if workers > 1 and any(t.model_uses_dropout for t in trainers):
+            raise MateError(f"--study_workers {workers}: these models use dropout, whose random numbers come from "
+                            "torch's one global generator; run the study with --study_workers 1 (each run then "
+                            "keeps its own stream, as alone)")
+        warm_motion_maps(trainers)
+        torch.set_num_threads(1)
+        last = max((t.remaining().stop - 1 for t in trainers), default=0)
+        first_epoch = min((t.remaining().start for t in trainers), default=1)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for epoch in tqdm(range(first_epoch, last + 1), desc=args.exp_name, unit="epoch",
+                              disable=args.no_progress):
+                due = [t for t in trainers if epoch in t.remaining()]
+                list(pool.map(lambda t: t.epoch_with_own_rng(epoch), due))
+        return [t.finish() for t in trainers]
+
+
+def warm_motion_maps(trainers: list[RunTrainer]) -> None:
+    """Compute the shared caches' MotionMaps once, before the threads ask for them together."""
+    from scripts.model import feature_motion_map
+
+    for t in trainers[:1]:
+        key = feature_motion_map(t.model)
+        if key and t.train_ds.is_stacked:
+            t.train_ds.motion_maps([0], *key)
