@@ -71,17 +71,23 @@ ablations: install
 	PY=$(PY) bash ablations.sh $(ABL_LISTS) $(ABL_FOLDS) $(ABL_EPOCHS) $(JOBS) $(ABL_PREFIX)
 	PY=$(PY) bash ablations.sh $(HARD_LISTS) $(ABL_FOLDS) $(ABL_EPOCHS) $(JOBS) $(HARD_PREFIX)
 
-# K folds x SEEDS of one config in parallel, one thread per job (runs/<EXP>_s<seed>_fold<k>; a tested run
-# is skipped, an unfinished one resumed), then the summary over folds and seeds:
-#   make folds CONFIG=configs/fast.json EXP=fast LISTS=data/manifests EPOCHS=150 JOBS=5 SEEDS="0 1 2"
-# (all five at once balance 2 cores best; 2.7 GB per job with float32 features; docs/speed.md)
+# K folds x SEEDS of one config in ONE process over one feature cache (main.py --folds_dir; JOBS runs stepped
+# at a time, one thread each; runs/<EXP>_s<seed>_fold<k>, each as main.py makes it alone; a killed study
+# resumes run by run), then test.py per run (a tested run is skipped) and the summary over folds and seeds:
+#   make folds CONFIG=configs/fast.json EXP=fast LISTS=data/manifests EPOCHS=150 JOBS=2 SEEDS="0 1 2"
+# (docs/speed.md: 4.2 GB in all for the five UCF-sized folds, against 3.4 GB per process for run_folds.sh's
+# separate processes, which several configs at once, ablations.sh, still use)
 CONFIG ?= configs/fast.json
 EXP ?= fast
 LISTS ?= $(DEMO_LISTS)
 FOLDS ?= 5
 EPOCHS ?= 150
 folds: install
-	PY=$(PY) bash run_folds.sh $(LISTS) $(FOLDS) $(EPOCHS) $(JOBS) $(EXP)=$(CONFIG)
+	$(PY) main.py --config $(CONFIG) --folds_dir $(LISTS) --folds $(FOLDS) --seeds $(SEEDS) --exp_name $(EXP) \
+		--max_epoch $(EPOCHS) --study_workers $(JOBS) --resume --no_progress
+	for run in runs/$(EXP)_s*_fold*; do test -f $$run/test_metrics.json || $(PY) test.py --no_progress \
+		--test_list $(LISTS)/fold$${run##*_fold}_test.txt --checkpoint $$run/checkpoint_best.pth > /dev/null \
+		|| exit 1; done
 	$(PY) aggregate.py --runs runs/$(EXP)_s*_fold* --overwrite
 
 # One table beside the field (docs/benchmarks.md): MATE fast, base and the MIL baseline over BENCH_FOLDS folds x

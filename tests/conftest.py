@@ -112,7 +112,7 @@ def run_subprocess(script: str, *args, cwd: Path | None = None, env: dict | None
 
 # The files that take longest go first, so that with pytest-xdist (make test: -n auto --dist loadfile) no
 # worker starts a long file while the other has nothing left (measured: make test's --durations).
-SLOW_FIRST = ("test_seed_commands.py", "test_ablation_table.py", "test_training.py", "test_run_reliability.py",
+SLOW_FIRST = ("test_seed_commands.py", "test_gpu_script.py", "test_peers.py", "test_ablation_table.py", "test_training.py", "test_run_reliability.py",
               "test_folds.py", "test_extractor.py", "test_paper_model.py", "test_diagnostics.py", "test_sequence.py")
 
 

@@ -18,9 +18,9 @@ COMMON = ["--model_variant", "fast", "--batch_size", "8", "--lr", "0.005", "--wa
 @pytest.fixture(scope="module")
 def folds(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
-    make_synthetic(root / "syn", n_train=36, n_test=12, seed=0, progress=False)
+    make_synthetic(root / "syn", n_train=24, n_test=8, seed=0, progress=False)
     assert run_script("StratifiedKFold.py", "--rgb_list", root / "syn/train.txt", "--test_list",
-                      root / "syn/test.txt", "--k", "3", "--out_dir", root / "folds").returncode == 0
+                      root / "syn/test.txt", "--k", "2", "--out_dir", root / "folds").returncode == 0
     return root
 
 
@@ -37,11 +37,11 @@ def same_weights(a, b) -> bool:
 @pytest.fixture(scope="module")
 def study_and_separate(folds):
     runs = folds / "runs"
-    done = run_script("main.py", "--folds_dir", folds / "folds", "--folds", "3", "--seeds", "0", "1",
+    done = run_script("main.py", "--folds_dir", folds / "folds", "--folds", "2", "--seeds", "0", "1",
                       "--exp_name", "st", "--runs_dir", runs, "--max_epoch", "3", "--study_workers", "2", *COMMON)
     assert done.returncode == 0, done.stderr
     for seed in (0, 1):
-        for k in range(3):
+        for k in range(2):
             done = run_script("main.py", "--train_list", folds / f"folds/fold{k}_train.txt", "--val_list",
                               folds / f"folds/fold{k}_val.txt", "--seed", seed, "--exp_name", f"alone_s{seed}_fold{k}",
                               "--runs_dir", runs, "--max_epoch", "3", *COMMON)
@@ -52,7 +52,7 @@ def study_and_separate(folds):
 def test_the_study_equals_separate_runs(study_and_separate, folds):
     runs = study_and_separate
     for seed in (0, 1):
-        for k in range(3):
+        for k in range(2):
             study, alone = runs / f"st_s{seed}_fold{k}", runs / f"alone_s{seed}_fold{k}"
             assert rows(study) == rows(alone), (seed, k)
             assert load_checkpoint(study / "checkpoint_best.pth")["epoch"] == \
@@ -66,16 +66,16 @@ def test_the_study_equals_separate_runs(study_and_separate, folds):
 
 def test_a_killed_study_resumes_to_the_unbroken_numbers(study_and_separate, folds, tmp_path):
     runs = tmp_path / "runs"
-    argv = ["main.py", "--folds_dir", folds / "folds", "--folds", "3", "--seeds", "0", "1", "--exp_name", "st",
+    argv = ["main.py", "--folds_dir", folds / "folds", "--folds", "2", "--seeds", "0", "1", "--exp_name", "st",
             "--runs_dir", runs, "--max_epoch", "3", "--study_workers", "2", *COMMON]
     assert run_script(*argv, "--stop_epoch", "1").returncode == 0  # as if killed after epoch 1
     # a run killed further behind: its epoch-1 files gone, as if killed in its first epoch
     for name in ("checkpoint_last.pth", "checkpoint_best.pth", "metrics.csv"):
-        (runs / "st_s1_fold2" / name).unlink()
+        (runs / "st_s1_fold1" / name).unlink()
     done = run_script(*argv, "--resume")
     assert done.returncode == 0, done.stderr
     for seed in (0, 1):
-        for k in range(3):
+        for k in range(2):
             assert rows(runs / f"st_s{seed}_fold{k}") == rows(study_and_separate / f"st_s{seed}_fold{k}")
             assert same_weights(runs / f"st_s{seed}_fold{k}/checkpoint_last.pth",
                                 study_and_separate / f"st_s{seed}_fold{k}/checkpoint_last.pth")
@@ -85,6 +85,6 @@ def test_dropout_needs_one_worker_and_lists_must_be_one_split(folds, tmp_path):
     done = run_script("main.py", "--folds_dir", folds / "folds", "--folds", "2", "--exp_name", "d", "--runs_dir",
                       tmp_path / "runs", "--max_epoch", "1", "--study_workers", "2", *COMMON, "--dropout", "0.2")
     assert done.returncode == 2 and "these models use dropout" in done.stderr
-    done = run_script("main.py", "--folds_dir", folds / "folds", "--folds", "4", "--exp_name", "d", "--runs_dir",
+    done = run_script("main.py", "--folds_dir", folds / "folds", "--folds", "3", "--exp_name", "d", "--runs_dir",
                       tmp_path / "runs", "--max_epoch", "1", *COMMON)
-    assert done.returncode == 2 and "fold3_train.txt (--folds 4" in done.stderr
+    assert done.returncode == 2 and "fold2_train.txt (--folds 3" in done.stderr
