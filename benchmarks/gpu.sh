@@ -26,7 +26,6 @@ else
 fi
 mkdir -p "$OUT"
 echo "== device $DEVICE, scale $SCALE, commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-"$PY" -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')"
 
 echo "== 1. model speed (videos/s)"
 # shellcheck disable=SC2086
@@ -36,6 +35,8 @@ echo "== 2. fold study in one process"
 if [ ! -f "$OUT/folds/fold$((FOLDS - 1))_test.txt" ]; then  # makelist.py --synthetic + StratifiedKFold.py
   "$PY" -c "
 from pathlib import Path
+import torch
+print('torch', torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'on the CPU')
 from scripts.data.folds import make_folds, write_folds
 from scripts.data.manifest import read_manifest
 from scripts.data.synthetic import make_synthetic
