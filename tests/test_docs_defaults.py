@@ -3,8 +3,6 @@
 default of a script that has the flag."""
 import re
 
-import pytest
-
 from tests.conftest import ROOT, load_script
 from tests.test_help_defaults import SCRIPTS, shown
 
