@@ -307,3 +307,49 @@ def test_each_crop_a_sample_and_the_mean_over_crops_at_test(tmp_path):
     labels = np.array([1] * 4 + [0] * 4)
     fpr, tpr, _ = roc_curve(labels, video)
     assert metrics["video_roc_auc"] == pytest.approx(auc(fpr, tpr), abs=1e-9)
+
+
+def test_pel4vad_shanghaitech_labels_its_lines_and_s3r_lists_bare_ids(tmp_path):
+    """PEL4VAD's ShanghaiTech list is alphabetical with a label column (`train/01_0014_0.npy 1.0`): no index
+    rule applies, the column must agree with the name; S3R's CSV lists bare ids under a `video-id` header and
+    keeps `<id>_i3d.npy` files."""
+    train_names, test_names = sh_names(3, 3, "train"), sh_names(2, 2, "test")
+    arrays, events = generate(tmp_path, train_names + test_names, seed=8, crops=2)
+    folder = tmp_path / "sh"
+    folder.mkdir()
+    lines = []
+    for name in sorted(train_names):
+        for k in range(2):
+            np.save(folder / f"{name}_{k}.npy", arrays[name][:, k])
+            lines.append(f"train/{name}_{k}.npy {1.0 if name.startswith('01_') else 0.0}")
+    lines = lines[6:8] + lines[:6] + lines[8:]  # a normal video first, as alphabetical order interleaves them
+    (tmp_path / "sh-train.list").write_text("\n".join(lines) + "\n")
+    for name in test_names:
+        for k in range(2):
+            np.save(folder / f"{name}_{k}.npy", arrays[name][:, k])
+    (tmp_path / "sh-test.list").write_text("".join(f"test/{n}_{k}.npy\n" for n in test_names for k in range(2)))
+    np.save(tmp_path / "sh-gt.npy", frame_gt(arrays, events, test_names))
+    out = import_set(tmp_path, "wu", "shanghaitech", tmp_path / "sh-train.list", tmp_path / "sh-test.list",
+                     "--gt", tmp_path / "sh-gt.npy")
+    assert sorted(e.label for e in read_manifest(out / "train.txt")) == [0, 0, 0, 1, 1, 1]
+    wrong = tmp_path / "wrong.list"
+    wrong.write_text(lines[0].replace(" 1.0", " 0.0") + "\n" + "\n".join(lines[1:]) + "\n")
+    done = run_script("import_peers.py", "--family", "wu", "--dataset", "shanghaitech", "--train_list", wrong,
+                      "--test_list", tmp_path / "sh-test.list", "--gt", tmp_path / "sh-gt.npy", "--features_root",
+                      tmp_path, "--out_dir", tmp_path / "o2")
+    assert done.returncode == 2 and "list and name disagree" in done.stderr
+    # S3R: `video-id` header, bare ids; the features are <id>_i3d.npy [T, 10, D]
+    s3r = tmp_path / "s3r"
+    s3r.mkdir()
+    names = ucf_names(2, 2, "train") + ucf_names(2, 2, "test")
+    more, ev = generate(tmp_path, names, seed=9, crops=10)
+    for name in names:
+        np.save(s3r / f"{name}_i3d.npy", more[name])
+    (tmp_path / "tr.csv").write_text("video-id\n" + "\n".join(names[:4]) + "\n")
+    (tmp_path / "te.csv").write_text("video-id\n" + "\n".join(names[4:]) + "\n")
+    np.save(tmp_path / "g.npy", frame_gt(more, ev, names[4:]))
+    done = run_script("import_peers.py", "--family", "rtfm", "--dataset", "ucf", "--train_list", tmp_path / "tr.csv",
+                      "--test_list", tmp_path / "te.csv", "--gt", tmp_path / "g.npy", "--features_root", s3r,
+                      "--out_dir", tmp_path / "o3", "--no_progress")
+    assert done.returncode == 0, done.stderr
+    assert [e.name for e in read_manifest(tmp_path / "o3/test.txt")] == names[4:]

@@ -55,11 +55,13 @@ class PeerVideo:
     line: int  # its first line in the list
     files: list[Path] = field(default_factory=list)
     snippets: int = 0  # T
+    labelled: bool = False  # the list gave its label in a column (then no index rule applies)
 
 
-def list_lines(path: Path) -> list[tuple[int, str]]:
-    """(line number, the feature path) of a list file as published: CRLF or LF, a trailing label column
-    (PEL4VAD's ShanghaiTech) or a CSV `path,label` header (VadCLIP) ignored, blank lines skipped."""
+def list_lines(path: Path) -> list[tuple[int, str, int | None]]:
+    """(line number, the feature path, the line's own 0/1 label or None) of a list file as published: CRLF or
+    LF, a numeric label column (PEL4VAD's ShanghaiTech: `train/01_0014_0.npy 1.0`) read, a CSV `path,label`
+    header and its text labels (VadCLIP) or S3R's `video-id` header skipped, blank lines skipped."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -69,7 +71,14 @@ def list_lines(path: Path) -> list[tuple[int, str]]:
         line = line.strip()
         if not line or line.startswith("#") or line.lower() in ("path,label", "video-id"):
             continue
-        out.append((number, line.split(",")[0].split()[0] if "," in line else line.split()[0]))
+        fields = line.split(",") if "," in line else line.split()
+        label = None
+        if len(fields) > 1 and fields[1].strip().replace(".", "", 1).isdigit():
+            value = float(fields[1])
+            if value not in (0.0, 1.0):
+                raise MateError(f"{path}:{number}: label '{fields[1].strip()}' is not 0 or 1")
+            label = int(value)
+        out.append((number, fields[0].strip(), label))
     if not out:
         raise MateError(f"{path}: the list names no feature files")
     return out
@@ -118,7 +127,10 @@ class FileFinder:
                 self._by_name = {}
                 for p in sorted(self.root.rglob("*.npy")):
                     self._by_name.setdefault(p.name, []).append(p)
-            found = self._by_name.get(posix.rsplit("/", 1)[-1], [])
+            name = posix.rsplit("/", 1)[-1]
+            # S3R's lists hold bare ids (`Abuse001_x264`); its files are `<id>_i3d.npy`
+            found = next((self._by_name[n] for n in ([name] if name.endswith(".npy") else
+                                                     [name + ".npy", name + "_i3d.npy"]) if n in self._by_name), [])
             if len(found) == 1:
                 return found[0]
             if len(found) > 1:
@@ -131,7 +143,7 @@ class FileFinder:
 def read_peer_list(path: Path, family: str, dataset: str, finder: FileFinder) -> list[PeerVideo]:
     """The videos of a peer list in its order, each with its file(s); crops grouped and checked."""
     videos: list[PeerVideo] = []
-    for number, raw in list_lines(path):
+    for number, raw, given in list_lines(path):
         video, crop = video_and_crop(raw, dataset)
         if family == "rtfm" and crop is not None:
             raise MateError(f"{path}:{number}: {raw}: a per-crop file ('__{crop}') in a list of the rtfm family "
@@ -143,7 +155,10 @@ def read_peer_list(path: Path, family: str, dataset: str, finder: FileFinder) ->
             raise MateError(f"{path}:{number}: {video} appears again after other videos; a video's lines must "
                             "be consecutive")
         label, cls = label_and_class(video, dataset)
-        videos.append(PeerVideo(video, label, cls, number, [finder.find(raw, path, number)]))
+        if given is not None and given != label:
+            raise MateError(f"{path}:{number}: {video} is labelled {given} by the list but {label} by its name "
+                            f"({DATASETS[dataset]}'s rule): list and name disagree")
+        videos.append(PeerVideo(video, label, cls, number, [finder.find(raw, path, number)], labelled=given is not None))
     if family == "wu":
         crops = {len(v.files) for v in videos}
         if len(crops) > 1:
@@ -157,7 +172,10 @@ def read_peer_list(path: Path, family: str, dataset: str, finder: FileFinder) ->
 
 
 def check_index_rule(videos: list[PeerVideo], path: Path, dataset: str, family: str) -> None:
-    """The repos split a training list by index (anomalous first); the names must agree with it."""
+    """The repos split a training list by index (anomalous first); the names must agree with it. A list that
+    labels its lines itself (PEL4VAD's alphabetical ShanghaiTech list) has no index rule to check."""
+    if all(v.labelled for v in videos):
+        return
     n_anomalous = sum(v.label for v in videos)
     per = len(videos[0].files) if family == "wu" else 1
     breaks = next((v for i, v in enumerate(videos) if v.label != (i < n_anomalous)), None)
