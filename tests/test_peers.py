@@ -333,7 +333,7 @@ def test_pel4vad_shanghaitech_labels_its_lines_and_s3r_lists_bare_ids(tmp_path):
                      "--gt", tmp_path / "sh-gt.npy")
     assert sorted(e.label for e in read_manifest(out / "train.txt")) == [0, 0, 0, 1, 1, 1]
     wrong = tmp_path / "wrong.list"
-    wrong.write_text(lines[0].replace(" 1.0", " 0.0") + "\n" + "\n".join(lines[1:]) + "\n")
+    wrong.write_text(lines[0].replace(" 0.0", " 1.0") + "\n" + "\n".join(lines[1:]) + "\n")
     done = run_script("import_peers.py", "--family", "wu", "--dataset", "shanghaitech", "--train_list", wrong,
                       "--test_list", tmp_path / "sh-test.list", "--gt", tmp_path / "sh-gt.npy", "--features_root",
                       tmp_path, "--out_dir", tmp_path / "o2")
