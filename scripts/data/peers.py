@@ -12,7 +12,8 @@ Two UCF-Crime I3D families, never mixed:
 Labels follow the repos' own rules: UCF-Crime `Normal` in the name, XD-Violence `_label_A` normal, ShanghaiTech
 `SS_VVVV` (four digits) anomalous and `SS_VVV` normal. The repos' index rule (the first 810 / 63 / 1,905 videos,
 8,100 / 630 / 9,525 crop lines, are anomalous) is only cross-checked against the names: a list whose
-anomalous videos do not all come first is refused in one line naming the first video that breaks it.
+anomalous videos do not all come first is refused in one line naming the first video that breaks it; a
+list with its own 0/1 column (PEL4VAD's ShanghaiTech) is labelled by it, checked against the names.
 A concatenated GT must have 16 x the summed snippet counts of its features (the peers repeat every snippet
 score 16 times); a GT of the other family's length is named as such, never paired.
 """
