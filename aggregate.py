@@ -72,9 +72,7 @@ def write_table(args) -> int:
 
     if not args.table:
         raise MateError("--table needs run folders: --table runs/<prefix>_*")
-    out = args.out or Path(args.table[0]).parent / f"ablation_table_{common_prefix(args.table)}.csv"
-    if out.exists() and not args.overwrite:
-        raise MateError(f"{out}: already exists; pass --overwrite to replace it (or --out elsewhere)")
+    out = output_csv(args, Path(args.table[0]).parent / f"ablation_table_{common_prefix(args.table)}.csv")
     rows, problems = build_table([Path(p) for p in args.table], n_boot=args.n_boot, seed=args.seed)
     if not any(row.runs for row in rows):
         raise MateError(f"no tested run of any row among the {len(args.table)} folder(s) given, e.g. "
@@ -96,19 +94,24 @@ def write_benchmark(args) -> int:
 
     if not args.benchmark:
         raise MateError("--benchmark needs run folders: --benchmark runs/<prefix>_*_s*_fold*")
-    out = args.out or Path(args.benchmark[0]).parent / f"benchmark_{common_prefix(args.benchmark)}.csv"
-    if out.exists() and not args.overwrite:
-        raise MateError(f"{out}: already exists; pass --overwrite to replace it (or --out elsewhere)")
+    out = output_csv(args, Path(args.benchmark[0]).parent / f"benchmark_{common_prefix(args.benchmark)}.csv")
     records = table_records(group([Path(p) for p in args.benchmark]), args.baseline)
     text = markdown(records)
     print(text, end="")
     print("val-selected: the checkpoint of the best validation epoch (the headline); oracle: the epoch best on the "
           "test set itself (main.py --oracle_test_list), as the peers select: an upper bound, not a result. "
           "mean ± std [95% t-interval of the mean] over seeds x folds")
-    public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in records]
-    paths = [write_text(out, to_csv(public, tuple(public[0]))), write_text(out.with_suffix(".md"), text)]
+    paths = [write_text(out, to_csv(records, tuple(records[0]))), write_text(out.with_suffix(".md"), text)]
     print("wrote " + ", ".join(map(str, paths)))
     return 0
+
+
+def output_csv(args, default: Path) -> Path:
+    """--out, else `default`; an existing file only with --overwrite."""
+    out = args.out or default
+    if out.exists() and not args.overwrite:
+        raise MateError(f"{out}: already exists; pass --overwrite to replace it (or --out elsewhere)")
+    return out
 
 
 def common_prefix(folders) -> str:
@@ -129,9 +132,7 @@ def main(argv=None) -> int:
         raise MateError("no runs given: pass --runs runs/<exp_name>_fold*")
     if args.compare is not None and not args.compare:
         raise MateError("--compare needs run folders: --compare runs/<other_exp>_fold*")
-    out = args.out or default_out(args.runs, args.compare)
-    if out.exists() and not args.overwrite:
-        raise MateError(f"{out}: already exists; pass --overwrite to replace it (or --out elsewhere)")
+    out = output_csv(args, default_out(args.runs, args.compare))
 
     runs = load_runs(args.runs, "--runs")
     summary = experiment_summary(runs, args.n_boot, args.seed)

@@ -26,7 +26,7 @@ def _ci(low_high: tuple[float, float]) -> str:
     return "-" if not math.isfinite(low) else f"{low:.4f}-{high:.4f}"
 
 
-def _pm(mean_and_std: tuple[float, float]) -> str:
+def plus_minus(mean_and_std: tuple[float, float]) -> str:
     mean, std = mean_and_std
     return "-" if not math.isfinite(mean) else f"{mean:.4f} ± {std:.4f}"
 
@@ -57,7 +57,7 @@ def format_experiment(runs: list[Run], summary: dict) -> str:
                       _f(r.val_pr_auc), _f(r.test_roc_auc), _f(r.test_pr_auc)]
                      + ([_f(r.frame_roc_auc), _f(r.frame_ap)] if framed else []) + oracle_cells(r) for r in runs]
     ms, ci = summary["mean_std"], summary["ci"]
-    for label, cell in ((f"mean ± std (n={len(runs)})", lambda c: _pm(ms[c])), ("95% CI of the mean", lambda c: _ci(ci[c]))):
+    for label, cell in ((f"mean ± std (n={len(runs)})", lambda c: plus_minus(ms[c])), ("95% CI of the mean", lambda c: _ci(ci[c]))):
         rows.append([label, "", cell("val_roc_auc"), cell("val_pr_auc"), cell("test_roc_auc"), cell("test_pr_auc")]
                     + ([cell("frame_roc_auc"), cell("frame_ap")] if framed else [])
                     + (["", cell("oracle_video_roc_auc")] + ([cell("oracle_frame_roc_auc")] if framed else [])
@@ -83,8 +83,8 @@ def format_frame_summary(summary: dict, n_runs: int) -> str:
     """`frame AP 0.8123 ± 0.0100, frame ROC-AUC ... (mean ± std over k of n runs ...)`, the benchmark's
     headline first: AP for XD-Violence, ROC-AUC for UCF-Crime."""
     ms, datasets = summary["mean_std"], summary["frame_datasets"]
-    ap = f"frame AP {_pm(ms['frame_ap'])} (trapezoidal; average_precision_score {_pm(ms['frame_pr_auc'])})"
-    auc = f"frame ROC-AUC {_pm(ms['frame_roc_auc'])}"
+    ap = f"frame AP {plus_minus(ms['frame_ap'])} (trapezoidal; average_precision_score {plus_minus(ms['frame_pr_auc'])})"
+    auc = f"frame ROC-AUC {plus_minus(ms['frame_roc_auc'])}"
     xd = datasets == ["XD-Violence"]
     if len(datasets) == 1:
         note = f"{datasets[0]}: {'frame AP' if xd else 'frame ROC-AUC'} is its headline"

@@ -18,6 +18,7 @@ from pathlib import Path
 from scripts.core.errors import MateError
 from scripts.evaluation.aggregation import (Run, experiment_name, load_runs, mean_ci, mean_std, oracle_value,
                                             pair_runs)
+from scripts.evaluation.aggregation_report import plus_minus
 from scripts.evaluation.metrics import wilcoxon_signed_rank
 
 FRAME_HEADLINE = {"XD-Violence": ("frame_ap", "frame AP")}  # others: frame ROC-AUC
@@ -49,12 +50,9 @@ def group(folders: list[Path]) -> list[BenchRow]:
 
 
 def _cell(values: list[float]) -> str:
-    mean, std = mean_std(values)
-    if not math.isfinite(mean):
-        return "-"
+    """`mean ± std [low, high]` (the t-interval of the mean, when there are two values or more)."""
     low, high = mean_ci(values)
-    ci = f" [{low:.4f}, {high:.4f}]" if math.isfinite(low) else ""
-    return f"{mean:.4f} ± {std:.4f}{ci}"
+    return plus_minus(mean_std(values)) + (f" [{low:.4f}, {high:.4f}]" if math.isfinite(low) else "")
 
 
 def table_records(rows: list[BenchRow], baseline: str | None) -> list[dict]:
@@ -81,13 +79,12 @@ def table_records(rows: list[BenchRow], baseline: str | None) -> list[dict]:
             f"{label} (oracle)": _cell([oracle_value(r, oracle_key) for r in row.runs]),
             "video ROC-AUC (val-selected)": _cell([r.test_roc_auc for r in row.runs]),
             "video ROC-AUC (at the oracle epoch)": _cell([oracle_value(r, "oracle_video_roc_auc") for r in row.runs]),
-            f"p vs {baseline} (Wilcoxon, {label})" if baseline else "p": pvalue, "pairs": pairs,
-            "_mean": mean_std(head)[0]})
+            f"p vs {baseline} (Wilcoxon, {label})" if baseline else "p": pvalue, "pairs": pairs})
     return records
 
 
 def markdown(records: list[dict]) -> str:
-    columns = [c for c in records[0] if not c.startswith("_")]
+    columns = list(records[0])
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(r[c] for c in columns) + " |" for r in records]
     return "\n".join(lines) + "\n"

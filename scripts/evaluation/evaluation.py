@@ -107,6 +107,19 @@ def headline(metrics: dict[str, Any]) -> dict[str, Any]:
             "selection": chosen}
 
 
+def frames_of(ds: FeatureDataset, scores: Scores, annotations: dict, gt_file: Path,
+              frames_per_snippet: int) -> FrameGroundTruth:
+    """Every test video's frame labels and frame scores (its snippet scores spread over its frames); sequence
+    features only (frame_metrics and the oracle check that first)."""
+    gt = align([e.name for e in ds.entries], [e.cls for e in ds.entries], scores.snippets,
+               [e.path for e in ds.entries], annotations, labels=[e.label for e in ds.entries],
+               unannotated_normal=dataset_of(annotations) == XD_DATASET, frames_per_snippet=frames_per_snippet,
+               source=gt_file.name)
+    if not gt.labels:
+        raise MateError(f"{gt_file}: no test video could be matched to its annotation")
+    return gt
+
+
 def frame_metrics(ds: FeatureDataset, scores: Scores, gt_file: Path, frames_per_snippet: int,
                   plot_dir: Path | None = None, plot_videos: int = 0) -> dict[str, Any]:
     """Frame-level ROC-AUC and AP over all frames concatenated, on anomalous videos only, per class.
@@ -119,12 +132,7 @@ def frame_metrics(ds: FeatureDataset, scores: Scores, gt_file: Path, frames_per_
         raise MateError(f"{gt_file}: frame-level metrics need sequence features [T, D]; these are maps")
     annotations = read_annotations(gt_file)
     dataset = dataset_of(annotations)
-    gt = align([e.name for e in ds.entries], [e.cls for e in ds.entries], scores.snippets,
-               [e.path for e in ds.entries], annotations, labels=[e.label for e in ds.entries],
-               unannotated_normal=dataset == XD_DATASET, frames_per_snippet=frames_per_snippet,
-               source=gt_file.name)
-    if not gt.labels:
-        raise MateError(f"{gt_file}: no test video could be matched to its annotation")
+    gt = frames_of(ds, scores, annotations, gt_file, frames_per_snippet)
     result: dict[str, Any] = {"dataset": dataset, "headline": frame_headline(dataset),
                               "frame_roc_auc": frame_auc(gt.labels, gt.scores),
                               "frame_ap": frame_ap_trapezoid(gt.labels, gt.scores),

@@ -157,7 +157,9 @@ def warm_motion_maps(trainers: list[RunTrainer]) -> None:
     """Compute the shared caches' MotionMaps once, before the threads ask for them together."""
     from scripts.model import feature_motion_map
 
-    for t in trainers[:1]:
-        key = feature_motion_map(t.model)
-        if key and t.train_ds.is_stacked:
-            t.train_ds.motion_maps([0], *key)
+    if not trainers:
+        return
+    first = trainers[0]  # every run's view reads the same cache, with the same MotionMap settings
+    key = feature_motion_map(first.model)
+    if key and first.train_ds.is_stacked:
+        first.train_ds.motion_maps([0], *key)

@@ -37,7 +37,7 @@ from scripts.core.runlog import RunFolder, git_commit
 from scripts.core.fileio import write_json
 from scripts.evaluation.evaluation import ORACLE_FILE
 from scripts.training.oracle import Oracle
-from scripts.training.resume import (PLOT_FILES, RUN_FILES, TrainState, check_disjoint, check_resume_features,  # noqa: F401
+from scripts.training.resume import (PLOT_FILES, RUN_FILES, TrainState, check_disjoint, check_resume_features,
                                      check_resume_options, check_training_options, prepare_run_dir, restore)
 from scripts.evaluation.scoring import average_crops, score_dataset
 
