@@ -5,8 +5,10 @@
 # MODE study: main.py --folds_dir, all five folds in one process over one feature cache, JOBS worker threads
 # (make folds); MODE separate: run_folds.sh, one process per fold, JOBS at a time (one thread each).
 # Makes data/synthetic_ucf (2 GB of float32 maps) and data/manifests/synthetic_ucf once; runs go to
-# runs/study_fast_s0_fold<k> (removed first), then test.py and aggregate.py; prints the wall time and the
-# peak memory (the study's process; separate: the largest single process).
+# runs/study_fast_s0_fold<k> (removed first), then test.py and aggregate.py; prints the wall time, the peak
+# resident set of the largest process (the study's workers share its feature cache's pages, so theirs count
+# them again), and the machine's peak memory in use above its level at the start (MemAvailable, sampled
+# every second): what the whole study takes.
 set -euo pipefail
 JOBS=${1:-5}; EPOCHS=${2:-150}; MODE=${3:-study}
 PY=${PY:-.venv/bin/python}
@@ -17,7 +19,11 @@ if [ ! -f "$LISTS/fold4_test.txt" ]; then
       --seed 0 --overwrite
 fi
 rm -rf runs/study_fast_s0_fold*  # a timing starts from scratch (tested runs are skipped)
-peak=$(mktemp)
+peak=$(mktemp); machine=$(mktemp)
+available() { awk '/MemAvailable/ {print $2}' /proc/meminfo; }
+base=$(available)
+( lowest=$base; while sleep 1; do a=$(available); [ "$a" -lt "$lowest" ] && lowest=$a && echo $((base - a)) > "$machine"; done ) &
+sampler=$!
 start=$(date +%s)
 if [ "$MODE" = study ]; then
   /usr/bin/time -f "%M" -o "$peak" "$PY" main.py --config configs/fast.json --folds_dir "$LISTS" --folds 5 \
@@ -35,6 +41,8 @@ else
 fi
 "$PY" aggregate.py --runs runs/study_fast_s0_fold* --overwrite
 end=$(date +%s)
+kill $sampler
 echo "5 folds x $EPOCHS epochs, $MODE, $JOBS at a time: $((end - start)) s wall, peak $(sort -n "$peak" | tail -1) KB" \
-     "in one process ($(nproc) cores, $(git rev-parse --short HEAD))"
-rm -f "$peak"
+     "in one process, machine $(cat "$machine" 2>/dev/null || echo 0) KB in use at the peak ($(nproc) cores," \
+     "$(git rev-parse --short HEAD))"
+rm -f "$peak" "$machine"

@@ -1,7 +1,8 @@
 """main.py --folds_dir: K folds x seeds in one process over one feature cache equal K separate main.py runs
 (the same metrics.csv rows but for the seconds, the same best epochs, bitwise the same checkpoints), its runs
 load alone in test.py, and a study killed midway resumes run by run to the unbroken study's numbers.
-The fast variant has no dropout; a model with dropout is refused with more than one worker (tested)."""
+The runs use dropout, so each run's random stream is checked too: its epochs move between the two worker
+processes, and a worker taking a run up restores its state (RNG included) from its checkpoint."""
 import csv
 
 import pytest
@@ -12,7 +13,7 @@ from scripts.models.checkpoint import load_checkpoint
 from tests.conftest import run_script
 
 COMMON = ["--model_variant", "fast", "--batch_size", "8", "--lr", "0.005", "--warmup_epochs", "1",
-          "--no_progress", "--no_plots"]
+          "--dropout", "0.2", "--no_progress", "--no_plots"]  # dropout: each run's own random stream, as alone
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +82,56 @@ def test_a_killed_study_resumes_to_the_unbroken_numbers(study_and_separate, fold
                                 study_and_separate / f"st_s{seed}_fold{k}/checkpoint_last.pth")
 
 
-def test_dropout_needs_one_worker_and_lists_must_be_one_split(folds, tmp_path):
-    done = run_script("main.py", "--folds_dir", folds / "folds", "--folds", "2", "--exp_name", "d", "--runs_dir",
-                      tmp_path / "runs", "--max_epoch", "1", "--study_workers", "2", *COMMON, "--dropout", "0.2")
-    assert done.returncode == 2 and "these models use dropout" in done.stderr
+def test_the_lists_must_be_one_split(folds, tmp_path):
     done = run_script("main.py", "--folds_dir", folds / "folds", "--folds", "3", "--exp_name", "d", "--runs_dir",
                       tmp_path / "runs", "--max_epoch", "1", *COMMON)
     assert done.returncode == 2 and "fold2_train.txt (--folds 3" in done.stderr
+
+
+
+class FakeRun:
+    """A run of `epochs` epochs that leaves a file per trained epoch in `root` (O_EXCL: an epoch trained
+    twice fails) after checking the epoch before it exists (order), from whichever process trains it."""
+
+    def __init__(self, root, name: str, epochs: int, fail_at: int | None = None):
+        import types
+        self.root, self.name, self.epochs, self.fail_at = root, name, epochs, fail_at
+        self.state, self.run_dir = types.SimpleNamespace(epoch=0), root / name
+
+    def remaining(self) -> range:
+        return range(self.state.epoch + 1, self.epochs + 1)
+
+    def catch_up(self) -> None:
+        done = [int(p.name.split("_")[1]) for p in self.root.glob(f"{self.name}_*")]
+        self.state.epoch = max(done, default=0)
+
+    def epoch_with_own_rng(self, epoch: int) -> None:
+        import os
+        import time
+        assert epoch == 1 or (self.root / f"{self.name}_{epoch - 1}").exists()
+        if epoch == self.fail_at:
+            raise ValueError(f"failed at {epoch}")
+        time.sleep(0.01)
+        os.close(os.open(self.root / f"{self.name}_{epoch}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        self.state.epoch = epoch
+
+    def reopen_board(self) -> None:
+        pass
+
+    close_board = reopen_board
+
+
+def test_train_all_steps_every_run_in_order_on_worker_processes(tmp_path):
+    from scripts.core.errors import MateError
+    from scripts.training.fold_study import train_all
+    epochs = [4, 4, 0, 7, 4]
+    runs = [FakeRun(tmp_path, f"r{i}", n) for i, n in enumerate(epochs)]
+    assert train_all(runs, 2) == epochs
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"r{i}_{e}" for i, n in enumerate(epochs)
+                                                               for e in range(1, n + 1))
+    assert [r.state.epoch for r in runs] == epochs  # this process's runs brought up to date
+    (tmp_path / "f").mkdir()
+    failing = [FakeRun(tmp_path / "f", f"r{i}", 3, fail_at=2 if i == 1 else None) for i in range(3)]
+    with pytest.raises(MateError, match="r1: ValueError: failed at 2"):
+        train_all(failing, 2)
+    assert not (tmp_path / "f/r1_2").exists()

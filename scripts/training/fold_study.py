@@ -5,17 +5,17 @@ numbers and best epoch (tests/test_fold_study.py checks them equal to separate r
 (scripts/training/training.py RunTrainer), its own fold lists, seed, model, optimiser, balanced batches and
 torch RNG state. What they share is the feature cache: the training manifest (every fold's train + val
 parts) is read once, and each run sees its fold's videos through a view of it, in its list's order. The
-runs' epochs go to `--study_workers` threads, one torch thread each: every run is computed exactly as
-alone, whichever thread steps it. A killed study resumes run by run (`--resume`: each run from its own
-checkpoint_last.pth, whatever epoch it reached).
+runs' epochs go to `--study_workers` forked worker processes, one torch thread each, without a barrier
+between epochs (`train_all`): every run is computed exactly as alone, whichever worker steps it. A killed
+study resumes run by run (`--resume`: each run from its own checkpoint_last.pth, whatever epoch it reached).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import copy
+import multiprocessing as mp
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -137,20 +137,121 @@ def run_study(args: argparse.Namespace) -> list[dict[str, Any]]:
             data = (DatasetView(train_cache, [where[e.name] for e in train]),
                     DatasetView(val_cache, [where[e.name] for e in val]), extraction)
             trainers.append(RunTrainer(run_dir, one, loss_cfg, pretrained, (train, val), data=data))
-        if workers > 1 and any(t.model_uses_dropout for t in trainers):
-            raise MateError(f"--study_workers {workers}: these models use dropout, whose random numbers come from "
-                            "torch's one global generator; run the study with --study_workers 1 (each run then "
-                            "keeps its own stream, as alone)")
         warm_motion_maps(trainers)
         torch.set_num_threads(1)
-        last = max((t.remaining().stop - 1 for t in trainers), default=0)
-        first_epoch = min((t.remaining().start for t in trainers), default=1)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for epoch in tqdm(range(first_epoch, last + 1), desc=args.exp_name, unit="epoch",
-                              disable=args.no_progress):
-                due = [t for t in trainers if epoch in t.remaining()]
-                list(pool.map(lambda t: t.epoch_with_own_rng(epoch), due))
+        train_all(trainers, workers, desc=args.exp_name, progress=not args.no_progress)
         return [t.finish() for t in trainers]
+
+
+def train_all(trainers: list, workers: int, *, desc: str = "", progress: bool = False) -> list[int]:
+    """Every run's remaining epochs on `workers` worker processes; returns each run's last trained epoch.
+
+    The workers are forked once the features are loaded, so they share the cache's pages with this process
+    (read-only, never copied) and each steps its runs on one torch thread, as a run alone does: threads of one
+    process would lose a fifth of their speed to each other (docs/speed.md). There is no barrier between
+    epochs: a free worker takes the run that is furthest behind and not being trained, and trains its next
+    epoch, so five runs keep two workers busy to the end. A run's epochs stay in order, one worker at a time;
+    a worker taking up a run another worker advanced first restores it from its checkpoint_last.pth, the
+    exact continuation --resume makes (and with it the run's own RNG stream, so dropout draws as alone).
+    The first error stops the other workers after their epoch and is raised here; this process's runs are
+    then brought up to their checkpoints. With one worker, or without fork, the runs train here."""
+    runs = Shared.of(trainers)
+    n = min(workers, sum(runs.left(i) > 0 for i in range(len(trainers))))
+    bar = tqdm(total=sum(runs.left(i) for i in range(len(trainers))), desc=desc, unit="run-epoch",
+               disable=not progress)
+    with bar:
+        if n <= 1 or "fork" not in mp.get_all_start_methods():
+            work(trainers, runs, on_epoch=bar.update)
+        else:
+            ctx = mp.get_context("fork")
+            procs = [ctx.Process(target=work, args=(trainers, runs), kwargs={"parent": os.getpid()}, daemon=True)
+                     for _ in range(n)]
+            for proc in procs:
+                proc.start()
+            while any(proc.is_alive() for proc in procs):
+                for proc in procs:
+                    proc.join(timeout=0.5)
+                bar.update(runs.count.value - bar.n)
+            bar.update(runs.count.value - bar.n)
+            for trainer in trainers:
+                trainer.catch_up()
+            died = [proc.exitcode for proc in procs if proc.exitcode]
+            if died and not runs.errors.value:
+                runs.fail(f"a study worker died (exit code {died[0]}); the finished epochs are saved: rerun with "
+                          "--resume")
+    if runs.errors.value:
+        raise MateError(runs.errors.value.decode(errors="replace"))
+    return list(runs.done)
+
+
+class Shared:
+    """What the workers of train_all share: each run's last trained epoch and last epoch due, which runs a
+    worker holds, the epochs trained in all, and the first error."""
+
+    def __init__(self, done: list[int], last: list[int]):
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+        self.lock = ctx.Lock()
+        self.done = ctx.Array("i", done, lock=False)
+        self.last = list(last)
+        self.held = ctx.Array("b", len(done), lock=False)
+        self.count = ctx.Value("i", 0, lock=False)
+        self.errors = ctx.Array("c", 1000, lock=False)
+
+    @classmethod
+    def of(cls, trainers: list) -> "Shared":
+        return cls([t.state.epoch for t in trainers], [t.remaining().stop - 1 for t in trainers])
+
+    def left(self, i: int) -> int:
+        return self.last[i] - self.done[i]
+
+    def take(self, current: list[bool]) -> int | None:
+        """Under the lock: the free run furthest behind (one this worker holds up to date first), marked held."""
+        free = [i for i in range(len(self.last)) if not self.held[i] and self.left(i) > 0]
+        if self.errors.value or not free:  # nothing free: what is left is held by other workers
+            return None
+        i = min(free, key=lambda i: (self.done[i], not current[i], i))
+        self.held[i] = 1
+        return i
+
+    def fail(self, message: str) -> None:
+        with self.lock:
+            if not self.errors.value:
+                self.errors.value = message.encode()[:999]
+
+
+def work(trainers: list, runs: Shared, *, parent: int | None = None, on_epoch=lambda: None) -> None:
+    """One worker of train_all: take a run, bring it up to date, train its next epoch, give it back."""
+    if parent is not None:
+        torch.set_num_threads(1)
+        for trainer in trainers:
+            trainer.reopen_board()  # a forked process has none of the parent's writer threads
+    current = [False] * len(trainers)
+    try:
+        while parent is None or os.getppid() == parent:  # an orphaned worker stops
+            with runs.lock:
+                i = runs.take([c and runs.done[j] == trainers[j].state.epoch for j, c in enumerate(current)])
+            if i is None:
+                return
+            trainer = trainers[i]
+            try:
+                if trainer.state.epoch != runs.done[i]:
+                    trainer.catch_up()
+                trainer.epoch_with_own_rng(runs.done[i] + 1)
+            except MateError as error:
+                runs.fail(str(error))
+                return
+            except Exception as error:  # noqa: BLE001 - reported in one line by the parent
+                runs.fail(f"{trainer.run_dir}: {type(error).__name__}: {error}")
+                return
+            current[i] = True
+            with runs.lock:
+                runs.done[i], runs.held[i] = trainer.state.epoch, 0
+                runs.count.value += 1
+            on_epoch()
+    finally:
+        if parent is not None:
+            for trainer in trainers:
+                trainer.close_board()
 
 
 def warm_motion_maps(trainers: list[RunTrainer]) -> None:

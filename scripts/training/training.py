@@ -214,6 +214,7 @@ class RunTrainer:
         if stored is not None:
             check_resume_features(stored["feature"], feature, source=last_path, train_list=args.train_list)
         model_cfg = model_config_from_args(args, in_channels=train_ds.feature_shape[0])
+        self.model_cfg = model_cfg
         model = build_model(model_cfg)
         if pretrained is not None:
             init_from_checkpoint(model, model_cfg, pretrained, source=args.pretrained_ckpt)
@@ -257,6 +258,27 @@ class RunTrainer:
         self.rng = torch.get_rng_state()
         return row
 
+    def catch_up(self) -> None:
+        """Take the run up where its checkpoint_last.pth left it, when another process (a fold study's worker)
+        trained its later epochs: the exact continuation --resume makes, without a log line."""
+        path = self.run_dir / "checkpoint_last.pth"
+        if not path.is_file():
+            return
+        stored = load_checkpoint(path)
+        if stored["epoch"] > self.state.epoch:
+            self.state, _ = restore(stored, path, self.model, self.optimizer, self.scheduler, self.model_cfg,
+                                    max_epoch=self.args.max_epoch, steps_per_epoch=len(self.sampler))
+            self.rng = torch.get_rng_state()
+
+    def reopen_board(self) -> None:
+        """A TensorBoard writer of this process's own (a forked process has none of its parent's threads)."""
+        if self.board is not None:
+            self.board = tensorboard_writer(self.run_dir)
+
+    def close_board(self) -> None:
+        if self.board is not None:
+            self.board.close()
+
     def remaining(self) -> range:
         """The epochs this job trains: after the restored one, up to --stop_epoch or --max_epoch."""
         args = self.args
@@ -291,8 +313,7 @@ class RunTrainer:
     def finish(self) -> dict[str, Any]:
         """Close the curves and the log; returns the run's summary."""
         args, state = self.args, self.state
-        if self.board is not None:
-            self.board.close()
+        self.close_board()
         if not args.no_plots:
             self.run.plot_curves(state.history)
         finished = state.epoch >= args.max_epoch
