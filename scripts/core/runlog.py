@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from tqdm import tqdm
 
+from scripts.core.errors import MateError
 from scripts.core.fileio import write_fault, write_json, write_text
 from scripts.core.plots import new_figure, save_figure
 
@@ -104,6 +105,16 @@ class RunFolder:
             ax.legend()
             written.append(save_figure(fig, self.plots / name))
         return written
+
+
+def tensorboard_writer(run_dir: Path):
+    """A SummaryWriter into <run>/tensorboard/, or one line saying what to install."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise MateError("--tensorboard: the tensorboard package is not installed; pip install -r "
+                        "requirements-optional.txt") from None
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 
 def _fmt(value: Any) -> Any:

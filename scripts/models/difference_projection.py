@@ -38,28 +38,29 @@ class _DifferenceProjection(torch.autograd.Function):
         ones = w_x.new_ones(1, C)
         wx1 = torch.cat([w_x, ones]).detach()  # [D+1, C]: the extra row sums the channels
         wd1 = torch.cat([w_d, ones]).detach()
-        proj = w_x.new_empty(B, D, T, N)
-        stats = w_x.new_empty(B, 2, T, N)  # sum and sum of squares over the 2C channels of [x, d]
+        # token-major [B, T*N, D], the layout the blocks read: no later LayerNorm copies it to contiguous
+        proj = w_x.new_empty(B, T * N, D)
+        stats = w_x.new_empty(B, 2, T * N)  # sum and sum of squares over the 2C channels of [x, d]
         squares = w_x.new_zeros(B, 2, dtype=torch.float64)  # per_video: the video's sum of squares of x, d
         for sl in video_chunks(B, C * T * N):
             xc = x[sl].to(w_x.dtype)  # [b, C, T, N]
             b = xc.shape[0]
-            ax = torch.matmul(wx1, xc.view(b, C, T * N)).view(b, D + 1, T, N)
+            ax = torch.matmul(wx1, xc.view(b, C, T * N))  # [b, D+1, T*N]
             if per_video:
                 flat = xc.reshape(b, -1)
                 squares[sl, 0] = torch.einsum("bi,bi->b", flat, flat).double()
             else:
-                stats[sl, 1] = (xc * xc).sum(dim=1)  # [b, T, N]
+                stats[sl, 1] = (xc * xc).sum(dim=1).view(b, T * N)
             if T > 1:
                 s = xc[:, :, 1:] - xc[:, :, :-1]  # [b, C, T-1, N]
                 if per_video:
                     flat = s.reshape(b, -1)
                     squares[sl, 1] = torch.einsum("bi,bi->b", flat, flat).double()
                 else:
-                    stats[sl, 1, 1:] += (s * s).sum(dim=1)
+                    stats[sl, 1, N:] += (s * s).sum(dim=1).view(b, -1)
                 s.abs_()  # d = |s|
-                ax[:, :, 1:] += torch.matmul(wd1, s.view(b, C, (T - 1) * N)).view(b, D + 1, T - 1, N)
-            proj[sl] = ax[:, :D]
+                ax[:, :, N:] += torch.matmul(wd1, s.view(b, C, (T - 1) * N))
+            proj[sl] = ax[:, :D].transpose(1, 2)  # a few kB per video, transposed here once
             stats[sl, 0] = ax[:, D]
         ctx.save_for_backward(x)
         ctx.weight_dtype = w_x.dtype
@@ -70,17 +71,17 @@ class _DifferenceProjection(torch.autograd.Function):
     def backward(ctx, grad_proj: Tensor, grad_stats: Tensor, grad_squares: Tensor):
         (x,) = ctx.saved_tensors
         B, C, T, N = x.shape
-        D = grad_proj.shape[1]
-        g = grad_proj.contiguous().view(B, D, T * N)
-        grad_x_w = grad_proj.new_zeros(D, C)
-        grad_d_w = grad_proj.new_zeros(D, C)
+        g = grad_proj.contiguous()  # [B, T*N, D]
+        grad_x_w = grad_proj.new_zeros(g.shape[2], C)
+        grad_d_w = grad_proj.new_zeros(g.shape[2], C)
         for sl in video_chunks(B, C * T * N):
             xc = x[sl].to(ctx.weight_dtype).view(-1, C, T * N)  # [b, C, T*N]
-            grad_x_w += torch.matmul(g[sl], xc.transpose(1, 2)).sum(dim=0)  # [D, C]
+            gc = g[sl].transpose(1, 2).contiguous()  # [b, D, T*N]
+            grad_x_w += torch.matmul(gc, xc.transpose(1, 2)).sum(dim=0)  # [D, C]
             if T > 1:
                 xc = xc.view(-1, C, T, N)
                 d = (xc[:, :, 1:] - xc[:, :, :-1]).abs_().view(-1, C, (T - 1) * N)
-                grad_d_w += torch.matmul(g[sl, :, N:], d.transpose(1, 2)).sum(dim=0)
+                grad_d_w += torch.matmul(gc[:, :, N:], d.transpose(1, 2)).sum(dim=0)
         return None, grad_x_w, grad_d_w, None
 
 
@@ -96,15 +97,14 @@ def fused_difference_projection(x: Tensor, norm: nn.LayerNorm | nn.GroupNorm, pr
     per_video = isinstance(norm, nn.GroupNorm)
     a, stats, squares = _DifferenceProjection.apply(x.reshape(B, C, T, H * W), w[:, :C], w[:, C:], per_video)
     if per_video:  # one mean and variance per video, summed in float64
-        stats = stats.sum(dim=(2, 3), keepdim=True, dtype=torch.float64)  # [B, 2, 1, 1]
-        stats[:, 1, 0, 0] = squares.sum(dim=1)
+        stats = stats.sum(dim=2, keepdim=True, dtype=torch.float64)  # [B, 2, 1]
+        stats[:, 1, 0] = squares.sum(dim=1)
         count = 2 * C * T * H * W
     else:  # per token
         count = 2 * C
-    mean = stats[:, 0] / count  # [B, T, N] or [B, 1, 1]
+    mean = stats[:, 0] / count  # [B, T*N] or [B, 1]
     var = (stats[:, 1] / count - mean * mean).clamp_min_(0)
-    rstd = torch.rsqrt(var + norm.eps).to(a.dtype)
-    mean = mean.to(a.dtype)
-    h = (a - mean[:, None] * w.sum(dim=1)[None, :, None, None]) * rstd[:, None]  # [B, D, T, N]
-    h = h.permute(0, 2, 3, 1) + bias  # [B, T, N, D]
-    return h.reshape(B, T, H, W, -1)  # [B, T, H, W, D]
+    rstd = torch.rsqrt(var + norm.eps).to(a.dtype)[..., None]
+    mean = mean.to(a.dtype)[..., None]
+    h = (a - mean * w.sum(dim=1)) * rstd + bias  # [B, T*N, D]
+    return h.view(B, T, H, W, -1)  # [B, T, H, W, D]

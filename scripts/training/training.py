@@ -33,7 +33,7 @@ from scripts.models.losses import LossConfig, MateLoss
 from scripts.evaluation.metrics import f1_threshold, pr_auc, roc_auc
 from scripts.model import ModelConfig, build_model, config_for_variant, count_parameters, feature_motion_map
 from scripts.option import get_model_parser, options_to_dict
-from scripts.core.runlog import RunFolder, git_commit
+from scripts.core.runlog import RunFolder, git_commit, tensorboard_writer
 from scripts.core.fileio import write_json
 from scripts.evaluation.evaluation import ORACLE_FILE
 from scripts.training.oracle import Oracle
@@ -259,12 +259,10 @@ class RunTrainer:
         return row
 
     def catch_up(self) -> None:
-        """Take the run up where its checkpoint_last.pth left it, when another process (a fold study's worker)
-        trained its later epochs: the exact continuation --resume makes, without a log line."""
+        """Take the run up at its checkpoint_last.pth when another process (a fold study's worker) trained
+        its later epochs: the exact continuation --resume makes, without a log line."""
         path = self.run_dir / "checkpoint_last.pth"
-        if not path.is_file():
-            return
-        stored = load_checkpoint(path)
+        stored = load_checkpoint(path) if path.is_file() else {"epoch": 0}
         if stored["epoch"] > self.state.epoch:
             self.state, _ = restore(stored, path, self.model, self.optimizer, self.scheduler, self.model_cfg,
                                     max_epoch=self.args.max_epoch, steps_per_epoch=len(self.sampler))
@@ -320,16 +318,6 @@ class RunTrainer:
         self.run.log(f"{'finished' if finished else f'stopped after epoch {state.epoch} (continue with --resume)'}: "
                      f"best epoch {state.best['epoch']} val ROC-AUC {state.best['val_roc_auc']:.4f}; {self.run_dir}")
         return {"run_dir": str(self.run_dir), "epoch": state.epoch, "finished": finished, "best": state.best}
-
-
-def tensorboard_writer(run_dir: Path):
-    """A SummaryWriter into <run>/tensorboard/, or one line saying what to install."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise MateError("--tensorboard: the tensorboard package is not installed; pip install -r "
-                        "requirements-optional.txt") from None
-    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 
 def feature_record(args: argparse.Namespace, train_ds: FeatureDataset, extraction: dict) -> dict[str, Any]:
