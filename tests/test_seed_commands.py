@@ -47,14 +47,14 @@ def test_seed_command_sequence_then_diagnostics_with_no_arguments(tmp_path, monk
                             "runs/motion_cond_fast/checkpoint_best.pth --no_progress") == 0
     first = json.loads(Path("runs/motion_cond_fast/test_metrics.json").read_text())
     assert first["n_videos"] == 290 and first["roc_auc"] > 0.75, first["roc_auc"]
-    for fold in range(5):  # the README's fold loop
+    for fold in (0, 4):  # the README's fold loop over 0..4: its mechanics; the first and the last fold suffice
         assert cli(f"python main.py --train_list data/manifests/fold{fold}_train.txt --val_list "
                                 f"data/manifests/fold{fold}_val.txt --exp_name exp_fold{fold} --max_epoch 1 "
-                                "--no_progress --no_plots") == 0  # the loop's mechanics; one epoch is enough
+                                "--no_progress --no_plots") == 0  # one epoch is enough
         assert cli(f"python test.py --test_list data/manifests/fold{fold}_test.txt --checkpoint "
                                 f"runs/exp_fold{fold}/checkpoint_best.pth --no_progress --no_plots") == 0
         assert Path(f"runs/exp_fold{fold}/preds_fold{fold}.npy").is_file()
-    done = shell("python aggregate.py --runs " + " ".join(f"runs/exp_fold{i}" for i in range(5)), tmp_path)
+    done = shell("python aggregate.py --runs runs/exp_fold0 runs/exp_fold4", tmp_path)
     assert done.returncode == 0 and "exp_fold" in done.stdout
 
     for script in ("test1.py", "test2.py", "motion_map_analyze.py"):
