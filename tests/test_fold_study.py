@@ -4,6 +4,7 @@ load alone in test.py, and a study killed midway resumes run by run to the unbro
 The runs use dropout, so each run's random stream is checked too: its epochs move between the two worker
 processes, and a worker taking a run up restores its state (RNG included) from its checkpoint."""
 import csv
+from pathlib import Path
 
 import pytest
 import torch
@@ -135,3 +136,40 @@ def test_train_all_steps_every_run_in_order_on_worker_processes(tmp_path):
     with pytest.raises(MateError, match="r1: ValueError: failed at 2"):
         train_all(failing, 2)
     assert not (tmp_path / "f/r1_2").exists()
+
+
+
+def test_a_worker_dies_with_its_parent():
+    """die_with_parent (every study worker calls it): a killed main.py takes its workers at once, so the
+    run folders' locks are free for the rerun. Here a forked 'parent' forks a 'worker' and exits."""
+    import os
+    import sys
+    import time
+    from scripts.training.fold_study import die_with_parent
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux's; elsewhere a worker stops after its epoch")
+    read, write = os.pipe()
+    parent = os.fork()
+    if parent == 0:  # the study's main process
+        worker = os.fork()
+        if worker == 0:
+            die_with_parent()
+            time.sleep(30)
+            os._exit(0)
+        os.write(write, str(worker).encode())
+        time.sleep(0.2)  # the worker has set its death signal
+        os._exit(0)
+    worker = int(os.read(read, 32))
+    os.waitpid(parent, 0)
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        try:
+            state = Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            break
+        if state == "Z":  # dead, not yet reaped by init
+            break
+        time.sleep(0.02)
+    else:
+        os.kill(worker, 9)
+        raise AssertionError("the worker outlived its parent")

@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import ctypes
 import multiprocessing as mp
 import os
+import signal
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -224,6 +226,7 @@ class Shared:
 def work(trainers: list, runs: Shared, *, parent: int | None = None, on_epoch=lambda: None) -> None:
     """One worker of train_all: take a run, bring it up to date, train its next epoch, give it back."""
     if parent is not None:
+        die_with_parent()
         torch.set_num_threads(1)
         for trainer in trainers:
             trainer.reopen_board()  # a forked process has none of the parent's writer threads
@@ -256,8 +259,18 @@ def work(trainers: list, runs: Shared, *, parent: int | None = None, on_epoch=la
                 trainer.close_board()
 
 
+def die_with_parent() -> None:
+    """A killed study takes its workers with it (Linux: PR_SET_PDEATHSIG), so their run-folder locks are free
+    for the rerun at once; elsewhere a worker stops after its epoch (work checks the parent)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG; every file is written to a temp file and renamed
+    except (OSError, AttributeError):
+        pass
+
+
 def warm_motion_maps(trainers: list[RunTrainer]) -> None:
-    """Compute the shared caches' MotionMaps once, before the threads ask for them together."""
+    """Compute the shared caches' MotionMaps once, before the workers fork (they then share them too)."""
     from scripts.model import feature_motion_map
 
     if not trainers:

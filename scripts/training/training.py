@@ -247,10 +247,6 @@ class RunTrainer:
         self.common = dict(format=FORMAT, model_config=dataclasses.asdict(model_cfg),
                            loss_config=dataclasses.asdict(loss_cfg), options=options, feature=feature)
 
-    @property
-    def model_uses_dropout(self) -> bool:
-        return any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in self.model.modules())
-
     def epoch_with_own_rng(self, epoch: int) -> dict[str, Any]:
         """`epoch` with this run's torch RNG state swapped in and kept (several runs in one process)."""
         torch.set_rng_state(self.rng)
