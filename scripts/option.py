@@ -334,8 +334,8 @@ def get_train_parser(add_help: bool = False) -> argparse.ArgumentParser:
                        help="the seeds of the study (default: --seed alone)")
     study.add_argument("--study_workers", type=int, default=0,
                        help="worker processes stepping runs at the same time, one torch thread each, forked once "
-                            "the features are loaded (they share them); 0 = one per core, at most one per run; on "
-                            "CUDA the runs train in the main process (default: 0)")
+                            "the features are loaded (they share them); 0 = one per core, at most one per run; off "
+                            "Linux and on CUDA the runs train in the main process (default: 0)")
     group.add_argument("--tensorboard", action="store_true",
                        help="also write TensorBoard event files (every number of metrics.csv, per epoch) into "
                             "<run>/tensorboard/ for live curves; needs the optional requirements, pip install -r "

@@ -18,6 +18,7 @@ import ctypes
 import multiprocessing as mp
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -158,13 +159,16 @@ def train_all(trainers: list, workers: int, *, desc: str = "", progress: bool = 
     a worker taking up a run another worker advanced first restores it from its checkpoint_last.pth, the
     exact continuation --resume makes (and with it the run's own RNG stream, so dropout draws as alone).
     The first error stops the other workers after their epoch and is raised here; this process's runs are
-    then brought up to their checkpoints. With one worker, or without fork, the runs train here."""
+    then brought up to their checkpoints. With one worker, or off Linux, the runs train here."""
     runs = Shared.of(trainers)
     n = min(workers, sum(runs.left(i) > 0 for i in range(len(trainers))))
     bar = tqdm(total=sum(runs.left(i) for i in range(len(trainers))), desc=desc, unit="run-epoch",
                disable=not progress)
+    forked = n > 1 and sys.platform.startswith("linux")  # fork is unsafe beside macOS's frameworks
+    print(f"{desc or 'study'}: {len(trainers)} runs, " + (f"{n} forked worker processes of one thread each"
+          if forked else "trained in this process"), flush=True)
     with bar:
-        if n <= 1 or "fork" not in mp.get_all_start_methods():
+        if not forked:
             work(trainers, runs, on_epoch=bar.update)
         else:
             ctx = mp.get_context("fork")
@@ -193,7 +197,7 @@ class Shared:
     worker holds, the epochs trained in all, and the first error."""
 
     def __init__(self, done: list[int], last: list[int]):
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+        ctx = mp.get_context("fork" if sys.platform.startswith("linux") else None)
         self.lock = ctx.Lock()
         self.done = ctx.Array("i", done, lock=False)
         self.last = list(last)
