@@ -257,6 +257,9 @@ def work(trainers: list, runs: Shared, *, parent: int | None = None, on_epoch=la
                 runs.done[i], runs.held[i] = trainer.state.epoch, 0
                 runs.count.value += 1
             on_epoch()
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the main process says it, once
+        if parent is None:
+            raise
     finally:
         if parent is not None:
             for trainer in trainers:
