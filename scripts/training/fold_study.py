@@ -36,6 +36,8 @@ from scripts.training.training import (RunTrainer, loss_config_from_args, model_
                                        read_training_extraction)
 
 
+FORK = sys.platform.startswith("linux")  # workers by fork: unsafe beside macOS's frameworks
+
 class DatasetView:
     """The videos `indices` of a loaded FeatureDataset, in that order, as a dataset of their own (what the
     training loop, validation and scoring read), sharing the parent's tensors."""
@@ -164,7 +166,7 @@ def train_all(trainers: list, workers: int, *, desc: str = "", progress: bool = 
     n = min(workers, sum(runs.left(i) > 0 for i in range(len(trainers))))
     bar = tqdm(total=sum(runs.left(i) for i in range(len(trainers))), desc=desc, unit="run-epoch",
                disable=not progress)
-    forked = n > 1 and sys.platform.startswith("linux")  # fork is unsafe beside macOS's frameworks
+    forked = n > 1 and FORK
     print(f"{desc or 'study'}: {len(trainers)} runs, " + (f"{n} forked worker processes of one thread each"
           if forked else "trained in this process"), flush=True)
     with bar:
@@ -197,7 +199,7 @@ class Shared:
     worker holds, the epochs trained in all, and the first error."""
 
     def __init__(self, done: list[int], last: list[int]):
-        ctx = mp.get_context("fork" if sys.platform.startswith("linux") else None)
+        ctx = mp.get_context("fork" if FORK else None)
         self.lock = ctx.Lock()
         self.done = ctx.Array("i", done, lock=False)
         self.last = list(last)
