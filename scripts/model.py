@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from scripts.models.fast_paths import linear_attention
 from scripts.models.inputs import DifferenceFeatures, MotionMap, frame_motion  # noqa: F401 (parts 1 and 2)
-from scripts.models.config import (EMBEDDING_SNIPPET_HIDDEN, INPUT_NORMS, MATE_VARIANTS, MateConfig, MilConfig, ModelConfig, ModelOutput, PAPER_FIXED, PAPER_VARIANTS, TCC_MODES, VARIANTS, VIDEO_LOGITS, VIDEO_TOPK_RATIO, check_input, config_class, config_fields, config_for_variant, topk_count, topk_mean, uses_difference_features, uses_motion_map)  # noqa: F401 (re-exported)
+from scripts.models.config import (EMBEDDING_SNIPPET_HIDDEN, INPUT_NORMS, MATE_VARIANTS, MateConfig, MilConfig, ModelConfig, ModelOutput, PAPER_VARIANTS, TCC_MODES, VARIANTS, VIDEO_LOGITS, VIDEO_TOPK_RATIO, check_input, config_class, config_fields, config_for_variant, topk_count, topk_mean, uses_difference_features, uses_motion_map)  # noqa: F401 (re-exported)
 
 
 # --- 3. the block ----------------------------------------------------------------------------------

@@ -168,86 +168,49 @@ def options_to_dict(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def get_model_parser(add_help: bool = False) -> argparse.ArgumentParser:
-    """The model's options (docs/design.md §3); each ablation switch is also a config key."""
+    """The model's options (docs/design.md §3), one per config field (scripts/models/fields.py): the flag, its
+    type, choices, help and group come from the field's declaration, and its default is the variant's."""
     # the one list of each set of names (this imports torch: model parsers only)
-    from scripts.model import INPUT_NORMS, TCC_MODES, VARIANTS, VIDEO_LOGITS, MateConfig, config_for_variant
+    from scripts.models.config import PAPER_VARIANTS, VARIANTS, config_for_variant, model_flags
+    from scripts.models.fields import MODEL, PARTS, SIZES, USES, kind, paper_rule
 
-    # the one home of every model default is its config field: the help shows it from there
-    built = {v: config_for_variant(v) for v in ("fast", "base", "paper_fast", "paper_base")}
-    field_default = {f.name: f.default for f in dataclasses.fields(MateConfig)}
+    flags = model_flags()
+    built = {v: config_for_variant(v) for v in VARIANTS}
 
-    def per_variant(key: str) -> str:
-        values = {v: getattr(c, key) for v, c in built.items()}
-        if len(set(values.values())) == 1:
-            return f"{next(iter(values.values()))} for every variant"
-        return "the variant's: " + ", ".join(f"{v} {x}" for v, x in values.items())
+    def default_text(flag) -> str:
+        values = {v: getattr(built[v], flag.field.name) for v in flag.variants}
+        fixed = [v for v in PAPER_VARIANTS if v in flag.variants and paper_rule(flag.field)[0] == "fixed"]
+        also = f"; fixed for {'/'.join(fixed)}" if fixed else ""
+        if kind(flag.field) == "bool":
+            return "off" + also
+        if len(set(map(repr, values.values()))) == 1:
+            shown = next(iter(values.values()))
+            return (f"{shown} for every variant" if len(values) > 1 else str(shown)) + also
+        return "the variant's: " + ", ".join(f"{v} {x}" for v, x in values.items()) + also
 
+    paper_uses = [f"--{f.name}" for f in flags if "paper_fast" in f.variants and paper_rule(f.field)[0] == USES]
+    mil_uses = [f"--{f.name}" for f in flags if "mil" in f.variants]
     parser = argparse.ArgumentParser(add_help=add_help)
-    group = parser.add_argument_group("model")
-    group.add_argument("--model_variant", choices=VARIANTS, default="fast",
-                       help="fast: dim 8, about 8.5k parameters; base: dim 32, about 40k; mil: the classic "
-                            "MIL ranking MLP on snippets, the in-repo baseline (of the options below only --dropout "
-                            "applies to it; the others must stay at their defaults); paper_fast / paper_base: the "
-                            "published architecture unchanged (dim 8 / 32, 8,378 / 40,130 parameters; the "
-                            "options below other than --dim, --num_blocks, --motion_window, --tcc_mode, "
-                            "--num_queries, --dropout and --no_motion_map must stay at their defaults) "
-                            "(default: fast)")
-    group.add_argument("--dim", type=int, default=None,
-                       help=f"hidden size; overrides the variant's (default: {per_variant('dim')})")
-    group.add_argument("--num_blocks", type=int, default=None,
-                       help=f"number of TCC + attention + feed-forward blocks (default: {per_variant('num_blocks')})")
-    group.add_argument("--motion_window", type=int, default=field_default["motion_window"],
-                       help="the MotionMap compares each token with the mean of this many preceding time "
-                            f"steps (default: {field_default['motion_window']})")
-    group.add_argument("--tcc_mode", choices=TCC_MODES, default=None,
-                       help="temporal context of the TCC: plain (temporal mean), multiscale (also windows "
-                            "of 2 and 4 steps), gating (motion-gated residual), or both, the published TCC "
-                            f"(default: {per_variant('tcc_mode')}; plain lost 0.05 ROC-AUC on data it was not "
-                            "chosen on, docs/model.md)")
-    group.add_argument("--num_queries", type=int, default=field_default["num_queries"],
-                       help="learned queries of the motion-aware temporal pooling; the embedding has "
-                            f"num_queries x dim values (default: {field_default['num_queries']})")
-    group.add_argument("--spatial_window", type=int, default=field_default["spatial_window"],
-                       help="spatial attention within w x w windows of a frame; 0 = the whole frame "
-                            f"(default: {field_default['spatial_window']})")
-    group.add_argument("--video_logit", choices=VIDEO_LOGITS, default=None,
-                       help="topk: the video logit is the mean of the top-k (T/8) snippet logits (better, see "
-                            "docs/model.md); embedding: the published head on the pooled embedding z "
-                            f"(default: {per_variant('video_logit')})")
-    group.add_argument("--input_norm", choices=INPUT_NORMS, default=None,
-                       help="normalisation of [x, |dx|] before the input projection: video (statistics over the "
-                            "whole video, better, see docs/model.md) or token (the published per-token LayerNorm) "
-                            f"(default: {per_variant('input_norm')})")
-    group.add_argument("--dropout", type=float, default=None,
-                       help=f"dropout in the model (default: {per_variant('dropout')})")
-    sizes = parser.add_argument_group("sizes (default: the variant's; fast and base are tuned to about 8.5k "
-                                      "and 40k parameters on 192 channels)")
-    sizes.add_argument("--num_heads", type=int, default=None,
-                       help=f"attention heads; dim must divide by it (default: {per_variant('num_heads')}, the "
-                            "published choice)")
-    sizes.add_argument("--ff_mult", type=int, default=None,
-                       help=f"feed-forward expansion (default: {per_variant('ff_mult')})")
-    sizes.add_argument("--tcc_bottleneck", type=int, default=None,
-                       help=f"channels of the TCC's spatial convolution (default: {per_variant('tcc_bottleneck')})")
-    sizes.add_argument("--snippet_hidden", type=int, default=None,
-                       help="hidden units of the snippet head, 0 = one linear layer "
-                            f"(default: {per_variant('snippet_hidden')})")
-    sizes.add_argument("--head_hidden", type=int, default=None,
-                       help="hidden units of the video head of --video_logit embedding, 0 = one linear "
-                            f"layer (default: {per_variant('head_hidden')})")
-    ablate = parser.add_argument_group("ablations (each removes one component)")
-    ablate.add_argument("--no_motion_map", action="store_true",
-                        help="run every part unconditioned: the MotionMap is not used (default: off)")
-    ablate.add_argument("--no_difference_features", action="store_true",
-                        help="the input projection sees x alone (C channels), not [x, |x_t - x_t-1|]; with "
-                             "--no_motion_map the model sees no motion input at all (configs/ablations/"
-                             "no_motion.json); not for paper_* (default: off)")
-    ablate.add_argument("--no_attention", action="store_true",
-                        help="remove the motion-conditioned attention (default: off)")
-    ablate.add_argument("--no_tcc", action="store_true",
-                        help="remove the temporal-conditioned convolution (default: off)")
-    ablate.add_argument("--no_motion_pooling", action="store_true",
-                        help="replace the motion-aware temporal pooling by plain mean/max pooling (default: off)")
+    groups = {MODEL: parser.add_argument_group("model"),
+              SIZES: parser.add_argument_group("sizes (default: the variant's; fast and base are tuned to about "
+                                               "8.5k and 40k parameters on 192 channels)"),
+              PARTS: parser.add_argument_group("parts (each switches one part off, or on)")}
+    groups[MODEL].add_argument(
+        "--model_variant", choices=VARIANTS, default="fast",
+        help="fast: dim 8, about 8.5k parameters; base: dim 32, about 40k; mil: the classic MIL ranking MLP on "
+             "snippets, the in-repo baseline (of the options below only " + ", ".join(mil_uses) +
+             " apply to it); " + "/".join(PAPER_VARIANTS) + ": the published architecture unchanged (dim 8 / 32, "
+             "8,378 / 40,130 parameters; of the options below it reads " + ", ".join(paper_uses) +
+             "; the others must stay unset) (default: fast)")
+    for flag in flags:
+        f = flag.field
+        help_ = f"{f.metadata['help']} (default: {default_text(flag)})"
+        if kind(f) == "bool":
+            groups[f.metadata["group"]].add_argument(f"--{flag.name}", action="store_true", help=help_)
+        else:
+            groups[f.metadata["group"]].add_argument(
+                f"--{flag.name}", type={"int": int, "float": float, "str": str}[kind(f)], default=None,
+                choices=f.metadata["choices"], help=help_)
     return parser
 
 

@@ -6,8 +6,9 @@ import dataclasses
 import pytest
 import torch
 
-from scripts.models.checkpoint import FORMAT, load_checkpoint, model_from_checkpoint, save_checkpoint
+from scripts.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from scripts.core.errors import MateError
+from scripts.models.history import current_format
 from scripts.model import MilConfig, build_model, config_fields, config_for_variant
 from tests.conftest import PUBLISHED, run_script
 
@@ -15,11 +16,11 @@ FEATURE = {"shape": [192, 4, 3, 3], "sequence": False, "crop_mode": "mean", "num
            "frames_per_snippet": 16, "extraction": {"source": "none", "settings": None}}
 
 
-def write_checkpoint(path, config: dict, weights: dict, *, version=FORMAT) -> None:
+def write_checkpoint(path, config: dict, weights: dict, *, version="current") -> None:
     state = {"model": weights, "model_config": config, "options": {}, "feature": dict(FEATURE), "epoch": 1,
              "metrics": {"val_roc_auc": 0.5, "val_pr_auc": 0.5, "loss": 0.7}}
     if version is not None:
-        state["format"] = version
+        state["format"] = current_format() if version == "current" else version
     save_checkpoint(path, state)
 
 
@@ -67,8 +68,8 @@ def test_an_unknown_config_key_is_refused_in_one_line(tmp_path, variant, key):
 
 def test_a_newer_format_a_bad_variant_and_a_bad_value_are_refused(tmp_path):
     model, config = model_and_config("fast")
-    write_checkpoint(tmp_path / "new.pth", config, model.state_dict(), version=FORMAT + 1)
-    refused_by_test_py(tmp_path, tmp_path / "new.pth", f"checkpoint format {FORMAT + 1} is not one this MATE reads")
+    write_checkpoint(tmp_path / "new.pth", config, model.state_dict(), version=current_format() + 1)
+    refused_by_test_py(tmp_path, tmp_path / "new.pth", f"checkpoint format {current_format() + 1} is not one this MATE reads")
     write_checkpoint(tmp_path / "huge.pth", {**config, "variant": "huge"}, model.state_dict())
     refused_by_test_py(tmp_path, tmp_path / "huge.pth", "variant 'huge'")
     write_checkpoint(tmp_path / "heads.pth", {**config, "num_heads": 3}, model.state_dict())
@@ -82,7 +83,7 @@ def test_full_config_round_trip(tmp_path, variant):
     model, config = model_and_config(variant)
     write_checkpoint(tmp_path / "c.pth", config, model.state_dict())
     state = load_checkpoint(tmp_path / "c.pth")
-    assert state["format"] == FORMAT == 3 and tuple(state["model_config"]) == config_fields(variant)
+    assert state["format"] == current_format() and tuple(state["model_config"]) == config_fields(variant)
     rebuilt, cfg = model_from_checkpoint(state, source=tmp_path / "c.pth")
     assert dataclasses.asdict(cfg) == config
     x = torch.rand(2, 192, 4, 3, 3)
@@ -108,9 +109,10 @@ def format1_config(cfg: dict, **mil_fields) -> dict:
     """What MATE wrote before the format key: a MateConfig for every variant, mil_hidden and mil_embed
     included (the MATE fields of a mil config at the values the old `mil` variant set)."""
     old = dataclasses.asdict(config_for_variant("fast"))
+    del old["use_difference_features"]  # added in format 3
     old.update(use_motion_map=False, use_attention=False, use_tcc=False, use_motion_pooling=False)
     if cfg["variant"] != "mil":
-        old = dict(cfg)
+        old = {k: v for k, v in cfg.items() if k != "use_difference_features"}
     old.update(variant=cfg["variant"], in_channels=cfg["in_channels"], dropout=cfg["dropout"],
                **{"mil_hidden": 512, "mil_embed": 32, **mil_fields})
     return old
@@ -149,7 +151,7 @@ def test_format2_checkpoints_gain_difference_features(tmp_path):
         old = {k: v for k, v in config.items() if k != "use_difference_features"}
         write_checkpoint(tmp_path / f"{variant}.pth", old, model.state_dict(), version=2)
         state = load_checkpoint(tmp_path / f"{variant}.pth")
-        assert state["format"] == FORMAT and state["migrated_from_format"] == 2
+        assert state["format"] == current_format() and state["migrated_from_format"] == 2
         assert state["model_config"] == config  # True added for MATE and paper, nothing for mil
         rebuilt, _ = model_from_checkpoint(state)
         with torch.no_grad():
@@ -158,7 +160,7 @@ def test_format2_checkpoints_gain_difference_features(tmp_path):
 
 def test_published_state_dict_gets_a_full_config():
     state = load_checkpoint(PUBLISHED / "MATE_base.pkl")
-    assert state["format"] == FORMAT and tuple(state["model_config"]) == config_fields("paper_base")
+    assert state["format"] == current_format() and tuple(state["model_config"]) == config_fields("paper_base")
     assert state["model_config"]["tcc_bottleneck"] == 32 and state["model_config"]["dim"] == 32
 
 

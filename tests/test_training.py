@@ -13,10 +13,11 @@ from scripts.dataset import FeatureDataset
 from scripts.data.manifest import read_manifest
 from scripts.core.errors import MateError
 from scripts.model import MilConfig, config_fields
+from scripts.models.history import current_format
 from scripts.option import parse_args
 from scripts.evaluation.scoring import score_dataset
 from scripts.data.synthetic import make_synthetic
-from scripts.training.training import MATE_ONLY_OPTIONS, build_scheduler, model_config_from_args
+from scripts.training.training import build_scheduler, model_config_from_args
 from tests.conftest import run_script, load_script
 
 main_script = load_script("main.py")
@@ -84,7 +85,7 @@ def test_run_folder_is_complete(trained):
     assert 0.0 < best["metrics"]["val_threshold"] < 1.0
     assert "optimizer" not in best and "optimizer" in load_checkpoint(trained / "checkpoint_last.pth")
     # a checkpoint says what it is: its format and every key of the model and loss configs
-    assert best["format"] == 3 and tuple(best["model_config"]) == config_fields("fast")
+    assert best["format"] == current_format() and tuple(best["model_config"]) == config_fields("fast")
     assert best["model_config"] == config["model_config"] and best["loss_config"] == config["loss_config"]
 
 
@@ -202,8 +203,8 @@ def test_bad_inputs_give_one_line(synth, trained, tmp_path):
                                          (["--dim", "16"], "dim"), (["--motion_window", "3"], "motion_window"),
                                          (["--video_logit", "embedding"], "video_logit")])
 def test_mil_refuses_mates_options(flags, name, tmp_path):
-    """The MIL baseline has none of MATE's parts: a MATE-only option set away from its default is refused
-    in one line before anything is read or written; at its default it is accepted (it cannot be told apart)."""
+    """The MIL baseline has none of MATE's parts: a MATE option given with --model_variant mil, even at the
+    value MATE would use, is refused in one line before anything is read or written."""
     proc = run_script("main.py", "--config", "configs/mil.json", "--train_list", tmp_path / "none.txt",
                       "--val_list", tmp_path / "none.txt", "--runs_dir", tmp_path / "r", "--no_progress", *flags)
     one_line_error(proc, f"--{name}: an option of MATE's parts", "--model_variant mil")
@@ -215,10 +216,15 @@ def test_mil_refuses_mates_options(flags, name, tmp_path):
 
 def test_mil_config_from_args():
     args = parse_args(main_script.get_args_parser(), ["--config", "configs/mil.json", "--dropout", "0.2",
-                                                      "--motion_window", "2", "--num_queries", "8"])
-    assert model_config_from_args(args, in_channels=2048) == MilConfig(in_channels=2048, dropout=0.2)
-    defaults = parse_args(main_script.get_args_parser(), [])
-    assert all(hasattr(defaults, name) for name in MATE_ONLY_OPTIONS)
+                                                      "--mil_hidden", "64"])
+    assert model_config_from_args(args, in_channels=2048) == MilConfig(in_channels=2048, dropout=0.2, hidden=64)
+    for given in (["--motion_window", "2"], ["--num_queries", "8"]):  # MATE's values, still MATE's options
+        args = parse_args(main_script.get_args_parser(), ["--config", "configs/mil.json", *given])
+        with pytest.raises(MateError, match=f"{given[0]}: an option of MATE's parts"):
+            model_config_from_args(args, in_channels=192)
+    args = parse_args(main_script.get_args_parser(), ["--model_variant", "fast", "--mil_embed", "8"])
+    with pytest.raises(MateError, match="--mil_embed: an option of the MIL baseline; --model_variant fast"):
+        model_config_from_args(args, in_channels=192)
 
 
 @pytest.mark.parametrize("script", ["main.py", "train.py", "test.py"])

@@ -1,8 +1,8 @@
 """Checkpoints hold tensors and plain data only: they load with `weights_only=True`, and the model
 config they store is all test.py needs to rebuild the model (strict state-dict matching).
 
-What a checkpoint written by main.py holds (format 3):
-    format        3 (FORMAT): how to read the rest
+What a checkpoint written by main.py holds:
+    format        current_format() (scripts/models/history.py): how to read the rest
     model         the state dict
     model_config  `asdict` of the variant's config, every key (scripts/model.py: MateConfig, MilConfig)
     loss_config   `asdict` of the LossConfig it was trained with
@@ -10,13 +10,9 @@ What a checkpoint written by main.py holds (format 3):
     epoch, metrics (validation ROC-AUC, PR-AUC, loss); checkpoint_last also optimizer, scheduler, rng,
     best, history (for --resume)
 Loading never fills a missing model-config key with today's default: a missing or unknown key, or a
-newer format, is refused in one line naming the file and the key. The one migration, tested: a
-checkpoint without "format" (format 1, written before the MIL baseline had its own config) held a
-MateConfig for every variant, mil_hidden and mil_embed included; loading drops those two from MATE
-variants (they were unused there) and, for mil, keeps in_channels and dropout and renames
-mil_hidden -> hidden, mil_embed -> embed (the other MATE keys were ignored by the baseline). Format 2
-(before `use_difference_features` existed) gets `use_difference_features: True` in every MATE and paper
-config: every model of that format projected the differences |x_t - x_{t-1}|.
+newer format, is refused in one line naming the file and the key. An older format is brought to today's
+by the rows of the history table (scripts/models/history.py), which say for each added key the value its
+older files get; `migrated_from_format` then records where it came from.
 
 The authors' published weights (data/published/MATE_base.pkl, a plain state dict of the published
 `Model`) load too: `load_checkpoint` recognises the published key names and shapes and wraps them as
@@ -35,8 +31,7 @@ from scripts.core.errors import MateError
 from scripts.core.fileio import atomic_write
 from scripts.model import (PAPER_VARIANTS, VARIANTS, ModelConfig, build_model, config_class, config_fields,
                            config_for_variant)
-
-FORMAT = 3  # what save_checkpoint's callers write; see the module docstring
+from scripts.models.history import current_format, migrate
 
 # The features the published weights were trained on: X3D-L maps [192, 16, 10, 10], one per video
 # (the element-wise maximum over its 16-frame clips), single crop (data/published/README.md).
@@ -98,36 +93,18 @@ def file_kind(path: Path) -> str | None:
 
 
 def read_format(state: dict[str, Any], *, source: str | Path) -> dict[str, Any]:
-    """The checkpoint as format FORMAT: format 1 migrated by the rule of the module docstring, a newer
-    or unknown format refused."""
-    version = state.get("format", 1)
-    if version == FORMAT:
+    """The checkpoint as today's format: an older one migrated by the history table's rows after it
+    (scripts/models/history.py), a newer or unknown one refused."""
+    version, current = state.get("format", 1), current_format()
+    if version == current:
         return state
-    if version not in (1, 2) or isinstance(version, bool):
-        raise MateError(f"{source}: checkpoint format {version!r} is not one this MATE reads (1 to {FORMAT}; "
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < current:
+        raise MateError(f"{source}: checkpoint format {version!r} is not one this MATE reads (1 to {current}; "
                         "a newer MATE wrote it?)")
-    if version == 2:
-        return {**migrate_2_to_3(state, source=source), "migrated_from_format": 2}
-    stored = state["model_config"]
-    if not isinstance(stored, dict):
-        raise MateError(f"{source}: model config is not a mapping ({type(stored).__name__})")
-    config = {k: v for k, v in stored.items() if k not in ("mil_hidden", "mil_embed")}
-    if stored.get("variant") == "mil":
-        config = {k: stored[k] for k in ("variant", "in_channels", "dropout") if k in stored}
-        for old, new in (("mil_hidden", "hidden"), ("mil_embed", "embed")):
-            if old in stored:
-                config[new] = stored[old]
-    return {**migrate_2_to_3({**state, "model_config": config}, source=source), "migrated_from_format": 1}
-
-
-def migrate_2_to_3(state: dict[str, Any], *, source: str | Path) -> dict[str, Any]:
-    """Format 2 -> 3: MATE and paper configs gain use_difference_features (True: they all used them)."""
     config = state["model_config"]
     if not isinstance(config, dict):
         raise MateError(f"{source}: model config is not a mapping ({type(config).__name__})")
-    if config.get("variant") != "mil" and "use_difference_features" not in config:
-        config = {**config, "use_difference_features": True}
-    return {**state, "format": FORMAT, "model_config": config}
+    return {**state, "format": current, "model_config": migrate(config, version), "migrated_from_format": version}
 
 
 def stored_model_config(stored: Any, *, source: str | Path) -> ModelConfig:
@@ -196,7 +173,7 @@ def published_checkpoint(weights: dict[str, torch.Tensor], *, source: str | Path
         mismatch[variant] = state_dict_mismatch(expected_shapes(cfg), weights)
         if mismatch[variant] is None:
             nan = float("nan")
-            return {"format": FORMAT, "model": weights, "model_config": dataclasses.asdict(cfg), "options": {},
+            return {"format": current_format(), "model": weights, "model_config": dataclasses.asdict(cfg), "options": {},
                     "feature": dict(PUBLISHED_FEATURE), "epoch": None,
                     "metrics": {"val_roc_auc": nan, "val_pr_auc": nan, "loss": nan},
                     "source": "published state dict (AIx699/MATE model.py)"}

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import Field, dataclass
 from typing import Any, Mapping, Union
 
 from torch import Tensor
 
 from scripts.core.errors import MateError
+from scripts.models.fields import IGNORES, SIZES, PARTS, USES, check_fields, flag_name, kind, option, paper_rule
 
 PAPER_VARIANTS = ("paper_fast", "paper_base")  # the published architecture (scripts/models/paper_model.py)
 MATE_VARIANTS = ("fast", "base") + PAPER_VARIANTS  # built from a MateConfig
@@ -23,74 +24,61 @@ INPUT_NORMS = ("video", "token")
 VIDEO_TOPK_RATIO = 0.125  # the video logit of Mate and MilBaseline: the mean of the top T // 8 snippets
 
 
-def _check_config(cfg, variants: tuple[str, ...], positive: tuple[str, ...] = (),
-                  non_negative: tuple[str, ...] = ()) -> None:
-    """The value checks every config shares; a bad value is a MateError naming the key."""
-    def fault(key: str, expected: str) -> MateError:
-        return MateError(f"model config: {key} must be {expected}, got {getattr(cfg, key)!r}")
-
-    if cfg.variant not in variants:
-        raise fault("variant", "one of " + ", ".join(variants))
-    for key in positive:
-        value = getattr(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise fault(key, "a positive integer")
-    for key in non_negative:
-        value = getattr(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise fault(key, "an integer >= 0")
-    if isinstance(cfg.dropout, bool) or not isinstance(cfg.dropout, (int, float)) or not 0.0 <= cfg.dropout < 1.0:
-        raise fault("dropout", "in [0, 1)")
-
-
 @dataclass
 class MateConfig:
     """Hyper-parameters of Mate and PaperMate; plain values only, so a checkpoint can store `asdict(cfg)`.
 
-    The defaults are the `fast` variant. Ablation switches set a component to None (skipped).
+    The defaults are the `fast` variant. A part switched off is None in the model (skipped). Each field is
+    declared once, here (scripts/models/fields.py): its flag, help and checks, and what paper_* do with it.
     """
-    variant: str = "fast"  # fast | base | paper_fast | paper_base
-    in_channels: int = 192  # C of the features (192 for X3D-L maps, e.g. 2048 for I3D sequences)
-    dim: int = 8  # hidden size D of every token
-    num_blocks: int = 1
-    num_heads: int = 8  # attention heads (dim must be divisible); the published 8 (1 gained nothing, docs/model.md)
-    motion_window: int = 2  # MotionMap: preceding steps averaged as the reference
-    use_motion_map: bool = True  # False: every part runs unconditioned (--no_motion_map)
-    # False: the input projection sees x alone (C channels, no |x_t - x_{t-1}|); with use_motion_map=False
-    # too, no input of the model is a motion signal (the no_motion ablation) (--no_difference_features)
-    use_difference_features: bool = True
-    use_attention: bool = True  # --no_attention
-    use_tcc: bool = True  # --no_tcc
-    # plain | multiscale | gating | multiscale_gating (the published TCC; plain lost on harder data, docs/model.md)
-    tcc_mode: str = "multiscale_gating"
-    tcc_bottleneck: int = 8  # channels of the TCC's spatial convolution
-    use_motion_pooling: bool = True  # False: plain mean/max pooling (--no_motion_pooling)
-    num_queries: int = 8  # Q learned queries of the temporal pooling; z has Q*dim entries
-    spatial_window: int = 0  # 0: spatial attention over the whole frame; w > 0: within w x w windows
-    ff_mult: int = 4  # feed-forward expansion
-    head_hidden: int = 32  # hidden units of the video head, video_logit="embedding" only (0: linear)
-    snippet_hidden: int = 256  # hidden units of the snippet head (0: a single linear layer)
-    dropout: float = 0.0
-    input_norm: str = "video"  # video: statistics over the whole video; token: published per-token LN
-    video_logit: str = "topk"  # topk: mean of the top-k snippet logits; embedding: the published head on z
-    # (z then still feeds the triplet loss and the diagnostics; with topk it conditions nothing else)
+    variant: str = option("fast", "the variant", choices=MATE_VARIANTS, cli=False)
+    in_channels: int = option(192, "C of the features (192 for X3D-L maps, e.g. 2048 for I3D sequences)",
+                              minimum=1, cli=False)
+    dim: int = option(8, "hidden size of every token", minimum=1, paper=USES)
+    num_blocks: int = option(1, "number of TCC + attention + feed-forward blocks", minimum=1, paper=USES)
+    num_heads: int = option(8, "attention heads; dim must divide by it (the published 8; 1 gained nothing, "
+                               "docs/model.md)", minimum=1, group=SIZES, paper=USES)
+    motion_window: int = option(2, "the MotionMap compares each token with the mean of this many preceding time "
+                                   "steps", minimum=1, paper=USES)
+    use_motion_map: bool = option(True, "run every part unconditioned: the MotionMap is not used",
+                                  flag="no_motion_map", group=PARTS, paper=USES)
+    use_difference_features: bool = option(
+        True, "the input projection sees x alone (C channels), not [x, |x_t - x_t-1|]; with --no_motion_map the "
+              "model sees no motion input at all (configs/ablations/no_motion.json)",
+        flag="no_difference_features", group=PARTS)
+    use_attention: bool = option(True, "remove the motion-conditioned attention", flag="no_attention", group=PARTS)
+    use_tcc: bool = option(True, "remove the temporal-conditioned convolution", flag="no_tcc", group=PARTS)
+    tcc_mode: str = option("multiscale_gating",
+                           "temporal context of the TCC: plain (temporal mean), multiscale (also windows of 2 and 4 "
+                           "steps), gating (motion-gated residual), or both, the published TCC (plain lost 0.05 "
+                           "ROC-AUC on data it was not chosen on, docs/model.md)", choices=TCC_MODES, paper=USES)
+    tcc_bottleneck: int = option(8, "channels of the TCC's spatial convolution", minimum=1, group=SIZES, paper=USES)
+    use_motion_pooling: bool = option(True, "replace the motion-aware temporal pooling by plain mean/max pooling",
+                                      flag="no_motion_pooling", group=PARTS)
+    num_queries: int = option(8, "learned queries of the motion-aware temporal pooling; the embedding has "
+                                 "num_queries x dim values", minimum=1, paper=USES)
+    spatial_window: int = option(0, "spatial attention within w x w windows of a frame; 0 = the whole frame "
+                                    "(the published windows put their tokens back in the wrong places)", minimum=0)
+    ff_mult: int = option(4, "feed-forward expansion", minimum=1, group=SIZES)
+    head_hidden: int = option(32, "hidden units of the video head of --video_logit embedding, 0 = one linear layer",
+                              minimum=0, group=SIZES, paper=IGNORES)
+    snippet_hidden: int = option(256, "hidden units of the snippet head, 0 = one linear layer", minimum=0,
+                                 group=SIZES, paper=IGNORES)
+    dropout: float = option(0.0, "dropout in the model", minimum=0.0, below=1.0, paper=USES)
+    input_norm: str = option("video", "normalisation of [x, |dx|] before the input projection: video (statistics "
+                                      "over the whole video, better, see docs/model.md) or token (the published "
+                                      "per-token LayerNorm)", choices=INPUT_NORMS, paper_value="token")
+    # with topk, z still feeds the triplet loss and the diagnostics; it conditions nothing else
+    video_logit: str = option("topk", "topk: the video logit is the mean of the top-k (T/8) snippet logits "
+                                      "(better, see docs/model.md); embedding: the published head on the pooled "
+                                      "embedding z", choices=VIDEO_LOGITS, paper_value="embedding")
 
     def __post_init__(self):
-        _check_config(self, MATE_VARIANTS,
-                      positive=("in_channels", "dim", "num_blocks", "num_heads", "motion_window",
-                                "tcc_bottleneck", "num_queries", "ff_mult"),
-                      non_negative=("spatial_window", "head_hidden", "snippet_hidden"))
-        for key, choices in (("tcc_mode", TCC_MODES), ("input_norm", INPUT_NORMS), ("video_logit", VIDEO_LOGITS)):
-            if getattr(self, key) not in choices:
-                raise MateError(f"model config: {key} must be one of {', '.join(choices)}, "
-                                f"got {getattr(self, key)!r}")
-        for key in ("use_motion_map", "use_difference_features", "use_attention", "use_tcc", "use_motion_pooling"):
-            if not isinstance(getattr(self, key), bool):
-                raise MateError(f"model config: {key} must be true or false, got {getattr(self, key)!r}")
+        check_fields(self)
         if self.dim % self.num_heads:
             raise MateError(f"model config: num_heads must be a divisor of dim = {self.dim}, got {self.num_heads}")
         if self.variant in PAPER_VARIANTS:
-            for key, value in PAPER_FIXED.items():
+            for key, value in paper_fixed(type(self)).items():
                 if getattr(self, key) != value:
                     raise MateError(f"model config: {key} must be {value!r} for {self.variant} (fixed by the "
                                     f"published architecture), got {getattr(self, key)!r}")
@@ -102,15 +90,17 @@ class MilConfig:
 
     It has no MotionMap, attention, TCC or motion pooling, so none of MATE's options exist here.
     """
-    variant: str = "mil"
-    in_channels: int = 192  # C of the features
-    hidden: int = 512  # first FC layer (Sultani et al.: 512)
-    embed: int = 32  # second FC layer; the embedding is its temporal mean (Sultani et al.: 32)
+    variant: str = option("mil", "the variant", choices=("mil",), cli=False)
+    in_channels: int = option(192, "C of the features", minimum=1, cli=False)
+    hidden: int = option(512, "first FC layer of the MIL baseline (Sultani et al.: 512)", minimum=1,
+                         flag="mil_hidden", group=SIZES)
+    embed: int = option(32, "second FC layer of the MIL baseline; the embedding is its temporal mean "
+                            "(Sultani et al.: 32)", minimum=1, flag="mil_embed", group=SIZES)
     # Sultani et al. used dropout 0.6; here it stops the MLP from learning at all (docs/model.md)
-    dropout: float = 0.0
+    dropout: float = option(0.0, "dropout in the model", minimum=0.0, below=1.0)
 
     def __post_init__(self):
-        _check_config(self, ("mil",), positive=("in_channels", "hidden", "embed"))
+        check_fields(self)
 
 
 ModelConfig = Union[MateConfig, MilConfig]
@@ -128,29 +118,26 @@ def config_fields(variant: str) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(config_class(variant)))
 
 
+def paper_fixed(cls: type) -> dict[str, Any]:
+    """The fields paper_* cannot change, with the published architecture's value (fields.paper_rule)."""
+    return {f.name: value for f in dataclasses.fields(cls) for rule, value in [paper_rule(f)] if rule == "fixed"}
+
+
 # Each MATE variant's departures from the MateConfig defaults (which are fast's). Sizes are tuned to
 # the published parameter counts on 192-channel input, about 8.5k and 40k: with the default top-k
 # video logit the budget of the published video head goes to the snippet head; with
 # video_logit="embedding" the snippet head shrinks back (EMBEDDING_SNIPPET_HIDDEN) to keep the count.
+# The published Model(dim=8) and Model(dim=32) (paper_fast, paper_base) add what their architecture fixes
+# (paper_fixed): heads 8, multiscale TCC with motion gating, dropout 0.4 (its main.py's --dropout_rate
+# default); the TCC bottleneck follows dim (config_for_variant).
 VARIANT_DEFAULTS: dict[str, dict] = {
     "fast": {},
     "base": dict(dim=32, tcc_bottleneck=16, head_hidden=0, snippet_hidden=80),
     "mil": {},  # MilConfig's defaults
-    # The published Model(dim=8) and Model(dim=32): heads 8, multiscale TCC with motion gating,
-    # dropout 0.4 (its main.py's --dropout_rate default); the TCC bottleneck follows dim (below).
-    "paper_fast": dict(dim=8, num_heads=8, tcc_mode="multiscale_gating", dropout=0.4, input_norm="token",
-                       video_logit="embedding"),
-    "paper_base": dict(dim=32, num_heads=8, tcc_mode="multiscale_gating", dropout=0.4, input_norm="token",
-                       video_logit="embedding"),
+    "paper_fast": dict(dim=8, num_heads=8, tcc_mode="multiscale_gating", dropout=0.4),
+    "paper_base": dict(dim=32, num_heads=8, tcc_mode="multiscale_gating", dropout=0.4),
 }
 EMBEDDING_SNIPPET_HIDDEN = {"fast": 16, "base": 16}
-# The paper variants use in_channels, dim, num_blocks, num_heads, motion_window, use_motion_map,
-# tcc_mode, tcc_bottleneck, num_queries and dropout; these fields must keep the values below (the
-# published code has no other setting, and always projects [x, |x_t - x_{t-1}|]; its windowed spatial
-# attention puts the windows' tokens back in the wrong places, so spatial_window is 0). head_hidden and
-# snippet_hidden are unused.
-PAPER_FIXED = dict(use_difference_features=True, use_attention=True, use_tcc=True, use_motion_pooling=True,
-                   spatial_window=0, ff_mult=4, input_norm="token", video_logit="embedding")
 
 
 def config_for_variant(variant: str, **overrides) -> ModelConfig:
@@ -161,7 +148,7 @@ def config_for_variant(variant: str, **overrides) -> ModelConfig:
     unknown = sorted(set(overrides) - set(config_fields(variant)))
     if unknown:
         raise MateError(f"model config: unknown key(s) {', '.join(unknown)} for variant {variant}")
-    values = dict(VARIANT_DEFAULTS[variant], variant=variant)
+    values = dict(paper_fixed(cls) if variant in PAPER_VARIANTS else {}, **VARIANT_DEFAULTS[variant], variant=variant)
     values.update({k: v for k, v in overrides.items() if v is not None})
     if (values.get("video_logit") == "embedding" and overrides.get("snippet_hidden") is None
             and variant in EMBEDDING_SNIPPET_HIDDEN):
@@ -169,6 +156,52 @@ def config_for_variant(variant: str, **overrides) -> ModelConfig:
     if variant in PAPER_VARIANTS and overrides.get("tcc_bottleneck") is None:
         values["tcc_bottleneck"] = max(values["dim"] // 4, 32)  # the published rule: 32 up to dim 128
     return cls(**values)
+
+
+@dataclass(frozen=True)
+class ModelFlag:
+    """A command-line model option derived from a config field (scripts/option.py builds it)."""
+    name: str  # the flag without --, also the config-file key and the key in the run's options
+    field: Field  # the field it sets, in every config class that has a field of that name
+    variants: tuple[str, ...]  # the variants whose config has the field
+
+
+def model_flags() -> list[ModelFlag]:
+    """Every model flag, derived from the fields of MateConfig and MilConfig (fields a flag sets only)."""
+    flags: dict[str, ModelFlag] = {}
+    for variant in VARIANTS:
+        for f in dataclasses.fields(config_class(variant)):
+            name = flag_name(f)
+            if name is None:
+                continue
+            known = flags.get(name)
+            assert known is None or known.field.name == f.name, f"flag --{name} would set two fields"
+            flags[name] = ModelFlag(name, f, (known.variants if known else ()) + (variant,))
+    return list(flags.values())
+
+
+def flag_value(flag: ModelFlag, given: Any) -> Any:
+    """The field value a flag's parsed value sets; None when the flag was not given (the variant's value)."""
+    if kind(flag.field) == "bool":
+        return (not flag.field.default) if given else None  # a switch: given, it turns the default over
+    return given
+
+
+def overrides_from_options(variant: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The config values the model flags in `options` (flag name -> parsed value) set for `variant`; a flag
+    given for a variant whose config has no such field is a MateError (never silently dropped)."""
+    overrides = {}
+    for flag in model_flags():
+        value = flag_value(flag, options.get(flag.name))
+        if variant in flag.variants:
+            overrides[flag.field.name] = value
+        elif value is not None:
+            applies = [f"--{g.name}" for g in model_flags() if variant in g.variants]
+            owner = "MATE's parts" if variant == "mil" else "the MIL baseline"
+            what = "the MIL baseline" if variant == "mil" else variant
+            raise MateError(f"--{flag.name}: an option of {owner}; --model_variant {variant} ({what}) has none "
+                            f"of them (of the model options only {', '.join(applies)} apply to it)")
+    return overrides
 
 
 def uses_motion_map(model_config: Mapping[str, Any] | ModelConfig) -> bool:

@@ -21,7 +21,8 @@ import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
 from tqdm import tqdm
 
-from scripts.models.checkpoint import FORMAT, init_from_checkpoint, load_checkpoint, save_checkpoint
+from scripts.models.checkpoint import init_from_checkpoint, load_checkpoint, save_checkpoint
+from scripts.models.history import current_format
 from scripts.core.devices import resolve_device, thread_governor, use_threads
 from scripts.dataset import BalancedBatchSampler, FeatureDataset
 from scripts.data.manifest import read_manifest
@@ -32,7 +33,8 @@ from scripts.core.locks import LOCK_NAME, exclusive_lock
 from scripts.models.losses import LossConfig, MateLoss
 from scripts.evaluation.metrics import f1_threshold, pr_auc, roc_auc
 from scripts.model import ModelConfig, build_model, config_for_variant, count_parameters, feature_motion_map
-from scripts.option import get_model_parser, options_to_dict
+from scripts.models.config import overrides_from_options
+from scripts.option import options_to_dict
 from scripts.core.runlog import RunFolder, git_commit, tensorboard_writer
 from scripts.core.fileio import write_json
 from scripts.evaluation.evaluation import ORACLE_FILE
@@ -47,36 +49,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# The model options of MATE's parts, which the MIL baseline does not have. With --model_variant mil
-# each must stay at its parser default (a --config file's value counts as set); any other value is
-# refused in one line, never silently dropped. (At its default a flag cannot be told from unset.)
-MATE_ONLY_OPTIONS = ("dim", "num_blocks", "motion_window", "tcc_mode", "num_queries", "spatial_window",
-                     "video_logit", "input_norm", "no_motion_map", "no_difference_features", "no_attention",
-                     "no_tcc", "no_motion_pooling", "num_heads", "ff_mult", "tcc_bottleneck", "snippet_hidden",
-                     "head_hidden")
-
-
 def model_overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The config keys the model options set for args.model_variant (None = keep the variant's value).
-
-    For mil only --dropout applies; a MATE-only option set away from its default is a MateError.
-    """
-    if args.model_variant == "mil":
-        defaults = get_model_parser().parse_args([])
-        for name in MATE_ONLY_OPTIONS:
-            if getattr(args, name) != getattr(defaults, name):
-                raise MateError(f"--{name}: an option of MATE's parts; --model_variant mil (the MIL baseline) "
-                                "has none of them (of the model options only --dropout applies to it)")
-        return {"dropout": args.dropout}
-    overrides: dict[str, Any] = dict(
-        motion_window=args.motion_window, num_queries=args.num_queries,
-        spatial_window=args.spatial_window, use_motion_map=not args.no_motion_map,
-        use_difference_features=not args.no_difference_features, use_attention=not args.no_attention,
-        use_tcc=not args.no_tcc, use_motion_pooling=not args.no_motion_pooling)
-    for key in ("dim", "num_blocks", "tcc_mode", "dropout", "video_logit", "input_norm", "num_heads", "ff_mult",
-                "tcc_bottleneck", "snippet_hidden", "head_hidden"):
-        overrides[key] = getattr(args, key)
-    return overrides
+    """The config keys the model flags set for args.model_variant (None = keep the variant's value), derived
+    from the config fields (scripts/models/config.py: overrides_from_options); a flag the variant has no
+    field for, given, is a MateError (a --config file's value counts as given)."""
+    return overrides_from_options(args.model_variant, vars(args))
 
 
 def model_config_from_args(args: argparse.Namespace, in_channels: int) -> ModelConfig:
@@ -243,8 +220,8 @@ class RunTrainer:
                 f"{len(train_ds)} train / {len(self.val_ds)} val videos, features {list(train_ds.feature_shape)}, "
                 f"git {git_commit() or 'unknown'}"
                 + (f", initialised from {args.pretrained_ckpt}" if pretrained is not None else ""))
-        # what every checkpoint holds (format FORMAT, scripts/models/checkpoint.py)
-        self.common = dict(format=FORMAT, model_config=dataclasses.asdict(model_cfg),
+        # what every checkpoint holds (today's format, scripts/models/history.py)
+        self.common = dict(format=current_format(), model_config=dataclasses.asdict(model_cfg),
                            loss_config=dataclasses.asdict(loss_cfg), options=options, feature=feature)
 
     def epoch_with_own_rng(self, epoch: int) -> dict[str, Any]:
