@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from scripts.models.fast_paths import linear_attention
 from scripts.models.inputs import DifferenceFeatures, MotionMap, frame_motion  # noqa: F401 (parts 1 and 2)
+from scripts.models.part_seeds import PartSeeds
 from scripts.models.config import (EMBEDDING_SNIPPET_HIDDEN, INPUT_NORMS, MATE_VARIANTS, MateConfig, MilConfig, ModelConfig, ModelOutput, PAPER_VARIANTS, TCC_MODES, VARIANTS, VIDEO_LOGITS, VIDEO_TOPK_RATIO, check_input, config_class, config_fields, config_for_variant, topk_count, topk_mean, uses_difference_features, uses_motion_map)  # noqa: F401 (re-exported)
 
 
@@ -181,14 +182,13 @@ class Block(nn.Module):
     """TCC, motion-conditioned attention and feed-forward, each pre-norm residual; a disabled
     component is None and skipped."""
 
-    def __init__(self, cfg: MateConfig):
+    def __init__(self, cfg: MateConfig, seeds: PartSeeds, name: str):
         super().__init__()
-        self.tcc = (TemporalConditionedConv(dim=cfg.dim, bottleneck=cfg.tcc_bottleneck, mode=cfg.tcc_mode)
-                    if cfg.use_tcc else None)
-        self.attention = (MotionConditionedAttention(dim=cfg.dim, heads=cfg.num_heads,
-                                                     spatial_window=cfg.spatial_window)
-                          if cfg.use_attention else None)
-        self.ff = FeedForward(dim=cfg.dim, mult=cfg.ff_mult, dropout=cfg.dropout)
+        self.tcc = (seeds.build(f"{name}.tcc", lambda: TemporalConditionedConv(
+            dim=cfg.dim, bottleneck=cfg.tcc_bottleneck, mode=cfg.tcc_mode)) if cfg.use_tcc else None)
+        self.attention = (seeds.build(f"{name}.attention", lambda: MotionConditionedAttention(
+            dim=cfg.dim, heads=cfg.num_heads, spatial_window=cfg.spatial_window)) if cfg.use_attention else None)
+        self.ff = seeds.build(f"{name}.ff", lambda: FeedForward(dim=cfg.dim, mult=cfg.ff_mult, dropout=cfg.dropout))
 
     def forward(self, h: Tensor, M: Tensor | None) -> Tensor:
         if self.tcc is not None:
@@ -260,21 +260,25 @@ class Mate(nn.Module):
     def __init__(self, cfg: MateConfig):
         super().__init__()
         self.cfg = cfg
-        self.embed = DifferenceFeatures(in_channels=cfg.in_channels, dim=cfg.dim, norm=cfg.input_norm,
-                                        differences=cfg.use_difference_features)
-        self.motion_map = MotionMap(window=cfg.motion_window) if cfg.use_motion_map else None
-        # No final LayerNorm before pooling: over D = 8 features it rescales every still background
-        # token to unit size, drowning the few event tokens in the spatial mean (docs/model.md).
-        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.num_blocks)])
-        self.motion_pooling = (MotionAwareTemporalPooling(dim=cfg.dim, num_queries=cfg.num_queries)
-                               if cfg.use_motion_pooling else None)
-        embed_dim = cfg.num_queries * cfg.dim if cfg.use_motion_pooling else 2 * cfg.dim
-        # Published: the video logit from z by its own head. Default ("topk"): the video logit is the
-        # mean of the top-k snippet logits, which trains far better from video labels (docs/model.md).
-        self.video_head = (mlp_head(embed_dim, cfg.head_hidden, cfg.dropout)
-                           if cfg.video_logit == "embedding" else None)
-        self.snippet_head = mlp_head(cfg.dim, cfg.snippet_hidden,
-                                     cfg.dropout if self.video_head is None else 0.0)
+        # Each part's initial weights from its name (scripts/models/part_seeds.py): adding a part, on or off,
+        # leaves the others' as they were, so the rows of an ablation study start from the same weights.
+        seeds = PartSeeds()
+        with seeds.isolated():
+            self.embed = seeds.build("embed", lambda: DifferenceFeatures(
+                in_channels=cfg.in_channels, dim=cfg.dim, norm=cfg.input_norm, differences=cfg.use_difference_features))
+            self.motion_map = MotionMap(window=cfg.motion_window) if cfg.use_motion_map else None
+            # No final LayerNorm before pooling: over D = 8 features it rescales every still background
+            # token to unit size, drowning the few event tokens in the spatial mean (docs/model.md).
+            self.blocks = nn.ModuleList([Block(cfg, seeds, f"blocks.{i}") for i in range(cfg.num_blocks)])
+            self.motion_pooling = (seeds.build("motion_pooling", lambda: MotionAwareTemporalPooling(
+                dim=cfg.dim, num_queries=cfg.num_queries)) if cfg.use_motion_pooling else None)
+            embed_dim = cfg.num_queries * cfg.dim if cfg.use_motion_pooling else 2 * cfg.dim
+            # Published: the video logit from z by its own head. Default ("topk"): the video logit is the
+            # mean of the top-k snippet logits, which trains far better from video labels (docs/model.md).
+            self.video_head = (seeds.build("video_head", lambda: mlp_head(embed_dim, cfg.head_hidden, cfg.dropout))
+                               if cfg.video_logit == "embedding" else None)
+            self.snippet_head = seeds.build("snippet_head", lambda: mlp_head(
+                cfg.dim, cfg.snippet_hidden, cfg.dropout if self.video_head is None else 0.0))
 
     def forward(self, x: Tensor, motion: Tensor | None = None) -> ModelOutput:
         """x [B, C, T, H, W]; motion [B, T, H, W] overrides the MotionMap (ignored without one)."""

@@ -265,10 +265,11 @@ def test_with_motion_map_the_motion_changes_the_output(mode):
         off = model(x, motion=torch.zeros(2, 16, 10, 10))
         half = model(x, motion=torch.full((2, 16, 10, 10), 0.5))
     assert torch.equal(off.motion, torch.zeros(2, 16, 10, 10))
-    assert (computed.video_logit - off.video_logit).abs().max() > 1e-4
+    # untrained, the change is small (about 1e-4 for the TCC modes without the gate) but 100x float32 rounding
+    assert (computed.video_logit - off.video_logit).abs().max() > 1e-5
     # A constant M only scales every query alike: it still changes the output because the scale acts
     # before the elu + 1 feature map.
-    assert (half.snippet_logits - off.snippet_logits).abs().max() > 1e-4
+    assert (half.snippet_logits - off.snippet_logits).abs().max() > 1e-5
 
 
 def test_one_channel_heads_leave_the_queries_inert():
