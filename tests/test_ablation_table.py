@@ -7,13 +7,14 @@ import json
 import numpy as np
 import pytest
 
+from scripts.core.errors import MateError
+from scripts.evaluation.ablation_rows import docs_list, read_row, table_rows
 from scripts.evaluation.ablation_table import ROWS, build_table, row_key, table_records
 from scripts.evaluation.aggregation import compare, load_run
 from tests.conftest import ROOT, run_script
 from tests.test_aggregate import make_run, video_list
 
-CONFIGS = {"full": ROOT / "configs/fast.json", "mil": ROOT / "configs/mil.json",
-           **{p.stem: p for p in sorted((ROOT / "configs/ablations").glob("*.json"))}}
+CONFIGS = {r.key: r.config for r in ROWS}
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +39,24 @@ def table_runs(tmp_path_factory):
     return root
 
 
-def test_every_config_is_a_row():
-    assert set(CONFIGS) == {key for key, _ in ROWS}  # a new ablation config needs its row (and label) in the table
+def test_every_config_is_a_row_and_the_docs_list_them(tmp_path):
+    """The rows are the configs' own "_row" declarations: every file of configs/ablations/ is one, with a
+    change (remove, add or set) and the words of its part; docs/model.md holds the list they make."""
+    assert {p.stem for p in (ROOT / "configs/ablations").glob("*.json")} | {"full", "mil"} == set(CONFIGS)
+    changes = [r.change for r in ROWS]
+    assert changes[0] == "none" and changes[1:] == sorted(changes[1:], key=("remove", "add", "set").index)
+    assert docs_list(table_rows()) in (ROOT / "docs/model.md").read_text(), \
+        "docs/model.md's list of rows differs from the configs': paste `python -m scripts.evaluation.ablation_rows --docs`"
     assert row_key("x_tcc_gating") == "tcc_gating" and row_key("abl_mil_dropout") == "mil_dropout"
     # the row of older tables (the full model's TCC was plain then) is still read from old run folders
     assert row_key("abl_tcc_multiscale_gating") == "tcc_multiscale_gating" and row_key("a_num_heads_8") == "num_heads_8"
     assert row_key("abl_no_motion") == "no_motion" and row_key("abl_no_motion_map") == "no_motion_map"
+    for bad, fault in (({"extends": "../fast.json"}, "needs \"_row\""),
+                       ({"_row": {"change": "swap", "part": "x"}}, "needs \"_row\""),
+                       ({"_row": {"change": "add", "part": "x", "rank": 1}}, "unknown key\\(s\\) rank")):
+        (tmp_path / "r.json").write_text(json.dumps(bad))
+        with pytest.raises(MateError, match=f"r.json: .*{fault}"):
+            read_row(tmp_path / "r.json")
 
 
 def test_table_numbers_are_the_runs_numbers(table_runs):
@@ -51,10 +64,11 @@ def test_table_numbers_are_the_runs_numbers(table_runs):
     out = table_runs / "table.csv"
     done = run_script("aggregate.py", "--table", *runs, "--out", out, "--n_boot", "50")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.startswith("| Component Removed | # Params |")
+    assert done.stdout.startswith("| Change | Part | # Params |")
     with open(out, newline="") as f:
         records = {r["row"]: r for r in csv.DictReader(f)}
-    assert list(records) == [key for key, _ in ROWS]
+    assert list(records) == [r.key for r in ROWS]
+    assert [records[r.key]["change"] for r in ROWS] == [r.change for r in ROWS]
     for key, record in records.items():
         aucs = [json.loads((table_runs / f"runs/t_{key}_s0_fold{k}/test_metrics.json").read_text())["roc_auc"]
                 for k in (0, 1)]
@@ -80,7 +94,7 @@ def test_missing_rows_are_reported(table_runs):
     missing = [line for line in done.stdout.splitlines() if line.startswith("missing: ")]
     assert any("t_no_tcc_s0_fold1/test_metrics.json: missing; run test.py" in line for line in missing)
     assert sum("no tested runs" in line for line in missing) == len(ROWS) - 2
-    assert "| TCC (removed) | " in done.stdout and "| 1 × 1 |" in done.stdout  # the row with its one tested fold
+    assert "| remove | TCC (removed) | " in done.stdout and "| 1 × 1 |" in done.stdout  # the row with its one tested fold
 
 
 def test_no_tested_row_is_one_line_and_writes_nothing(tmp_path):

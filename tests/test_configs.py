@@ -1,4 +1,5 @@
-"""Every shipped config loads with main.py's parser, and each ablation file removes its component."""
+"""Every shipped config loads with main.py's parser, and each ablation file does what its row declares:
+removes a part, adds one, or sets a value."""
 import dataclasses
 import json
 from pathlib import Path
@@ -36,51 +37,74 @@ def test_variant_sizes():
     assert abs(fast - 8500) / 8500 < 0.15 and abs(base - 40000) / 40000 < 0.15
 
 
-# The model-config fields each ablation row changes against configs/fast.json (no_triplet changes the
-# loss only; fast's own TCC, multiscale_gating, is the full row itself).
-CHANGED_FIELDS = {"no_attention": {"use_attention"}, "no_tcc": {"use_tcc"},
-                  "no_motion_pooling": {"use_motion_pooling"}, "no_motion_map": {"use_motion_map"},
-                  "no_motion": {"use_motion_map", "use_difference_features", "tcc_mode"},
-                  "no_triplet": set(), "tcc_plain": {"tcc_mode"}, "tcc_gating": {"tcc_mode"},
-                  "tcc_multiscale": {"tcc_mode"}, "num_heads_1": {"num_heads"}, "dropout_04": {"dropout"},
-                  "tcc_bottleneck_32": {"tcc_bottleneck"},
-                  "input_norm_token": {"input_norm"}, "video_logit_embedding": {"video_logit", "snippet_hidden"}}
+def parts(model: torch.nn.Module) -> set[str]:
+    """The model's parts by name (a part switched off is None, so its name is gone)."""
+    return {name for name, _ in model.named_modules() if name}
+
+
+def loss_terms(args) -> set[str]:
+    return {k for k, v in dataclasses.asdict(loss_config_from_args(args)).items() if k.startswith("lambda_") and v > 0}
 
 
 @pytest.mark.parametrize("path", ABLATIONS, ids=lambda p: p.stem)
-def test_ablation_removes_its_component(path):
+def test_ablation_row_does_what_it_declares(path):
+    """Each row changes exactly the fields its file names against the config it extends, and does what its
+    "_row" declares: a removal takes parts, parameters or a loss term away, an addition puts them in, a set
+    row changes a value (the published one, or a departure)."""
+    from scripts.evaluation.ablation_rows import read_row
+    from scripts.models.config import model_flags
+    from scripts.option import EXTENDS
+
+    row = read_row(path)
+    raw = json.loads(path.read_text())
+    base_args, base_cfg = resolved(path.parent / raw[EXTENDS])
+    args, cfg = resolved(path)
+    fields = {f.name: f.field.name for f in model_flags()}
+    named = {fields[k] for k in raw if k in fields}
+    base_dict, dict_ = dataclasses.asdict(base_cfg), dataclasses.asdict(cfg)
+    changed = {k for k in base_dict if base_dict[k] != dict_[k]}
+    # the embedding head's variant default shrinks the snippet head with it (config_for_variant)
+    assert changed - named <= ({"snippet_hidden"} if "video_logit" in named else set()) and named <= changed
+    base, ablated = build_model(base_cfg), build_model(cfg)
+    fewer = (parts(ablated) < parts(base) or count_parameters(ablated) < count_parameters(base)
+             or loss_terms(args) < loss_terms(base_args))
+    more = (parts(ablated) > parts(base) or count_parameters(ablated) > count_parameters(base)
+            or loss_terms(args) > loss_terms(base_args))
+    if row.change == "remove":
+        assert fewer and not parts(ablated) > parts(base), (parts(base) - parts(ablated), count_parameters(ablated))
+    elif row.change == "add":
+        assert more and not parts(ablated) < parts(base), (parts(ablated) - parts(base), count_parameters(ablated))
+    else:
+        assert row.change == "set" and (changed or loss_terms(args) != loss_terms(base_args))
+
+
+@pytest.mark.parametrize("path", ABLATIONS, ids=lambda p: p.stem)
+def test_ablation_builds_its_component(path):
+    """What the rows build, part by part (beyond their declared change)."""
     full_args, full_cfg = resolved(CONFIGS / "fast.json")
     args, cfg = resolved(path)
-    full, ablated = build_model(full_cfg), build_model(cfg)
+    ablated = build_model(cfg)
     name = path.stem
-    if name in CHANGED_FIELDS:  # the row changes its own component and nothing else
-        full_dict, dict_ = dataclasses.asdict(full_cfg), dataclasses.asdict(cfg)
-        assert {k for k in full_dict if full_dict[k] != dict_[k]} == CHANGED_FIELDS[name]
     if name == "no_triplet":
         assert loss_config_from_args(args).lambda_triplet == 0 < loss_config_from_args(full_args).lambda_triplet
-        return
-    if name in ("input_norm_token", "video_logit_embedding"):  # a published choice put back
+    elif name in ("input_norm_token", "video_logit_embedding"):  # a published choice put back
         assert (cfg.input_norm, cfg.video_logit) == (("token", "topk") if name == "input_norm_token"
                                                      else ("video", "embedding"))
         assert (ablated.video_head is not None) == (name == "video_logit_embedding")
-        return
-    if name in ("num_heads_1", "dropout_04", "tcc_bottleneck_32"):  # a departure, or a published rate put back
+    elif name in ("num_heads_1", "dropout_04", "tcc_bottleneck_32"):  # a departure, or a published rate put back
         attention, tcc = ablated.blocks[0].attention, ablated.blocks[0].tcc
         dropouts = {m.p for m in ablated.modules() if isinstance(m, torch.nn.Dropout)}
         assert (attention.heads, tcc.conv.out_channels, dropouts) == {
             "num_heads_1": (1, 8, {0.0}), "dropout_04": (8, 8, {0.4}), "tcc_bottleneck_32": (8, 32, {0.0})}[name]
-        return
-    if name == "mil_dropout":
+    elif name == "mil_dropout":
         assert (cfg.variant, cfg.dropout, ablated.dropout.p) == ("mil", 0.6, 0.6)
-        return
-    if name.startswith("tcc_"):
+    elif name.startswith("tcc_"):
         mode = name[len("tcc_"):]
         tcc = ablated.blocks[0].tcc
         # the built TCC has the row's context scales and gate, not only the config's word for them
         assert (tcc.mode, tcc.scales, tcc.gate is not None) == (mode, (2, 4) if "multiscale" in mode else (),
                                                                  mode.endswith("gating"))
-        return
-    if name in ("no_motion_map", "no_motion"):
+    elif name in ("no_motion_map", "no_motion"):
         torch.manual_seed(0)
         x = torch.randn(2, 192, 16, 4, 4)
         ablated.eval()
@@ -103,8 +127,6 @@ def test_ablation_removes_its_component(path):
         removed = 192 * (cfg.dim + 2) if name == "no_motion" else 0
         reference = build_model(dataclasses.replace(full_cfg, tcc_mode=cfg.tcc_mode))
         assert count_parameters(ablated) == count_parameters(reference) - removed
-        return
-    assert count_parameters(ablated) < count_parameters(full)
 
 
 def test_no_difference_features_only_for_mates_own_variants():

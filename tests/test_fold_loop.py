@@ -4,15 +4,18 @@ test checks the loop itself in a second; main.py --resume and test.py are tested
 import os
 import stat
 import subprocess
+import sys
 
 import pytest
 
+from scripts.evaluation.ablation_rows import table_rows
 from tests.conftest import ROOT
 
 # Stands in for python: logs "<script> <run>" and the arguments, leaves the files the real scripts
 # leave (a checkpoint; test_metrics.json), and exits 255 on the test of $FAIL_RUN, which makes xargs
-# stop starting runs, as a killed study would.
+# stop starting runs, as a killed study would. `python -m module` (ablations.sh reading its rows) runs for real.
 FAKE_PYTHON = r"""#!/usr/bin/env bash
+if [ "$1" = -m ]; then exec "$REAL_PY" "$@"; fi
 script=$1; shift
 args="$*"
 while [ $# -gt 0 ]; do
@@ -32,7 +35,7 @@ def loop_env(tmp_path):
     fake = tmp_path / "python"
     fake.write_text(FAKE_PYTHON)
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    return {**os.environ, "PY": str(fake), "LOG": str(tmp_path / "log.txt"), "RUNS_DIR": str(tmp_path / "runs")}
+    return {**os.environ, "PY": str(fake), "REAL_PY": sys.executable, "LOG": str(tmp_path / "log.txt"), "RUNS_DIR": str(tmp_path / "runs")}
 
 
 def run_loop(env, *args, **extra):
@@ -81,10 +84,12 @@ def test_ablations_runs_the_deciding_rows_over_their_seeds_first(loop_env, tmp_p
     with open(loop_env["LOG"]) as f:
         log = f.read().splitlines()
     runs = [line.split()[1] for line in log if line.startswith("main.py")]
-    deciding = ["p_full", "p_input_norm_token", "p_video_logit_embedding", "p_num_heads_1", "p_dropout_04",
-                "p_tcc_bottleneck_32"]
-    assert sorted(runs[:12]) == sorted(f"{name}_s{s}_fold0" for name in deciding for s in (0, 1))
-    assert "p_mil_s5_fold0" in runs[12:] and "p_no_motion_s5_fold0" in runs[12:] and len(runs) == 12 + 11
+    rows = table_rows()  # the configs' own "_row" declarations
+    deciding = [f"p_{r.key}" for r in rows if r.decides]
+    assert {"p_full", "p_input_norm_token", "p_video_logit_embedding", "p_dropout_04"} <= set(deciding)
+    n = 2 * len(deciding)
+    assert sorted(runs[:n]) == sorted(f"{name}_s{s}_fold0" for name in deciding for s in (0, 1))
+    assert "p_mil_s5_fold0" in runs[n:] and "p_no_motion_s5_fold0" in runs[n:] and len(runs) == n + len(rows) - n // 2
     assert done.returncode == 0, done.stderr
     table = log[-1].split(" | ")[1].split()  # the glob of the runs, expanded by the shell
     assert log[-1].startswith("aggregate.py") and table[0] == "--table" and len(table) == 1 + len(runs) + 1

@@ -1,8 +1,9 @@
 """The ablation table of the original README, from run folders named `<prefix>_<row>_s<seed>_fold<k>`
 (run_folds.sh; the older `<prefix>_<row>_fold<k>` too).
 
-One row per component removed (the rows of configs/ablations/, plus the full model and the MIL
-baseline; the rows after it put back a published choice where MATE departs from it): parameters, the
+One row per change (scripts/evaluation/ablation_rows.py: the full model, each config of configs/ablations/ by
+the "_row" it declares, and the MIL baseline), the column Change saying whether it removes a part, adds
+one or sets a value (a published choice put back, or a departure kept as an option): parameters, the
 seeds and folds it ran, test ROC-AUC and PR-AUC mean ± std over its runs (seeds x folds), ΔROC-AUC
 against the full model as the mean over matched (seed, fold) pairs with the exact Wilcoxon signed-rank
 p-value, and ΔROC-AUC of the ensembles (each test video's score averaged over the runs) with DeLong's
@@ -15,37 +16,19 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scripts.evaluation.ablation_rows import CONFIGS, FULL, AblationRow, table_rows
 from scripts.evaluation.aggregation import Run, compare, experiment_name, load_run, mean_std, seed_and_fold
 from scripts.core.errors import MateError
 
-FULL = "full"
-# (row key, "Component Removed" as the original README words it), in its order
-ROWS: tuple[tuple[str, str], ...] = (
-    (FULL, "none (full model)"),
-    ("no_motion_map", "Motion Map"),
-    ("no_attention", "Attention Block"),
-    ("tcc_multiscale", "TCC (w/ Multiscale)"),
-    ("tcc_gating", "TCC (w/ Motion Gating)"),
-    ("tcc_plain", "TCC (no extras)"),
-    ("no_tcc", "TCC (removed)"),
-    ("no_triplet", "Triplet Loss"),
-    ("no_motion_pooling", "Motion-Aware Temporal Pooling Block"),
-    ("no_motion", "Motion Map and difference features"),
-    ("mil", "everything: the MIL baseline"),
-    # the published design's choices where MATE departs from it (docs/model.md), each against the default
-    ("input_norm_token", "video-level input norm -> published per-token LayerNorm"),
-    ("video_logit_embedding", "top-k video logit -> published head on z"),
-    ("num_heads_1", "published 8 attention heads -> 1"),
-    ("dropout_04", "no dropout -> published 0.4"),
-    ("tcc_bottleneck_32", "TCC bottleneck 8 -> published 32"),
-    ("mil_dropout", "MIL baseline with Sultani et al.'s dropout 0.6"),
-)
+ROWS = table_rows()  # in the table's order
 # Rows of older tables, shown when their runs are given and never reported missing: the full model's
 # TCC was plain until the default went back to the published multiscale_gating, and fast had 1 attention
 # head until the published 8 came back (docs/model.md).
-OLD_ROWS: tuple[tuple[str, str], ...] = (("tcc_multiscale_gating", "TCC (Multiscale + Motion Gating)"),
-                                         ("num_heads_8", "1 attention head -> published 8"))
-LABELS = dict(ROWS + OLD_ROWS)
+OLD_ROWS = (AblationRow("tcc_multiscale_gating", "set", "TCC (Multiscale + Motion Gating)", CONFIGS),
+            AblationRow("num_heads_8", "set", "1 attention head -> published 8", CONFIGS))
+LABELS = {r.key: r.part for r in ROWS + OLD_ROWS}
+CHANGE = {r.key: r.change for r in ROWS + OLD_ROWS}
+OLD_KEYS = {r.key for r in OLD_ROWS}
 
 
 @dataclass
@@ -106,9 +89,9 @@ def build_table(folders: list[Path], *, n_boot: int, seed: int) -> tuple[list[Ro
             if full.runs and row.key != FULL:
                 row.vs_full = compare(row.runs, same_seeds(full.runs, row.runs), n_boot, seed)
         problems += row.problems
-        if not row.runs and row.key not in dict(OLD_ROWS):
+        if not row.runs and row.key not in OLD_KEYS:
             problems.append(f"row '{row.key}' ({LABELS[row.key]}): no tested runs")
-    return [r for r in rows.values() if r.runs or r.key not in dict(OLD_ROWS)], problems
+    return [r for r in rows.values() if r.runs or r.key not in OLD_KEYS], problems
 
 
 def _pm(values: list[float]) -> str:
@@ -135,7 +118,7 @@ def table_records(rows: list[Row]) -> list[dict]:
         seeds, folds = seeds_and_folds(row.runs)
         paired = c is not None and c["fold_deltas"] is not None
         records.append({
-            "row": row.key, "component_removed": LABELS[row.key], "seeds": seeds, "folds": folds,
+            "row": row.key, "change": CHANGE[row.key], "part": LABELS[row.key], "seeds": seeds, "folds": folds,
             "runs": len(row.runs), "parameters": "" if row.parameters is None else row.parameters,
             "test_roc_auc": _pm([r.test_roc_auc for r in row.runs]),
             "test_pr_auc": _pm([r.test_pr_auc for r in row.runs]),
@@ -149,13 +132,13 @@ def table_records(rows: list[Row]) -> list[dict]:
 
 
 def markdown(records: list[dict]) -> str:
-    head = ["Component Removed", "# Params", "Seeds × Folds", "Test video ROC-AUC", "Test video PR-AUC",
+    head = ["Change", "Part", "# Params", "Seeds × Folds", "Test video ROC-AUC", "Test video PR-AUC",
             "ΔROC-AUC vs full (paired runs)", "Wilcoxon p", "ΔROC-AUC vs full (ensemble)", "DeLong p"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in records:
         params = f"{r['parameters']:,}" if r["parameters"] != "" else "n/a"
         paired = f"{r['paired_delta_roc_auc']} (n={r['pairs']})" if r["paired_delta_roc_auc"] else "—"
-        lines.append(f"| {r['component_removed']} | {params} | {r['seeds']} × {r['folds']} | {r['test_roc_auc']} | "
+        lines.append(f"| {r['change']} | {r['part']} | {params} | {r['seeds']} × {r['folds']} | {r['test_roc_auc']} | "
                      f"{r['test_pr_auc']} | {paired} | {r['wilcoxon_p'] or '—'} | {r['delta_roc_auc'] or '—'} | "
                      f"{r['delong_p'] or '—'} |")
     return "\n".join(lines) + "\n"
@@ -173,8 +156,9 @@ def plot(rows: list[Row], path: Path) -> Path:
            color=["C2" if r.key == FULL else "C0" for r in shown])
     if shown and shown[0].key == FULL:
         ax.axhline(means[0][0], color="C2", linestyle="--", linewidth=1)
-    ax.set_xticks(range(len(shown)), [LABELS[r.key] for r in shown], rotation=35, ha="right", fontsize=8)
+    ax.set_xticks(range(len(shown)), [f"{CHANGE[r.key]}: {LABELS[r.key]}" if r.key != FULL else LABELS[r.key]
+                                      for r in shown], rotation=35, ha="right", fontsize=8)
     low = min((m - s for m, s in means), default=0.5)
     ax.set(ylabel="test video ROC-AUC (mean ± std over runs)", ylim=(max(0.0, low - 0.05), 1.0),
-           title="Ablation: component removed")
+           title="Ablation: a part removed, added or set")
     return save_figure(fig, path)
