@@ -8,7 +8,7 @@ import torch
 
 from scripts.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from scripts.core.errors import MateError
-from scripts.models.history import current_format
+from scripts.models.history import OLDEST, current_format, family, keys_at
 from scripts.model import MilConfig, build_model, config_fields, config_for_variant
 from tests.conftest import PUBLISHED, run_script
 
@@ -105,14 +105,16 @@ def test_a_checkpoint_keeps_the_tcc_it_was_trained_with(tmp_path):
             assert torch.equal(rebuilt(x).video_logit, model(x).video_logit)
 
 
+FORMAT_1 = OLDEST["mate"]  # the keys of a format-1 file (scripts/models/history.py)
+
+
 def format1_config(cfg: dict, **mil_fields) -> dict:
     """What MATE wrote before the format key: a MateConfig for every variant, mil_hidden and mil_embed
     included (the MATE fields of a mil config at the values the old `mil` variant set)."""
-    old = dataclasses.asdict(config_for_variant("fast"))
-    del old["use_difference_features"]  # added in format 3
+    old = {k: v for k, v in dataclasses.asdict(config_for_variant("fast")).items() if k in FORMAT_1}
     old.update(use_motion_map=False, use_attention=False, use_tcc=False, use_motion_pooling=False)
     if cfg["variant"] != "mil":
-        old = {k: v for k, v in cfg.items() if k != "use_difference_features"}
+        old = {k: v for k, v in cfg.items() if k in FORMAT_1}
     old.update(variant=cfg["variant"], in_channels=cfg["in_channels"], dropout=cfg["dropout"],
                **{"mil_hidden": 512, "mil_embed": 32, **mil_fields})
     return old
@@ -143,15 +145,19 @@ def test_format1_checkpoints_migrate_by_the_documented_rule(tmp_path):
     refused_by_test_py(tmp_path, tmp_path / "older.pth", "model config lacks 'input_norm' (made by an older MATE)")
 
 
-def test_format2_checkpoints_gain_difference_features(tmp_path):
-    """Format 2 had no use_difference_features: every such model used the differences."""
+@pytest.mark.parametrize("version", range(2, current_format()))
+def test_later_formats_gain_their_added_keys(tmp_path, version):
+    """A file of format 2 or later holds the keys of its format (the history table's); loading gives each key
+    added since the value of its row (format 3: use_difference_features True, every such model used the
+    differences), so the model rebuilds as it was."""
     x = torch.rand(2, 192, 4, 3, 3)
     for variant in ("fast", "paper_fast", "mil"):
         model, config = model_and_config(variant)
-        old = {k: v for k, v in config.items() if k != "use_difference_features"}
-        write_checkpoint(tmp_path / f"{variant}.pth", old, model.state_dict(), version=2)
+        old = {k: v for k, v in config.items() if k in keys_at(family(variant), version)}
+        assert len(old) < len(config) or variant == "mil"
+        write_checkpoint(tmp_path / f"{variant}.pth", old, model.state_dict(), version=version)
         state = load_checkpoint(tmp_path / f"{variant}.pth")
-        assert state["format"] == current_format() and state["migrated_from_format"] == 2
+        assert state["format"] == current_format() and state["migrated_from_format"] == version
         assert state["model_config"] == config  # True added for MATE and paper, nothing for mil
         rebuilt, _ = model_from_checkpoint(state)
         with torch.no_grad():

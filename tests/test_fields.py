@@ -19,13 +19,12 @@ from scripts.training.resume import check_resume_options
 from scripts.training.training import model_config_from_args
 from tests.conftest import load_script
 
-NEW = "use_temporal_smoothing"
+NEW = "use_runtime_part"  # a field no config has
 
 
 def extended_config(monkeypatch, *, with_row: bool = True, **field_args) -> type:
     """MateConfig with one more field, as a researcher adds it (and, with_row, its history row)."""
-    declared = option(**({"default": False, "help": "a learnable depthwise temporal convolution before the "
-                          "pooling", "group": PARTS} | field_args))
+    declared = option(**({"default": False, "help": "a part added at run time", "group": PARTS} | field_args))
     extended = dataclasses.make_dataclass("MateConfig", [(NEW, type(declared.default), declared)],
                                           bases=(MateConfig,))
     monkeypatch.setattr(config_module, "MateConfig", extended)
@@ -46,8 +45,7 @@ def test_a_field_added_at_run_time_becomes_a_flag_a_key_and_a_guard(monkeypatch,
 
     # a flag, with its help line and default
     help_text = " ".join(load_script("main.py").get_args_parser().format_help().split())
-    assert f"--{NEW} a learnable depthwise temporal convolution before the pooling (default: off; fixed for " \
-           "paper_fast/paper_base)" in help_text
+    assert f"--{NEW} a part added at run time (default: off; fixed for paper_fast/paper_base)" in help_text
     cfg = model_config_from_args(main_args([f"--{NEW}"]), in_channels=192)
     assert isinstance(cfg, extended) and getattr(cfg, NEW) is True
     assert getattr(model_config_from_args(main_args([]), in_channels=192), NEW) is False
