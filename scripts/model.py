@@ -198,6 +198,26 @@ class Block(nn.Module):
         return self.ff(h)
 
 
+class TemporalSmoothing(nn.Module):
+    """A learnable depthwise convolution along time, per token position and channel, added residually
+    before the pooling (off by default: use_temporal_smoothing; configs/ablations/temporal_smoothing.json).
+
+    Args:
+        dim (int): D.
+        kernel (int): time steps it spans (odd, centred).
+    """
+
+    def __init__(self, *, dim: int, kernel: int = 3):
+        super().__init__()
+        self.conv = nn.Conv1d(dim, dim, kernel_size=kernel, padding=kernel // 2, groups=dim)
+
+    def forward(self, h: Tensor) -> Tensor:
+        B, T, H, W, D = h.shape
+        u = h.permute(0, 2, 3, 4, 1).reshape(B * H * W, D, T)  # [B*H*W, D, T]
+        out = self.conv(u).reshape(B, H, W, D, T).permute(0, 4, 1, 2, 3)  # [B, T, H, W, D]
+        return h + out
+
+
 # --- 4. pooling and 5. heads -----------------------------------------------------------------------
 
 class MotionAwareTemporalPooling(nn.Module):
@@ -270,6 +290,8 @@ class Mate(nn.Module):
             # No final LayerNorm before pooling: over D = 8 features it rescales every still background
             # token to unit size, drowning the few event tokens in the spatial mean (docs/model.md).
             self.blocks = nn.ModuleList([Block(cfg, seeds, f"blocks.{i}") for i in range(cfg.num_blocks)])
+            self.temporal_smoothing = (seeds.build("temporal_smoothing", lambda: TemporalSmoothing(dim=cfg.dim))
+                                       if cfg.use_temporal_smoothing else None)
             self.motion_pooling = (seeds.build("motion_pooling", lambda: MotionAwareTemporalPooling(
                 dim=cfg.dim, num_queries=cfg.num_queries)) if cfg.use_motion_pooling else None)
             embed_dim = cfg.num_queries * cfg.dim if cfg.use_motion_pooling else 2 * cfg.dim
@@ -295,6 +317,8 @@ class Mate(nn.Module):
         h = self.embed(x)  # [B, T, H, W, D]
         for block in self.blocks:
             h = block(h, M)
+        if self.temporal_smoothing is not None:
+            h = self.temporal_smoothing(h)
         if self.motion_pooling is not None:
             z, p = self.motion_pooling(h, M)  # [B, Q*D], [B, T, D]
         else:

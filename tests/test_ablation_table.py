@@ -45,6 +45,7 @@ def test_every_config_is_a_row_and_the_docs_list_them(tmp_path):
     assert {p.stem for p in (ROOT / "configs/ablations").glob("*.json")} | {"full", "mil"} == set(CONFIGS)
     changes = [r.change for r in ROWS]
     assert changes[0] == "none" and changes[1:] == sorted(changes[1:], key=("remove", "add", "set").index)
+    assert {"remove", "add", "set"} <= set(changes)  # a part added has its row as a part removed does
     assert docs_list(table_rows()) in (ROOT / "docs/model.md").read_text(), \
         "docs/model.md's list of rows differs from the configs': paste `python -m scripts.evaluation.ablation_rows --docs`"
     assert row_key("x_tcc_gating") == "tcc_gating" and row_key("abl_mil_dropout") == "mil_dropout"

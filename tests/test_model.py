@@ -182,6 +182,20 @@ def test_each_switch_removes_its_module(variant):
     assert counts["plain"] < counts["gating"] < counts["multiscale_gating"]
 
 
+def test_temporal_smoothing_is_an_added_part_that_changes_the_output():
+    """Off by default; on, it adds a depthwise temporal convolution (D x 3 weights + D biases) before the
+    pooling and the output changes, while every other part starts from the same weights."""
+    off, on = build("fast"), build("fast", use_temporal_smoothing=True)
+    assert off.temporal_smoothing is None and on.temporal_smoothing.conv.groups == 8
+    assert count_parameters(on) - count_parameters(off) == 8 * 3 + 8
+    x = torch.rand(2, 192, 16, 10, 10)
+    with torch.no_grad():
+        assert (on(x).snippet_logits - off(x).snippet_logits).abs().max() > 1e-4
+        on.temporal_smoothing.conv.weight.zero_()
+        on.temporal_smoothing.conv.bias.zero_()  # a zero convolution: the residual leaves the tokens as they were
+        assert torch.equal(on(x).snippet_logits, off(x).snippet_logits)
+
+
 def test_without_motion_map_the_motion_is_not_used():
     model = build("fast", use_motion_map=False)
     x = torch.rand(2, 192, 16, 10, 10)

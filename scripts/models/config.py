@@ -55,6 +55,8 @@ class MateConfig:
     tcc_bottleneck: int = option(8, "channels of the TCC's spatial convolution", minimum=1, group=SIZES, paper=USES)
     use_motion_pooling: bool = option(True, "replace the motion-aware temporal pooling by plain mean/max pooling",
                                       flag="no_motion_pooling", group=PARTS)
+    use_temporal_smoothing: bool = option(False, "add a learnable depthwise temporal convolution (3 steps) before "
+                                                 "the pooling", group=PARTS)
     num_queries: int = option(8, "learned queries of the motion-aware temporal pooling; the embedding has "
                                  "num_queries x dim values", minimum=1, paper=USES)
     spatial_window: int = option(0, "spatial attention within w x w windows of a frame; 0 = the whole frame "

@@ -60,6 +60,7 @@ HISTORY: list[Change] = [
       for key in _FORMAT_1 if key not in ("variant", "in_channels", "dropout", "mil_hidden", "mil_embed")),
     Change(3, MATE, "added", "use_difference_features", True,
            why="every model before it projected the differences |x_t - x_{t-1}|"),
+    Change(4, MATE, "added", "use_temporal_smoothing", False, why="no model before it smoothed over time"),
 ]
 
 
