@@ -1,7 +1,7 @@
 """A model config field is declared once (scripts/models/fields.py) and reaches every place from there: a field
-added to MateConfig at run time, with no other edit than its history row, becomes a flag with a help line,
-a config-file key, a checkpoint key (older files migrated by its row), a resume guard, and a value the
-published variants refuse; the history table accounts for every field of today's configs."""
+added to MateConfig at run time, with no other edit, becomes a flag with a help line, a config-file key, a
+checkpoint key, a resume guard, and a value the published variants refuse; with its history row, older
+files migrate; the history table accounts for every field of today's configs."""
 import dataclasses
 import json
 
@@ -39,9 +39,8 @@ def main_args(argv):
 
 
 def test_a_field_added_at_run_time_becomes_a_flag_a_key_and_a_guard(monkeypatch, tmp_path):
-    before = current_format()
-    extended = extended_config(monkeypatch)
-    assert current_format() == before + 1  # the format follows from the table
+    """The field alone, no other edit: flag, help line, config key, refusals, checkpoint key, resume guard."""
+    extended = extended_config(monkeypatch, with_row=False)
 
     # a flag, with its help line and default
     help_text = " ".join(load_script("main.py").get_args_parser().format_help().split())
@@ -63,20 +62,35 @@ def test_a_field_added_at_run_time_becomes_a_flag_a_key_and_a_guard(monkeypatch,
     with pytest.raises(MateError, match=f"--{NEW}: an option of MATE's parts; --model_variant mil"):
         model_config_from_args(main_args(["--model_variant", "mil", f"--{NEW}"]), in_channels=192)
 
-    # a checkpoint key: stored, rebuilt key for key; a file of the format before the row gets the row's value
+    # a checkpoint key: stored and rebuilt key for key; a file without it is refused, never filled in
     config = dataclasses.asdict(cfg)
-    assert config[NEW] is True
-    for version, stored in ((before + 1, config), (before, {k: v for k, v in config.items() if k != NEW})):
-        save_checkpoint(tmp_path / f"f{version}.pth", {"format": version, "model": {}, "model_config": stored})
-        state = load_checkpoint(tmp_path / f"f{version}.pth")
-        assert state["format"] == before + 1 and state.get("migrated_from_format") == (None if version > before
-                                                                                        else before)
-        assert getattr(stored_model_config(state["model_config"], source="c"), NEW) is (version > before)
+    save_checkpoint(tmp_path / "c.pth", {"format": current_format(), "model": {}, "model_config": config})
+    state = load_checkpoint(tmp_path / "c.pth")
+    assert getattr(stored_model_config(state["model_config"], source="c"), NEW) is True
+    old = {k: v for k, v in config.items() if k != NEW}
+    save_checkpoint(tmp_path / "old.pth", {"format": current_format(), "model": {}, "model_config": old})
+    with pytest.raises(MateError, match=f"old.pth: model config lacks '{NEW}'"):
+        load_checkpoint(tmp_path / "old.pth")
 
     # a resume guard: the run's options hold it, and a resume that changes it is refused naming it
     stored, now = options_to_dict(main_args([])), options_to_dict(main_args([f"--{NEW}"]))
     with pytest.raises(MateError, match=f"--resume with --{NEW} True, but the run was made with"):
         check_resume_options(stored, now, source=tmp_path / "checkpoint_last.pth")
+
+
+def test_its_history_row_makes_the_next_format_and_migrates_older_files(monkeypatch, tmp_path):
+    """With its row (the one other line a new field needs), the format moves on and the files of the
+    format before get the row's value."""
+    before = current_format()
+    extended_config(monkeypatch)
+    assert current_format() == before + 1
+    config = dataclasses.asdict(config_for_variant("fast", **{NEW: True}))
+    for version, stored in ((before + 1, config), (before, {k: v for k, v in config.items() if k != NEW})):
+        save_checkpoint(tmp_path / f"f{version}.pth", {"format": version, "model": {}, "model_config": stored})
+        state = load_checkpoint(tmp_path / f"f{version}.pth")
+        assert state["format"] == before + 1
+        assert state.get("migrated_from_format") == (None if version > before else before)
+        assert getattr(stored_model_config(state["model_config"], source="c"), NEW) is (version > before)
 
 
 def test_a_value_field_gets_its_type_choices_and_bounds_from_its_declaration(monkeypatch):
