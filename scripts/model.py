@@ -131,15 +131,19 @@ class MotionConditionedAttention(nn.Module):
 
     def forward(self, h: Tensor, M: Tensor | None) -> Tensor:
         """h [B, T, H, W, D], M [B, T, H, W] or None -> h."""
-        B, T, H, W, D = h.shape
-        part = self.temporal
-        q, k, v = part.qkv(part.norm(h).mean(dim=(2, 3))).chunk(3, dim=-1)  # [B, T, D] each
-        if M is not None:
-            q = q * (1 + torch.tanh(frame_motion(M)))[..., None]
-        h = h + part.out(linear_attention(q, k, v, self.heads))[:, :, None, None, :]
+        h = h + self._temporal(h, frame_motion(M))[:, :, None, None, :]
         return h + self._spatial(h, M)
 
+    def _temporal(self, h: Tensor, m: Tensor | None) -> Tensor:
+        """h [B, T, H, W, D], m [B, T] the frames' mean motion or None -> the temporal pass [B, T, D]."""
+        part = self.temporal
+        q, k, v = part.qkv(part.norm(h).mean(dim=(2, 3))).chunk(3, dim=-1)  # [B, T, D] each
+        if m is not None:
+            q = q * (1 + torch.tanh(m))[..., None]
+        return part.out(linear_attention(q, k, v, self.heads))
+
     def _spatial(self, h: Tensor, M: Tensor | None) -> Tensor:
+        """h [B, T, H, W, D], M [B, T, H, W] or None -> the spatial pass [B, T, H, W, D]."""
         B, T, H, W, D = h.shape
         part = self.spatial
         u = part.norm(h)

@@ -50,7 +50,7 @@ def test_every_config_is_a_row_and_the_docs_list_them(tmp_path):
         "docs/model.md's list of rows differs from the configs': paste `python -m scripts.evaluation.ablation_rows --docs`"
     assert row_key("x_tcc_gating") == "tcc_gating" and row_key("abl_mil_dropout") == "mil_dropout"
     # the row of older tables (the full model's TCC was plain then) is still read from old run folders
-    assert row_key("abl_tcc_multiscale_gating") == "tcc_multiscale_gating" and row_key("a_num_heads_8") == "num_heads_8"
+    assert row_key("abl_tcc_multiscale_gating") == "tcc_multiscale_gating" and row_key("a_num_heads_1") == "num_heads_1"
     assert row_key("abl_no_motion") == "no_motion" and row_key("abl_no_motion_map") == "no_motion_map"
     for bad, fault in (({"extends": "../fast.json"}, "needs \"_row\""),
                        ({"_row": {"change": "swap", "part": "x"}}, "needs \"_row\""),
