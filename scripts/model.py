@@ -5,11 +5,8 @@
     model = build_model(cfg)
     out = model(x)                                 # x [B, C, T, H, W] -> ModelOutput (logits)
 
-A variant's config is a MateConfig (fast, base, paper_fast, paper_base) or a MilConfig (mil, the
-baseline, which has none of MATE's parts). The checkpoint stores `dataclasses.asdict(cfg)`;
-scripts/models/checkpoint.py rebuilds it key for key (`config_class(variant)(**stored)`, a missing or
-unknown key refused) and `build_model` the model. The model returns logits; the sigmoid is applied
-once, in the loss or at scoring.
+A variant's config is a MateConfig (fast, base, paper_*) or a MilConfig (mil: scripts/models/mil.py);
+`model_from_checkpoint` rebuilds a model from the config a checkpoint stores. The model returns logits.
 
 Parts 1 and 2 (DifferenceFeatures, MotionMap) are in scripts/models/inputs.py, the rest here.
 Data flow of Mate (tokens are the T*H*W positions, hidden size `dim`):
@@ -21,24 +18,29 @@ Data flow of Mate (tokens are the T*H*W positions, hidden size `dim`):
     p --snippet_head--> snippet logits [B, T] --topk_mean: the top k = topk_count(T)--> video logit [B]
     (video_logit="embedding", the published head: z --video_head--> video logit [B])
 
-Departures from the published configuration, each an option, each kept only with the evidence in
-docs/model.md (docs/design.md §3): the input normalisation is taken over the whole video, not per token
-(input_norm); the video logit is the top-k mean of the snippet logits, not a head on z (video_logit);
-no dropout (published 0.4); a TCC bottleneck of 8 / 16 channels (published 32); no LayerNorm between
-the last block and the pooling. The TCC (multiscale_gating) and the 8 attention heads are the published
-ones. The variants paper_fast and paper_base are the published architecture itself, unchanged
-(scripts/models/paper_model.py).
+Departures from the published configuration, each an option kept with its evidence in docs/model.md:
+input_norm video (published: token), video_logit topk (published: a head on z), no dropout (0.4), a TCC
+bottleneck of 8 / 16 (32), fast's 4 attention heads (8: one channel each, where the motion conditioning
+of the queries cancels), no LayerNorm before the pooling. paper_fast / paper_base are the published
+architecture itself (scripts/models/paper_model.py).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from scripts.core.errors import MateError
 from scripts.models.fast_paths import linear_attention
 from scripts.models.inputs import DifferenceFeatures, MotionMap, frame_motion  # noqa: F401 (parts 1 and 2)
+from scripts.models.checkpoint import state_dict_mismatch, stored_model_config
+from scripts.models.mil import MilBaseline
+from scripts.models.paper_model import PaperMate
 from scripts.models.part_seeds import PartSeeds
 from scripts.models.config import (EMBEDDING_SNIPPET_HIDDEN, INPUT_NORMS, MATE_VARIANTS, MateConfig, MilConfig, ModelConfig, ModelOutput, PAPER_VARIANTS, TCC_MODES, VARIANTS, VIDEO_LOGITS, VIDEO_TOPK_RATIO, check_input, config_class, config_fields, config_for_variant, topk_count, topk_mean, uses_difference_features, uses_motion_map)  # noqa: F401 (re-exported)
 
@@ -337,32 +339,6 @@ class Mate(nn.Module):
                            motion=M if M is not None else x.new_zeros(B, T, H, W, dtype=torch.float32))
 
 
-class MilBaseline(nn.Module):
-    """The MIL ranking baseline (Sultani et al., 2018) on snippets.
-
-    Per time step, spatially mean-pooled features -> FC hidden -> ReLU -> dropout -> FC embed -> FC 1
-    = the snippet logit; the video logit is topk_mean of the snippet logits, as Mate's; the embedding
-    is the temporal mean of the embed-d hidden layer. No MotionMap: `motion` is ignored.
-    """
-
-    def __init__(self, cfg: MilConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.fc1 = nn.Linear(cfg.in_channels, cfg.hidden)
-        self.dropout = nn.Dropout(cfg.dropout)
-        self.fc2 = nn.Linear(cfg.hidden, cfg.embed)
-        self.fc3 = nn.Linear(cfg.embed, 1)
-
-    def forward(self, x: Tensor, motion: Tensor | None = None) -> ModelOutput:
-        check_input(x, self.cfg.in_channels)
-        B, C, T, H, W = x.shape
-        p = x.mean(dim=(3, 4), dtype=torch.float32).transpose(1, 2)  # [B, T, C]
-        e = self.fc2(self.dropout(F.relu(self.fc1(p))))  # [B, T, E]
-        s = self.fc3(e).squeeze(-1)  # [B, T]
-        return ModelOutput(video_logit=topk_mean(s), snippet_logits=s,
-                           embedding=e.mean(dim=1), motion=x.new_zeros(B, T, H, W, dtype=torch.float32))
-
-
 def feature_motion_map(model: nn.Module) -> tuple[int, float] | None:
     """(window, eps) of the model's MotionMap when it is a function of the input features alone (Mate
     with a MotionMap), so that a data set may compute it once per video and pass it as `motion`
@@ -379,8 +355,6 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         return MilBaseline(cfg)
     assert isinstance(cfg, MateConfig), f"build_model needs a MateConfig or MilConfig, got {type(cfg).__name__}"
     if cfg.variant in PAPER_VARIANTS:
-        from scripts.models.paper_model import PaperMate  # it imports this module
-
         return PaperMate(cfg)
     return Mate(cfg)
 
@@ -388,3 +362,39 @@ def build_model(cfg: ModelConfig) -> nn.Module:
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# --- from a checkpoint (scripts/models/checkpoint.py reads it) --------------------------------------
+
+def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The state dict's key -> shape of the model `cfg` builds (on the meta device: no memory, no RNG)."""
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in build_model(cfg).state_dict().items()}
+
+
+def model_from_checkpoint(state: dict[str, Any], *,
+                          source: str | Path = "checkpoint") -> tuple[torch.nn.Module, ModelConfig]:
+    """Rebuild the model from a loaded checkpoint's config and load its weights strictly."""
+    cfg = stored_model_config(state["model_config"], source=source)
+    model = build_model(cfg)
+    mismatch = state_dict_mismatch(expected_shapes(cfg), state["model"])
+    if mismatch:
+        raise MateError(f"{source}: weights do not match the stored model config ({mismatch})")
+    model.load_state_dict(state["model"], strict=True)
+    return model.eval(), cfg
+
+
+def init_from_checkpoint(model: torch.nn.Module, cfg: ModelConfig, state: dict[str, Any], *,
+                         source: str | Path) -> None:
+    """Load a loaded checkpoint's weights (a MATE run's or a published state dict) into `model`, built
+    from `cfg`, before training: the same variant, and the weights must load strictly."""
+    path, stored = source, state["model_config"]
+    if stored.get("variant") != cfg.variant:
+        raise MateError(f"{path}: holds a {stored.get('variant')} model, this run builds {cfg.variant} "
+                        "(--model_variant)")
+    mismatch = state_dict_mismatch(expected_shapes(cfg), state["model"])
+    if mismatch:
+        differ = sorted(k for k, v in dataclasses.asdict(cfg).items() if k in stored and stored[k] != v)
+        because = f"model options differ: {', '.join(differ)}; " if differ else ""
+        raise MateError(f"{path}: its weights do not fit this run's {cfg.variant} model ({because}{mismatch})")
+    model.load_state_dict(state["model"], strict=True)

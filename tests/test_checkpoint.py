@@ -6,7 +6,8 @@ import dataclasses
 import pytest
 import torch
 
-from scripts.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from scripts.model import model_from_checkpoint
+from scripts.models.checkpoint import load_checkpoint, save_checkpoint
 from scripts.core.errors import MateError
 from scripts.models.history import OLDEST, current_format, family, keys_at
 from scripts.model import MilConfig, build_model, config_fields, config_for_variant

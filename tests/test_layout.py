@@ -84,3 +84,10 @@ def test_every_benchmark_imports():
     for path in sorted((ROOT / "benchmarks").glob("*.py")):
         spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
         spec.loader.exec_module(importlib.util.module_from_spec(spec))  # each guards its main()
+
+
+def test_no_module_of_models_imports_the_model_module():
+    """scripts/model.py builds on scripts/models/ (config, inputs, parts, the published model, the baseline,
+    checkpoints), never the other way: the models layer has no import pointing up to its top module."""
+    upward = sorted(m for m, targets in graph().items() if m.startswith("scripts.models.") and "scripts.model" in targets)
+    assert upward == []

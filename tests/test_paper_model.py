@@ -291,3 +291,20 @@ def test_pretrained_ckpt_with_resume_is_refused_only_when_it_conflicts(synth, tm
     code, _, err = cli(main_script.main, train_argv(synth, runs, "r", "paper_base", "--pretrained_ckpt", other,
                                                     "--resume"), capsys)
     one_line(code, err, f"--pretrained_ckpt {other} with --resume", "started from --pretrained_ckpt")
+
+
+@pytest.mark.parametrize("variant", ["paper_fast", "paper_base"])
+def test_the_published_attention_ignores_the_motion(variant):
+    """The published attention scales phi(q), after the feature map: the scale multiplies numerator and
+    denominator alike, so at every head size (8 on dim 32 too) the MotionMap leaves the attention's output
+    but for eps = 1e-6 (docs/model.md, "Every part alive"; Mate scales q before the feature map instead)."""
+    torch.manual_seed(0)
+    attention = build_model(config_for_variant(variant)).double().blocks[0].attn
+    h = torch.rand(2, 6, 3, 3, attention.to_qkv.in_features, dtype=torch.float64)
+    M = torch.rand(2, 6, 3, 3, 1, dtype=torch.float64)
+    with torch.no_grad():
+        still, moving, none = attention(h, torch.zeros_like(M)), attention(h, M), attention(h, None)
+    assert (moving - still).abs().max() < 1e-5 * still.abs().max()
+    assert (moving - none).abs().max() < 1e-5 * still.abs().max()
+    with torch.no_grad():  # while the values it attends to do matter
+        assert (attention(h * 1.5, M) - moving).abs().max() > 1e-2 * still.abs().max()

@@ -8,7 +8,8 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from scripts.models.checkpoint import load_checkpoint, model_from_checkpoint
+from scripts.model import model_from_checkpoint
+from scripts.models.checkpoint import load_checkpoint
 from scripts.dataset import FeatureDataset
 from scripts.data.manifest import read_manifest
 from scripts.core.errors import MateError

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from scripts.models.checkpoint import load_checkpoint, model_from_checkpoint, output_folder
+from scripts.model import model_from_checkpoint
+from scripts.models.checkpoint import load_checkpoint, output_folder
 from scripts.dataset import FeatureDataset
 from scripts.data.manifest import read_manifest
 from scripts.core.errors import MateError

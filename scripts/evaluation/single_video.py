@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scripts.models.checkpoint import load_checkpoint, model_from_checkpoint
+from scripts.model import model_from_checkpoint
+from scripts.models.checkpoint import load_checkpoint
 from scripts.dataset import to_model_layout
 from scripts.core.errors import MateError
 from scripts.extraction.extraction import ExtractSettings, extract_video

@@ -1,4 +1,4 @@
-"""Checkpoints hold tensors and plain data only: they load with `weights_only=True`, and the model
+"""Checkpoints hold tensors and plain data only (scripts/model.py rebuilds the model from one: model_from_checkpoint): they load with `weights_only=True`, and the model
 config they store is all test.py needs to rebuild the model (strict state-dict matching).
 
 What a checkpoint written by main.py holds:
@@ -29,9 +29,9 @@ import torch
 
 from scripts.core.errors import MateError
 from scripts.core.fileio import atomic_write
-from scripts.model import (PAPER_VARIANTS, VARIANTS, ModelConfig, build_model, config_class, config_fields,
-                           config_for_variant)
+from scripts.models.config import PAPER_VARIANTS, VARIANTS, ModelConfig, config_class, config_fields, config_for_variant
 from scripts.models.history import current_format, migrate
+from scripts.models.paper_model import PaperMate
 
 # The features the published weights were trained on: X3D-L maps [192, 16, 10, 10], one per video
 # (the element-wise maximum over its 16-frame clips), single crop (data/published/README.md).
@@ -137,13 +137,6 @@ def is_plain_state_dict(state: Any) -> bool:
             and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()))
 
 
-def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
-    """The state dict's key -> shape of the model `cfg` builds (on the meta device: no memory, no RNG)."""
-    with torch.device("meta"):
-        model = build_model(cfg)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
-
-
 def state_dict_mismatch(expected: Mapping[str, tuple[int, ...]], given: Mapping[str, torch.Tensor]) -> str | None:
     """How `given` differs from the expected keys and shapes, in a few words; None when it fits."""
     missing = [k for k in expected if k not in given]
@@ -170,7 +163,9 @@ def published_checkpoint(weights: dict[str, torch.Tensor], *, source: str | Path
     mismatch = {}
     for variant in PAPER_VARIANTS[::-1]:  # paper_base first: the one the authors published whole
         cfg = config_for_variant(variant)
-        mismatch[variant] = state_dict_mismatch(expected_shapes(cfg), weights)
+        with torch.device("meta"):  # shapes only: no memory, no RNG
+            shapes = {k: tuple(v.shape) for k, v in PaperMate(cfg).state_dict().items()}
+        mismatch[variant] = state_dict_mismatch(shapes, weights)
         if mismatch[variant] is None:
             nan = float("nan")
             return {"format": current_format(), "model": weights, "model_config": dataclasses.asdict(cfg), "options": {},
@@ -186,33 +181,3 @@ def output_folder(checkpoint: str | Path, state: dict[str, Any]) -> Path:
     published state dict (never beside the vendored file)."""
     checkpoint = Path(checkpoint)
     return Path("runs") / checkpoint.stem if "source" in state else checkpoint.parent
-
-
-def model_from_checkpoint(state: dict[str, Any], *,
-                          source: str | Path = "checkpoint") -> tuple[torch.nn.Module, ModelConfig]:
-    """Rebuild the model from a loaded checkpoint's config and load its weights strictly."""
-    cfg = stored_model_config(state["model_config"], source=source)
-    model = build_model(cfg)
-    mismatch = state_dict_mismatch(expected_shapes(cfg), state["model"])
-    if mismatch:
-        raise MateError(f"{source}: weights do not match the stored model config ({mismatch})")
-    model.load_state_dict(state["model"], strict=True)
-    model.eval()
-    return model, cfg
-
-
-def init_from_checkpoint(model: torch.nn.Module, cfg: ModelConfig, state: dict[str, Any], *,
-                         source: str | Path) -> None:
-    """Load a loaded checkpoint's weights (a MATE run's or a published state dict) into `model`, built
-    from `cfg`, before training: the same variant, and the weights must load strictly."""
-    path = source
-    stored = state["model_config"]
-    if stored.get("variant") != cfg.variant:
-        raise MateError(f"{path}: holds a {stored.get('variant')} model, this run builds {cfg.variant} "
-                        "(--model_variant)")
-    mismatch = state_dict_mismatch(expected_shapes(cfg), state["model"])
-    if mismatch:
-        differ = sorted(k for k, v in dataclasses.asdict(cfg).items() if k in stored and stored[k] != v)
-        because = f"model options differ: {', '.join(differ)}; " if differ else ""
-        raise MateError(f"{path}: its weights do not fit this run's {cfg.variant} model ({because}{mismatch})")
-    model.load_state_dict(state["model"], strict=True)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scripts.core.errors import MateError
-from scripts.model import topk_mean
+from scripts.models.config import topk_mean
 
 
 @dataclass

@@ -25,7 +25,8 @@ from scripts.core.devices import check_threads
 from scripts.core.errors import MateError
 from scripts.data.feature_settings import describe
 from scripts.model import ModelConfig
-from scripts.models.checkpoint import expected_shapes, load_checkpoint, state_dict_mismatch
+from scripts.model import expected_shapes
+from scripts.models.checkpoint import load_checkpoint, state_dict_mismatch
 
 
 RUN_FILES = ("checkpoint_best.pth", "checkpoint_last.pth", "metrics.csv", "train.log", "config.json", "oracle.json")

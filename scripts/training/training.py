@@ -21,7 +21,7 @@ import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
 from tqdm import tqdm
 
-from scripts.models.checkpoint import init_from_checkpoint, load_checkpoint, save_checkpoint
+from scripts.models.checkpoint import load_checkpoint, save_checkpoint
 from scripts.models.history import current_format
 from scripts.core.devices import resolve_device, thread_governor, use_threads
 from scripts.dataset import BalancedBatchSampler, FeatureDataset
@@ -32,7 +32,7 @@ from scripts.core.fileio import remove_stale_temps
 from scripts.core.locks import LOCK_NAME, exclusive_lock
 from scripts.models.losses import LossConfig, MateLoss
 from scripts.evaluation.metrics import f1_threshold, pr_auc, roc_auc
-from scripts.model import ModelConfig, build_model, config_for_variant, count_parameters, feature_motion_map
+from scripts.model import ModelConfig, build_model, config_for_variant, count_parameters, feature_motion_map, init_from_checkpoint
 from scripts.models.config import overrides_from_options
 from scripts.option import options_to_dict
 from scripts.core.runlog import RunFolder, git_commit, tensorboard_writer
