@@ -132,6 +132,16 @@ def test_resume_equals_unbroken_run(small, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_select_from_epoch_keeps_earlier_epochs_out_of_the_selection(small, tmp_path):
+    synth, runs = small, tmp_path / "runs"
+    main_script.main(train_args(synth, runs, "late", "--max_epoch", "3", "--select_from_epoch", "3"))
+    rows = read_csv(runs / "late" / "metrics.csv")
+    assert len(rows) == 3 and load_checkpoint(runs / "late" / "checkpoint_best.pth")["epoch"] == 3
+    proc = run_script("main.py", *train_args(synth, runs, "x", "--max_epoch", "3", "--select_from_epoch", "4"))
+    assert proc.returncode == 2 and "--select_from_epoch: must be between 1 and --max_epoch 3, got 4" in proc.stderr
+    assert not (runs / "x").exists()
+
+
 def test_existing_run_is_not_overwritten(small, tmp_path):
     synth, runs = small, tmp_path / "runs"
     args = train_args(synth, runs, "once", "--max_epoch", "1")

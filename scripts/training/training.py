@@ -268,7 +268,8 @@ class RunTrainer:
                "seconds": round(time.time() - start, 3)}
         state.epoch = epoch
         state.history.append(row)
-        save_epoch(run, self.model, self.optimizer, self.scheduler, state, self.common, row)
+        save_epoch(run, self.model, self.optimizer, self.scheduler, state, self.common, row,
+                   select_from=self.args.select_from_epoch)
         run.write_metrics(state.history)
         if self.oracle:
             write_json(run.file(ORACLE_FILE), self.oracle.record(state.history, state.best["epoch"]))
@@ -311,12 +312,13 @@ def validate(model, val_ds: FeatureDataset, args: argparse.Namespace, device, *,
 
 
 def save_epoch(run: RunFolder, model, optimizer, scheduler, state: TrainState, common: dict[str, Any],
-               row: dict[str, Any]) -> None:
-    """checkpoint_best.pth when the epoch beats the best validation ROC-AUC, then checkpoint_last.pth:
-    best before last, so a job killed between the two resumes from the previous last and redoes the epoch."""
+               row: dict[str, Any], *, select_from: int = 1) -> None:
+    """checkpoint_best.pth when the epoch (from epoch `select_from` on) beats the best validation ROC-AUC,
+    then checkpoint_last.pth: best before last, so a job killed between the two resumes from the previous
+    last and redoes the epoch."""
     metrics = {k: row[k] for k in ("val_roc_auc", "val_pr_auc", "loss", "val_threshold")}
     epoch = row["epoch"]
-    if row["val_roc_auc"] > state.best["val_roc_auc"]:
+    if epoch >= select_from and row["val_roc_auc"] > state.best["val_roc_auc"]:
         state.best = {"epoch": epoch, **metrics}
         save_checkpoint(run.file("checkpoint_best.pth"),
                         {"model": model.state_dict(), **common, "epoch": epoch, "metrics": metrics})
