@@ -11,6 +11,8 @@ r"""Make train/test manifests from a feature folder, or write the embedded synth
     python makelist.py --synthetic data/synthetic --n_train 200 --n_test 60 --layout map
     python makelist.py --synthetic data/synthetic_hard --difficulty hard   # the harder regime (docs/data.md)
     python makelist.py --synthetic data/ucf_synth --names official --feature_dim 16   # the 1,900 official names
+    # the hard sequence regime at the field's widths, in a peer's own file format (then import_peers.py)
+    python makelist.py --peer_synthetic data/peer_synth/ucf_rtfm --peer_format ucf_rtfm --n_train 160 --n_test 80
 
 Manifests hold `path label class` lines, paths relative to the manifest's folder; with the official
 split, the anomalous videos in the split file's order, then the normal ones (the published manifests'
@@ -77,6 +79,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                             "the 1,900 videos of UCF-Crime's official split by their names, so the official-split "
                             "commands run on the folder as written (--n_train / --n_test unused; small "
                             "--feature_dim keeps it small: 192 channels make 1.2 GB) (default: numbered)")
+    synth.add_argument("--peer_synthetic", type=Path, default=None, metavar="DIR",
+                       help="write the hard synthetic sequence regime into DIR in a peer's own file format (lists, "
+                            "per-video or per-crop .npy files, gt.npy; docs/data.md), to be read with import_peers.py "
+                            "(default: none)")
+    synth.add_argument("--peer_format", choices=("ucf_rtfm", "ucf_wu", "xd_wu"), default="ucf_rtfm",
+                       help="with --peer_synthetic: ucf_rtfm ([T, 10, 2048] per video, RTFM's CRLF lists), ucf_wu "
+                            "([T, 1024] per crop, ten crops, UR-DMU's lists) or xd_wu (XD-Violence, five crops) "
+                            "(default: ucf_rtfm)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split or of the synthetic data (default: 0)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace manifests (or a synthetic data set) that already exist (default: refuse)")
@@ -100,6 +110,20 @@ def make_synthetic_set(args: argparse.Namespace) -> int:
     print(format_count_table({"train": train, "test": test}))
     print(f"wrote {len(train)} + {len(test)} synthetic videos ({args.layout}, {args.difficulty}) and "
           f"{out / 'train.txt'}, {out / 'test.txt'}")
+    return 0
+
+
+def make_peer_synthetic_set(args: argparse.Namespace) -> int:
+    from scripts.data.peer_synthetic import FORMATS, make_peer_set
+
+    out = args.peer_synthetic
+    refuse_existing([out / "train.list", out / "test.list", out / "gt.npy"], args.overwrite)
+    done = make_peer_set(out, fmt=args.peer_format, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
+    dataset, family, _, _ = FORMATS[args.peer_format]
+    print(f"wrote {done['train']} + {done['test']} synthetic videos ({args.peer_format}: [T, {done['crops']}, "
+          f"{done['channels']}]) and {out / 'train.list'}, {out / 'test.list'}, {out / 'gt.npy'}; next: "
+          f"python import_peers.py --family {family} --dataset {dataset} --train_list {out / 'train.list'} "
+          f"--test_list {out / 'test.list'} --gt {out / 'gt.npy'} --features_root {out} --out_dir <import folder>")
     return 0
 
 
@@ -149,6 +173,8 @@ def make_lists(args: argparse.Namespace) -> int:
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
+    if args.peer_synthetic is not None:
+        return make_peer_synthetic_set(args)
     return make_synthetic_set(args) if args.synthetic is not None else make_lists(args)
 
 
