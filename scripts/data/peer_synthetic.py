@@ -52,11 +52,11 @@ class SequenceRegime:
     t_range: tuple[int, int] = (24, 96)  # snippets per video, inclusive
     noise: float = 0.35  # per snippet and channel
     crop_noise: float = 0.15  # a crop's own noise on top
-    video_offset: float = 0.15  # std of a video's own channel levels
-    drift: float = 0.3  # size of the slow scene drift over a video
-    amp: tuple[float, float] = (1.0, 2.4)  # event amplitude (times its sparse pattern of entries 0.5-1)
+    video_offset: float = 0.2  # std of a video's own channel levels
+    drift: float = 0.4  # size of the slow scene drift over a video
+    amp: tuple[float, float] = (0.7, 1.8)  # event amplitude (times its sparse pattern of entries 0.5-1)
     event_div: int = 8  # the longest event is T // event_div snippets (at least 2)
-    crop_p: float = 0.6  # each crop shows the event with this probability (at least one does)
+    crop_p: float = 0.5  # each crop shows the event with this probability (at least one does)
     distractor_p: float = 0.5  # share of videos with a burst or a scene cut
     cut: float = 0.8  # std of a scene cut's level jump
 
