@@ -10,7 +10,6 @@ another config's values (relative to the file), so an ablation config holds only
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Sequence
