@@ -262,7 +262,8 @@ def get_train_parser(add_help: bool = False) -> argparse.ArgumentParser:
                        help="the first epoch checkpoint_best.pth may come from; earlier epochs are trained and "
                             "validated but never selected. With few validation videos an early, barely trained "
                             "epoch can reach the top validation ROC-AUC first and keep it (ties keep the first); "
-                            "the sequence configs set it (docs/model.md) (default: 1, every epoch)")
+                            "the sequence configs set it (docs/model.md); a run of fewer epochs selects from its "
+                            "last (default: 1, every epoch)")
     group.add_argument("--grad_clip", type=float, default=1.0,
                        help="clip the gradient norm to this value; 0 = off (default: 1.0)")
     group.add_argument("--eval_batch_size", type=int, default=32,

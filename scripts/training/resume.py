@@ -205,9 +205,8 @@ def check_training_options(args: argparse.Namespace) -> None:
     """Refuse option values that cannot train, in one line, before anything is read or written."""
     if args.max_epoch < 1:
         raise MateError(f"--max_epoch: must be at least 1, got {args.max_epoch}")
-    if not 1 <= args.select_from_epoch <= args.max_epoch:
-        raise MateError(f"--select_from_epoch: must be between 1 and --max_epoch {args.max_epoch}, "
-                        f"got {args.select_from_epoch}")
+    if args.select_from_epoch < 1:
+        raise MateError(f"--select_from_epoch: must be at least 1, got {args.select_from_epoch}")
     if args.stop_epoch is not None and args.stop_epoch < 1:
         raise MateError(f"--stop_epoch: must be at least 1, got {args.stop_epoch}")
     for name in ("lr", "weight_decay", "warmup_epochs", "grad_clip"):

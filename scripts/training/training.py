@@ -269,7 +269,7 @@ class RunTrainer:
         state.epoch = epoch
         state.history.append(row)
         save_epoch(run, self.model, self.optimizer, self.scheduler, state, self.common, row,
-                   select_from=self.args.select_from_epoch)
+                   select_from=min(self.args.select_from_epoch, self.args.max_epoch))
         run.write_metrics(state.history)
         if self.oracle:
             write_json(run.file(ORACLE_FILE), self.oracle.record(state.history, state.best["epoch"]))
