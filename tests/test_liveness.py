@@ -132,18 +132,23 @@ def test_every_part_of_the_default_models_is_alive(name, cfg, shape):
             spatial_pool_changes = differs(pool(h, M)[1], pool(h, shuffled_within_frames(M))[1])
         with wrapped(pool, "forward", lambda h_, M_: (h_, shuffled_within_frames(M_))):
             alive("MotionMap -> spatial pooling", spatial_pool_changes, outputs(model, x), into="logits")
-    # the difference features |x_t - x_{t-1}|, alone (the plain path computes them where they can be changed)
-    with plain_paths():
-        plain_logits, _ = outputs(model, x)
-        assert not differs(plain_logits, logits, 1e-9)
-        original = inputs_module.difference_features
-        inputs_module.difference_features = lambda x_: 2 * original(x_)
-        try:
-            with torch.no_grad():
-                embed_changes = differs(model.embed(x), h)
-            alive("difference features", embed_changes, outputs(model, x), into="logits")
-        finally:
-            inputs_module.difference_features = original
+    # the difference features |x_t - x_{t-1}|, alone (the plain path computes them where they can be changed);
+    # a config that switches them off (the I3D configs, docs/benchmarks.md) has no such part
+    if cfg.use_difference_features:
+        with plain_paths():
+            plain_logits, _ = outputs(model, x)
+            assert not differs(plain_logits, logits, 1e-9)
+            original = inputs_module.difference_features
+            inputs_module.difference_features = lambda x_: 2 * original(x_)
+            try:
+                with torch.no_grad():
+                    embed_changes = differs(model.embed(x), h)
+                alive("difference features", embed_changes, outputs(model, x), into="logits")
+            finally:
+                inputs_module.difference_features = original
+    else:
+        assert not model.embed.differences
+        checked.append("difference features: off in this config")
     # the attention and the TCC themselves: their output taken away (the block's input passed on)
     for part in ("attention", "tcc"):
         module = getattr(block, part)
@@ -162,5 +167,7 @@ def test_each_ablation_switch_changes_the_output(name, cfg, shape):
     x = features(shape)
     logits, z = outputs(nudged(cfg), x)
     for switch in ("use_motion_map", "use_difference_features", "use_attention", "use_tcc", "use_motion_pooling"):
+        if not getattr(cfg, switch):
+            continue  # off in this config already
         off_logits, off_z = outputs(nudged(dataclasses.replace(cfg, **{switch: False})), x)
         assert differs(off_logits, logits, 1e-8), f"{name}: {switch}=False leaves the logits"
