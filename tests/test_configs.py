@@ -31,6 +31,17 @@ def test_config_loads(path):
     assert json.loads(path.read_text())["_comment"]
 
 
+@pytest.mark.parametrize("name", ["i3d.json", "ucf_i3d.json", "xd_i3d.json", "shanghaitech.json"])
+def test_the_i3d_configs_hold_the_chosen_values(name):
+    """Chosen on the sequence regime in the peers' formats (docs/benchmarks.md, "The I3D configs"): fast without
+    the difference features, selection from epoch 6, crops averaged, the sequence losses; they share i3d.json."""
+    args, cfg = resolved(CONFIGS / name)
+    assert (cfg.variant, cfg.use_difference_features, cfg.use_motion_map) == ("fast", False, True)
+    assert (args.select_from_epoch, args.crop_mode, args.num_segments, args.lambda_topk) == (6, "mean", 32, 1.0)
+    assert args.max_epoch == (60 if name == "xd_i3d.json" else 150)
+    assert name == "i3d.json" or json.loads((CONFIGS / name).read_text())["extends"] == "i3d.json"
+
+
 def test_variant_sizes():
     fast = count_parameters(build_model(resolved(CONFIGS / "fast.json")[1]))
     base = count_parameters(build_model(resolved(CONFIGS / "base.json")[1]))
