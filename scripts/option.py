@@ -10,6 +10,7 @@ another config's values (relative to the file), so an ablation config holds only
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -214,26 +215,16 @@ def get_model_parser(add_help: bool = False) -> argparse.ArgumentParser:
 
 
 def get_loss_parser(add_help: bool = False) -> argparse.ArgumentParser:
+    """The loss options, one per LossConfig field (scripts/models/losses.py), and --no_triplet."""
+    from scripts.models.losses import LossConfig  # torch: training parsers only
+
     parser = argparse.ArgumentParser(add_help=add_help)
     group = parser.add_argument_group("loss")
-    group.add_argument("--lambda_triplet", type=float, default=0.1,
-                       help="weight of the batch-hard triplet loss on L2-normalised embeddings (default: 0.1)")
-    group.add_argument("--triplet_margin", type=float, default=0.5,
-                       help="triplet margin; unit-vector distances lie in [0, 2] (default: 0.5)")
+    for f in dataclasses.fields(LossConfig):
+        group.add_argument(f"--{f.name}", type=float, default=f.default,
+                           help=f"{f.metadata['help']} (default: {f.default:g})")
     group.add_argument("--no_triplet", action="store_true",
                        help="ablation: drop the triplet loss (sets its weight to 0) (default: off)")
-    group.add_argument("--lambda_topk", type=float, default=0.0,
-                       help="weight of top-k MIL BCE on snippet logits; for sequence features, where "
-                            "snippet scores matter (default: 0)")
-    group.add_argument("--topk_ratio", type=float, default=0.125,
-                       help="top-k MIL uses k = max(1, floor(ratio x T)) snippets, the model's own rule for its "
-                            "video logit (0.125: T // 8) (default: 0.125)")
-    group.add_argument("--lambda_sparsity", type=float, default=0.0,
-                       help="weight of the sparsity term (mean snippet probability of anomalous videos) "
-                            "(default: 0)")
-    group.add_argument("--lambda_smooth", type=float, default=0.0,
-                       help="weight of the smoothness term (squared change of consecutive snippet "
-                            "probabilities) (default: 0)")
     return parser
 
 

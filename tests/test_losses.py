@@ -73,3 +73,19 @@ def test_topk_count_is_floor_with_at_least_one():
 def test_topk_ratio_outside_0_1_is_refused(ratio):
     with pytest.raises(MateError, match=r"topk_ratio \(--topk_ratio\) must be in \(0, 1\]"):
         LossConfig(topk_ratio=ratio)
+
+
+def test_loss_fields_are_the_flags_and_bad_values_are_refused():
+    """LossConfig's fields are the loss flags (scripts/option.py builds them from the fields), checked by their
+    declaration: a NaN or negative weight or margin is one line naming the key, not a NaN loss later."""
+    import dataclasses
+
+    from scripts.option import get_loss_parser, parse_args
+    from scripts.training.training import loss_config_from_args
+
+    args = parse_args(get_loss_parser(), ["--lambda_topk", "1", "--no_triplet", "--triplet_margin", "0.3"])
+    assert loss_config_from_args(args) == LossConfig(lambda_triplet=0.0, triplet_margin=0.3, lambda_topk=1.0)
+    assert {a.dest for a in get_loss_parser()._actions} >= {f.name for f in dataclasses.fields(LossConfig)}
+    for key, value, fault in (("triplet_margin", float("nan"), "a number >= 0"), ("lambda_smooth", -1.0, "a number >= 0")):
+        with pytest.raises(MateError, match=f"loss config: {key} must be {fault}"):
+            LossConfig(**{key: value})

@@ -16,7 +16,7 @@ from typing import Any
 
 from scripts.core.errors import MateError
 
-MODEL, SIZES, PARTS = "model", "sizes", "parts"  # the options groups of --help
+MODEL, SIZES, PARTS, LOSS = "model", "sizes", "parts", "loss"  # the options groups of --help
 USES, IGNORES = "uses", "ignores"  # what the published architecture does with a field (else: fixes it)
 _FIXED = object()  # paper_value not given: the published architecture has the field's default
 
@@ -75,13 +75,13 @@ def paper_rule(f: Field) -> tuple[str, Any]:
     return "fixed", (f.default if value is _FIXED else value)
 
 
-def check_fields(cfg: Any) -> None:
+def check_fields(cfg: Any, what: str = "model config") -> None:
     """Each field's value against its declaration; a fault is a MateError naming the key."""
     for f in dataclasses.fields(cfg):
         value, meta, type_ = getattr(cfg, f.name), f.metadata, kind(f)
 
         def fault(expected: str) -> MateError:
-            return MateError(f"model config: {f.name} must be {expected}, got {value!r}")
+            return MateError(f"{what}: {f.name} must be {expected}, got {value!r}")
 
         if type_ == "bool" and not isinstance(value, bool):
             raise fault("true or false")
@@ -93,7 +93,8 @@ def check_fields(cfg: Any) -> None:
             wanted = "an integer" if type_ == "int" else "a number"
             if minimum is not None:
                 wanted = ("a positive integer" if (type_, minimum) == ("int", 1) else
-                          f"an integer >= {minimum}" if type_ == "int" else f"in [{minimum:g}, {below:g})")
+                          f"an integer >= {minimum}" if type_ == "int" else
+                          f"a number >= {minimum:g}" if below is None else f"in [{minimum:g}, {below:g})")
             if isinstance(value, bool) or not isinstance(value, number) or value != value:
                 raise fault(wanted)
             if (minimum is not None and value < minimum) or (below is not None and value >= below):

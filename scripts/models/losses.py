@@ -14,30 +14,29 @@ from torch import Tensor, nn
 
 from scripts.core.errors import MateError
 from scripts.models.config import topk_mean
+from scripts.models.fields import LOSS, check_fields, option
 
 
 @dataclass
 class LossConfig:
-    """Weights of the loss terms; a weight of 0 switches its term off (it is then not computed).
+    """Weights of the loss terms; a weight of 0 switches its term off (it is then not computed). Each field is
+    declared once (scripts/models/fields.py): scripts/option.py's loss flags and their help come from here."""
 
-    Args:
-        lambda_triplet (float): weight of the batch-hard triplet loss on L2-normalised embeddings.
-        triplet_margin (float): its margin (distances of unit vectors lie in [0, 2]).
-        lambda_topk (float): weight of the top-k MIL BCE on snippet logits.
-        topk_ratio (float): top-k MIL uses k = max(1, floor(ratio * T)) snippets per video, the
-            model's rule (scripts.model.topk_count); 0.125 gives the model's own T // 8.
-        lambda_sparsity (float): weight of the mean snippet probability of anomalous videos.
-        lambda_smooth (float): weight of the mean squared change of consecutive snippet probabilities.
-    """
-
-    lambda_triplet: float = 0.1
-    triplet_margin: float = 0.5
-    lambda_topk: float = 0.0
-    topk_ratio: float = 0.125
-    lambda_sparsity: float = 0.0
-    lambda_smooth: float = 0.0
+    lambda_triplet: float = option(0.1, "weight of the batch-hard triplet loss on L2-normalised embeddings",
+                                   minimum=0.0, group=LOSS)
+    triplet_margin: float = option(0.5, "triplet margin; unit-vector distances lie in [0, 2]", minimum=0.0, group=LOSS)
+    lambda_topk: float = option(0.0, "weight of top-k MIL BCE on snippet logits; for sequence features, where "
+                                     "snippet scores matter", minimum=0.0, group=LOSS)
+    # the model's rule (scripts.models.config.topk_count); 0.125 gives the model's own T // 8
+    topk_ratio: float = option(0.125, "top-k MIL uses k = max(1, floor(ratio x T)) snippets, the model's own rule "
+                                      "for its video logit (0.125: T // 8)", group=LOSS)
+    lambda_sparsity: float = option(0.0, "weight of the sparsity term (mean snippet probability of anomalous "
+                                         "videos)", minimum=0.0, group=LOSS)
+    lambda_smooth: float = option(0.0, "weight of the smoothness term (squared change of consecutive snippet "
+                                       "probabilities)", minimum=0.0, group=LOSS)
 
     def __post_init__(self):
+        check_fields(self, "loss config")
         if not 0.0 < self.topk_ratio <= 1.0:
             raise MateError(f"loss config: topk_ratio (--topk_ratio) must be in (0, 1], got {self.topk_ratio!r}")
 

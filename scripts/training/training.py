@@ -62,10 +62,9 @@ def model_config_from_args(args: argparse.Namespace, in_channels: int) -> ModelC
 
 
 def loss_config_from_args(args: argparse.Namespace) -> LossConfig:
-    return LossConfig(lambda_triplet=0.0 if args.no_triplet else args.lambda_triplet,
-                      triplet_margin=args.triplet_margin, lambda_topk=args.lambda_topk,
-                      topk_ratio=args.topk_ratio, lambda_sparsity=args.lambda_sparsity,
-                      lambda_smooth=args.lambda_smooth)
+    """Every LossConfig field from its flag (scripts/option.py: get_loss_parser); --no_triplet zeroes its weight."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(LossConfig)}
+    return LossConfig(**{**values, **({"lambda_triplet": 0.0} if args.no_triplet else {})})
 
 
 def build_optimizer(model: torch.nn.Module, *, lr: float, weight_decay: float,
