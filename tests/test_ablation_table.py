@@ -9,11 +9,12 @@ import pytest
 
 from scripts.core.errors import MateError
 from scripts.evaluation.ablation_rows import docs_list, read_row, table_rows
-from scripts.evaluation.ablation_table import ROWS, build_table, row_key, table_records
+from scripts.evaluation.ablation_table import build_table, row_key, table_records
 from scripts.evaluation.aggregation import compare, load_run
 from tests.conftest import ROOT, run_script
 from tests.test_aggregate import make_run, video_list
 
+ROWS = table_rows()  # in the table's order
 CONFIGS = {r.key: r.config for r in ROWS}
 
 

@@ -12,6 +12,7 @@ reported, never silently dropped.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,15 +21,19 @@ from scripts.evaluation.ablation_rows import CONFIGS, FULL, AblationRow, table_r
 from scripts.evaluation.aggregation import Run, compare, experiment_name, load_run, mean_std, seed_and_fold
 from scripts.core.errors import MateError
 
-ROWS = table_rows()  # in the table's order
 # Rows of older tables, shown when their runs are given and never reported missing: the full model's
 # TCC was plain until the default went back to the published multiscale_gating, and fast had 8 attention
 # heads (one channel each) until 4 made its attention's motion conditioning live (docs/model.md).
 OLD_ROWS = (AblationRow("tcc_multiscale_gating", "set", "TCC (Multiscale + Motion Gating)", CONFIGS),
             AblationRow("num_heads_1", "set", "published 8 attention heads -> 1", CONFIGS))
-LABELS = {r.key: r.part for r in ROWS + OLD_ROWS}
-CHANGE = {r.key: r.change for r in ROWS + OLD_ROWS}
 OLD_KEYS = {r.key for r in OLD_ROWS}
+
+
+@functools.lru_cache(maxsize=1)
+def known_rows() -> dict[str, AblationRow]:
+    """Every row by key, today's in the table's order (read from the configs once, when first asked), then
+    the old ones."""
+    return {r.key: r for r in table_rows() + OLD_ROWS}
 
 
 @dataclass
@@ -42,7 +47,7 @@ class Row:
 
 def row_key(experiment: str) -> str | None:
     """The row an experiment name belongs to: the longest row key it ends with (`abl_tcc_gating`)."""
-    found = [k for k in LABELS if experiment == k or experiment.endswith("_" + k)]
+    found = [k for k in known_rows() if experiment == k or experiment.endswith("_" + k)]
     return max(found, key=len) if found else None
 
 
@@ -57,12 +62,12 @@ def count_parameters(run_dir: Path) -> int | None:
 
 def collect(folders: list[Path]) -> tuple[dict[str, Row], list[str]]:
     """Group run folders by row; a folder that is no row, or not yet tested, becomes a problem line."""
-    rows = {key: Row(key) for key in LABELS}
+    rows = {key: Row(key) for key in known_rows()}
     ignored = []
     for folder in sorted(dict.fromkeys(folders)):
         key = row_key(experiment_name(folder.name))
         if key is None:
-            ignored.append(f"{folder}: not a row of the table (names end with one of {', '.join(LABELS)})")
+            ignored.append(f"{folder}: not a row of the table (names end with one of {', '.join(known_rows())})")
             continue
         try:
             rows[key].runs.append(load_run(folder))
@@ -90,7 +95,7 @@ def build_table(folders: list[Path], *, n_boot: int, seed: int) -> tuple[list[Ro
                 row.vs_full = compare(row.runs, same_seeds(full.runs, row.runs), n_boot, seed)
         problems += row.problems
         if not row.runs and row.key not in OLD_KEYS:
-            problems.append(f"row '{row.key}' ({LABELS[row.key]}): no tested runs")
+            problems.append(f"row '{row.key}' ({known_rows()[row.key].part}): no tested runs")
     return [r for r in rows.values() if r.runs or r.key not in OLD_KEYS], problems
 
 
@@ -118,7 +123,8 @@ def table_records(rows: list[Row]) -> list[dict]:
         seeds, folds = seeds_and_folds(row.runs)
         paired = c is not None and c["fold_deltas"] is not None
         records.append({
-            "row": row.key, "change": CHANGE[row.key], "part": LABELS[row.key], "seeds": seeds, "folds": folds,
+            "row": row.key, "change": known_rows()[row.key].change, "part": known_rows()[row.key].part,
+            "seeds": seeds, "folds": folds,
             "runs": len(row.runs), "parameters": "" if row.parameters is None else row.parameters,
             "test_roc_auc": _pm([r.test_roc_auc for r in row.runs]),
             "test_pr_auc": _pm([r.test_pr_auc for r in row.runs]),
@@ -156,8 +162,9 @@ def plot(rows: list[Row], path: Path) -> Path:
            color=["C2" if r.key == FULL else "C0" for r in shown])
     if shown and shown[0].key == FULL:
         ax.axhline(means[0][0], color="C2", linestyle="--", linewidth=1)
-    ax.set_xticks(range(len(shown)), [f"{CHANGE[r.key]}: {LABELS[r.key]}" if r.key != FULL else LABELS[r.key]
-                                      for r in shown], rotation=35, ha="right", fontsize=8)
+    known = known_rows()
+    names = [known[r.key].part if r.key == FULL else f"{known[r.key].change}: {known[r.key].part}" for r in shown]
+    ax.set_xticks(range(len(shown)), names, rotation=35, ha="right", fontsize=8)
     low = min((m - s for m, s in means), default=0.5)
     ax.set(ylabel="test video ROC-AUC (mean ± std over runs)", ylim=(max(0.0, low - 0.05), 1.0),
            title="Ablation: a part removed, added or set")
