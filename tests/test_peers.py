@@ -14,6 +14,7 @@ import torch
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
 from scripts.core.errors import MateError
+from scripts.data import peer_synthetic
 from scripts.data.manifest import read_manifest
 from scripts.data.peers import PeerVideo, check_gt_length, intervals, video_and_crop
 from scripts.evaluation.evaluation import load_for_scoring
@@ -73,30 +74,13 @@ def frame_gt(arrays: dict, events: dict, names: list[str]) -> np.ndarray:
 
 
 def write_rtfm(root: Path, split: str, names: list[str], arrays: dict) -> Path:
-    """RTFM's layout: <split folder>/<name>_i3d.npy [T, 10, D]; the list CRLF with Windows paths."""
-    folder = root / f"UCF_{split.title()}_ten_crop_i3d"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        np.save(folder / f"{name}_i3d.npy", arrays[name])
-    path = root / f"rtfm-{split}.list"
-    path.write_bytes("".join(f"G:\\{folder.name}\\{name}_i3d.npy\r\n" for name in names).encode())
-    return path
+    """RTFM's layout (scripts/data/peer_synthetic.py writes it): per-video files, a CRLF list of Windows paths."""
+    return peer_synthetic.write_rtfm(root, split, names, arrays, root / f"rtfm-{split}.list")
 
 
 def write_wu(root: Path, split: str, names: list[str], arrays: dict, *, pel4vad: bool = False) -> Path:
-    """Wu's layout: one [T, D] file per crop, `<name>__<k>.npy` (PEL4VAD: crop 0 as `<name>.npy`), the crops of
-    a video on consecutive lines; UR-DMU's relative `dataset/...` paths."""
-    folder = root / "dataset" / split
-    folder.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for name in names:
-        for k in range(arrays[name].shape[1]):
-            file = f"{name}.npy" if pel4vad and k == 0 else f"{name}__{k}.npy"
-            np.save(folder / file, arrays[name][:, k])
-            lines.append(f"dataset/{split}/{file}")
-    path = root / f"wu-{split}.list"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    """Wu's layout (scripts/data/peer_synthetic.py writes it): per-crop files, UR-DMU's (or PEL4VAD's) names."""
+    return peer_synthetic.write_wu(root, split, names, arrays, root / f"wu-{split}.list", pel4vad=pel4vad)
 
 
 def import_set(root: Path, family: str, dataset: str, train: Path, test: Path, *gt_args) -> Path:

@@ -82,8 +82,9 @@ def _world(seed: int, D: int) -> tuple[np.ndarray, dict[str, np.ndarray], list[n
 
 def _profile(kind: str, L: int) -> np.ndarray:
     t = np.linspace(0.0, 1.0, L, dtype=np.float32)
-    return {"sustained": np.ones(L, np.float32), "pulsing": np.where(np.arange(L) % 2 == 0, 1.0, 0.35),
-            "rising": 0.35 + 0.65 * t, "fading": 1.0 - 0.65 * t}[kind].astype(np.float32)
+    if kind == "pulsing":
+        return np.where(np.arange(L) % 2 == 0, 1.0, 0.35).astype(np.float32)
+    return {"sustained": np.ones_like(t), "rising": 0.35 + 0.65 * t, "fading": 1.0 - 0.65 * t}[kind]
 
 
 def _interval(rng: np.random.Generator, T: int, div: int) -> tuple[int, int]:
@@ -142,24 +143,34 @@ def _names(fmt: str, n: int, split: str, rng: np.random.Generator) -> list[tuple
     return videos
 
 
-def write_split(out: Path, fmt: str, split: str, videos, arrays) -> Path:
-    """The split's feature files and list, as the format's repositories ship them."""
-    _, family, _, K = FORMATS[fmt]
-    lines = []
-    if family == "rtfm":
-        folder = out / f"UCF_{split.title()}_ten_crop_i3d"
-        folder.mkdir(parents=True, exist_ok=True)
-        for (name, _), x in zip(videos, arrays):
-            save_npy(folder / f"{name}_i3d.npy", x)
-            lines.append(f"G:\\{folder.name}\\{name}_i3d.npy")
-        return write_text(out / f"{split}.list", "\r\n".join(lines) + "\r\n")
-    folder = out / "dataset" / split
+def write_rtfm(root: Path, split: str, names: list[str], arrays: dict, list_path: Path) -> Path:
+    """RTFM's layout: <root>/UCF_<Split>_ten_crop_i3d/<name>_i3d.npy [T, K, D]; the list CRLF with Windows paths."""
+    folder = root / f"UCF_{split.title()}_ten_crop_i3d"
     folder.mkdir(parents=True, exist_ok=True)
-    for (name, _), x in zip(videos, arrays):
-        for k in range(K):
-            save_npy(folder / f"{name}__{k}.npy", np.ascontiguousarray(x[:, k]))
-            lines.append(f"dataset/{split}/{name}__{k}.npy")
-    return write_text(out / f"{split}.list", "\n".join(lines) + "\n")
+    for name in names:
+        save_npy(folder / f"{name}_i3d.npy", arrays[name])
+    return write_text(list_path, "".join(f"G:\\{folder.name}\\{name}_i3d.npy\r\n" for name in names))
+
+
+def write_wu(root: Path, split: str, names: list[str], arrays: dict, list_path: Path, *, pel4vad: bool = False) -> Path:
+    """Wu's layout: one [T, D] file per crop, `<name>__<k>.npy` (PEL4VAD: crop 0 as `<name>.npy`), the crops of a
+    video on consecutive lines; UR-DMU's relative `dataset/<split>/...` paths."""
+    folder = root / "dataset" / split
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for name in names:
+        for k in range(arrays[name].shape[1]):
+            file = f"{name}.npy" if pel4vad and k == 0 else f"{name}__{k}.npy"
+            save_npy(folder / file, np.ascontiguousarray(arrays[name][:, k]))
+            lines.append(f"dataset/{split}/{file}")
+    return write_text(list_path, "\n".join(lines) + "\n")
+
+
+def write_split(out: Path, fmt: str, split: str, videos, arrays) -> Path:
+    """The split's feature files and list `<split>.list`, as the format's repositories ship them."""
+    names = [name for name, _ in videos]
+    write = write_rtfm if FORMATS[fmt][1] == "rtfm" else write_wu
+    return write(out, split, names, dict(zip(names, arrays)), out / f"{split}.list")
 
 
 def make_peer_set(out_dir: str | os.PathLike, *, fmt: str, n_train: int = 160, n_test: int = 80, seed: int = 0,
