@@ -95,7 +95,7 @@ folds: install
 # at frame level with BENCH_GT when given; then aggregate.py --benchmark (paired p against MIL). On the peers'
 # I3D features (import_peers.py, then StratifiedKFold.py into <import>/folds):
 #   make benchmark BENCH_LISTS=data/peers/ucf_rtfm/folds BENCH_GT=data/peers/ucf_rtfm/test_gt.txt \
-#        BENCH_FAST=configs/sequence.json BENCH_BASE=configs/ucf_i3d.json BENCH_PREFIX=ucf_rtfm
+#        BENCH_FAST=configs/ucf_i3d.json BENCH_BASE=configs/ucf_i3d.json BENCH_PREFIX=ucf_rtfm
 BENCH_LISTS ?= $(DEMO_LISTS)
 BENCH_FOLDS ?= 5
 BENCH_EPOCHS ?= 150
