@@ -227,6 +227,17 @@ def test_mil_refuses_mates_options(flags, name, tmp_path):
         model_config_from_args(args, in_channels=192)
 
 
+def test_a_model_value_no_variant_takes_is_refused_before_anything_is_written(small, tmp_path):
+    """A value the config refuses (heads that do not divide dim, a part paper_* lack) is one line before the
+    features load, and the run folder is not created."""
+    for flags, fault in ((["--num_heads", "3"], "num_heads must be a divisor of dim = 8"),
+                         (["--model_variant", "paper_fast", "--use_temporal_smoothing"],
+                          "use_temporal_smoothing must be False for paper_fast")):
+        proc = run_script("main.py", *train_args(small, tmp_path / "r", "x", *flags))
+        assert proc.returncode == 2 and fault in proc.stderr and "loading" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "r").exists()
+
+
 def test_mil_config_from_args():
     args = parse_args(main_script.get_args_parser(), ["--config", "configs/mil.json", "--dropout", "0.2",
                                                       "--mil_hidden", "64"])

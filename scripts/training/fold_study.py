@@ -32,7 +32,7 @@ from scripts.data.manifest import read_manifest
 from scripts.dataset import FeatureDataset
 from scripts.models.checkpoint import load_checkpoint
 from scripts.training.resume import PLOT_FILES, RUN_FILES, check_disjoint, check_training_options
-from scripts.training.training import (RunTrainer, loss_config_from_args, model_overrides_from_args,
+from scripts.training.training import (RunTrainer, loss_config_from_args, model_config_from_args,
                                        read_training_extraction)
 
 
@@ -120,7 +120,7 @@ def load_shared(args: argparse.Namespace, lists: list[tuple[Path, Path]]) -> tup
 def run_study(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Train every (seed, fold) run (see the module docstring); returns each run's summary."""
     check_training_options(args)
-    model_overrides_from_args(args)
+    model_config_from_args(args, in_channels=1)  # the model options checked before the features load
     loss_cfg = loss_config_from_args(args)
     pretrained = None if args.pretrained_ckpt is None else load_checkpoint(args.pretrained_ckpt)
     lists = fold_lists(Path(args.folds_dir), args.folds)

@@ -130,7 +130,7 @@ def run_training(args: argparse.Namespace) -> dict[str, Any]:
     run folder's lock is taken and held to the end, and only then is anything there removed or written.
     """
     check_training_options(args)
-    model_overrides_from_args(args)  # refuse model options that do not fit the variant before any work
+    model_config_from_args(args, in_channels=1)  # refuse model options that do not fit, before any work (C comes later)
     loss_cfg = loss_config_from_args(args)
     pretrained_path = getattr(args, "pretrained_ckpt", None)
     pretrained = None if pretrained_path is None else load_checkpoint(pretrained_path)
