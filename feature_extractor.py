@@ -39,7 +39,7 @@ from scripts.core.cli import run
 from scripts.option import get_runtime_parser
 from scripts.extraction.clips import CLIP_SAMPLINGS
 from scripts.data.feature_settings import CLOCK_FPS
-from scripts.extraction.backbone_args import add_backbone_arguments
+from scripts.extraction.backbone_args import add_backbone_arguments, add_clip_batching_arguments
 from scripts.extraction.x3d import PRESETS, PYTORCHVIDEO_X3D_L
 
 
@@ -107,8 +107,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     clips.add_argument("--side_size", type=int, default=None,
                        help=f"the short side is scaled to this before cropping (default: preset, x3d_l "
                             f"{l.side_size} as the shared features; pytorchvideo's X3D-L: {hub_l['side_size']})")
-    clips.add_argument("--batch_size", type=int, default=8,
-                       help="clips per forward pass; each holds `crops` views (default: 8)")
+    add_clip_batching_arguments(clips, "--batch_size")
     clips.add_argument("--decoder_threads", type=int, default=1,
                        help="FFmpeg threads per video decoder: 1 is fastest for small videos such as "
                             "UCF-Crime's 320x240 (decode several in parallel with --decode_workers instead); "

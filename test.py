@@ -27,7 +27,7 @@ from pathlib import Path
 from scripts.core.cli import run
 from scripts.option import get_bootstrap_parser, get_runtime_parser
 from scripts.evaluation.single_video import DEFAULT_THRESHOLD, SLIDING_SECONDS
-from scripts.extraction.backbone_args import add_backbone_arguments
+from scripts.extraction.backbone_args import add_backbone_arguments, add_clip_batching_arguments
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -65,6 +65,20 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                             "scored into <out_dir>/<its path without extension>/, with summary.csv (ranked by "
                             "peak score) and failures.csv (default: none)")
     add_backbone_arguments(video, from_checkpoint=True)
+    video.add_argument("--stream", type=str, default=None, metavar="SOURCE",
+                       help="score a live source as it streams: an rtsp:// udp:// http:// URL, a device "
+                            "(/dev/video0), or - for an MPEG-TS on standard input; one JSON line per point on "
+                            "standard output (then it carries nothing else) or in --events; scores.csv and "
+                            "timeline.png in --out_dir written as it goes; ends on EOF, Ctrl-C, SIGTERM or "
+                            "silence (scripts/evaluation/stream.py) (default: none)")
+    video.add_argument("--events", type=Path, default=None,
+                       help="--stream: append the JSON lines to this file instead of standard output "
+                            "(default: standard output)")
+    video.add_argument("--stream_timeout", type=float, default=10.0,
+                       help="--stream: seconds without a frame before the source is reopened or the run ends "
+                            "(default: 10)")
+    video.add_argument("--reconnect", type=int, default=0,
+                       help="--stream: times a silent or broken source is reopened before the run ends (default: 0)")
     video.add_argument("--threshold", type=float, default=None,
                        help="score at or above which a moment counts as anomalous (intervals, red frames) "
                             "(default: the validation-selected threshold stored in the checkpoint; "
@@ -72,13 +86,19 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     video.add_argument("--window_clips", type=int, default=None,
                        help="map checkpoints: clips per sliding window of the curve (default: about "
                             f"{SLIDING_SECONDS:g} s, 4 clips of X3D-L's 2.67 s)")
+    add_clip_batching_arguments(video, "--clip_batch_size")
     video.add_argument("--no_overlay", action="store_true",
                        help="skip overlay.mp4 (a second decoding pass) (default: written)")
     return parser
 
 
 def score_videos(args) -> int:
-    """--video or --video_root: each video's scores.csv, timeline.png and overlay.mp4 (scripts/evaluation/video_outputs.py)."""
+    """--video, --video_root or --stream: each video's scores.csv, timeline.png and overlay.mp4
+    (scripts/evaluation/video_outputs.py); a stream's JSON lines, scores.csv and timeline.png
+    (scripts/evaluation/stream.py)."""
+    import math
+    from functools import partial
+
     from scripts.core.devices import resolve_device, use_threads
     from scripts.core.errors import MateError
     from scripts.evaluation.single_video import VideoScorer, top_intervals
@@ -87,22 +107,31 @@ def score_videos(args) -> int:
     from scripts.data.xd_violence import video_stem
     from scripts.evaluation import video_outputs as outputs
 
-    use_threads(args.threads)
+    live = args.stream is not None
+    say = partial(print, file=sys.stderr, flush=True) if live else print  # a stream's stdout: JSON lines only
+    if args.threshold is not None and not (math.isfinite(args.threshold) and 0 <= args.threshold <= 1):
+        raise MateError(f"--threshold: must be a score in [0, 1], got {args.threshold}")
+    threads = use_threads(args.threads)
     scorer = VideoScorer(args.checkpoint, backbone=args.backbone, backbone_checkpoint=args.backbone_checkpoint,
                          pretrained=args.pretrained, random_weights=args.random_weights,
                          device=resolve_device(args.device), crops=args.crops, decoder=args.decoder,
-                         force_settings=args.force_settings, window_clips=args.window_clips)
+                         force_settings=args.force_settings, window_clips=args.window_clips,
+                         clip_batch_size=args.clip_batch_size,
+                         clip_workers=args.clip_workers or (1 if live else None))  # a stream: latency first
+    say(f"{scorer.device} ({threads}; {scorer.batching.said})")
     threshold, said = scorer.threshold, scorer.threshold_said
     if args.threshold is not None:
         threshold, said = args.threshold, f"threshold {args.threshold:g}: --threshold"
-    print(scorer.said)
-    print(said)
+    say(scorer.said)
+    say(said)
     if args.random_weights:
-        print(f"note: {outputs.RANDOM_NOTE}")
+        say(f"note: {outputs.RANDOM_NOTE}")
     out_dir = args.out_dir
     if out_dir is None:
         from scripts.models.checkpoint import output_folder
-        out_dir = output_folder(args.checkpoint, scorer.ckpt) / "videos"
+        out_dir = output_folder(args.checkpoint, scorer.ckpt) / ("stream" if live else "videos")
+    if live:
+        return score_live(args, scorer, out_dir, threshold, said)
     annotations = {}
     if args.gt is not None:
         from scripts.data.framegt import read_annotations
@@ -155,15 +184,34 @@ def score_videos(args) -> int:
     return 0
 
 
+def score_live(args, scorer, out_dir: Path, threshold: float, said: str) -> int:
+    """--stream: JSON lines to stdout or --events until the source ends (scripts/evaluation/stream.py)."""
+    import contextlib
+
+    from scripts.evaluation.stream import score_stream
+
+    with contextlib.ExitStack() as stack:
+        events = sys.stdout
+        if args.events is not None:
+            args.events.parent.mkdir(parents=True, exist_ok=True)
+            events = stack.enter_context(open(args.events, "a", encoding="utf-8"))
+        reason, written = score_stream(scorer, args.stream, out_dir, threshold=threshold, said=said, events=events,
+                                       timeout=args.stream_timeout, reconnect=args.reconnect,
+                                       history=args.window_clips if scorer.sequence else None,
+                                       plots=not args.no_plots)
+    print(f"stream ended ({reason}); wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    return 0 if reason in ("eof", "interrupted") else 1
+
+
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     from scripts.core.errors import MateError
     from scripts.evaluation.evaluation import format_report, run_test
 
-    given = [name for name in ("test_list", "video", "video_root") if getattr(args, name) is not None]
+    given = [name for name in ("test_list", "video", "video_root", "stream") if getattr(args, name) is not None]
     if len(given) != 1:
-        raise MateError("give one of --test_list (a manifest of features), --video (a video file) or --video_root "
-                        "(a folder of videos)")
+        raise MateError("give one of --test_list (a manifest of features), --video (a video file), --video_root "
+                        "(a folder of videos) or --stream (a live source)")
     if args.test_list is None:
         return score_videos(args)
 

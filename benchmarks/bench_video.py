@@ -1,8 +1,19 @@
-"""Scoring your own video (test.py --video) on the CPU: seconds per minute of video and peak memory.
+"""Scoring your own video (test.py --video) on the CPU: seconds per minute of video and peak memory; and
+the repo's extractor side by side with the published pipeline.
 
     python benchmarks/bench_video.py --backbone x3d_xs --minutes 1
     python benchmarks/bench_video.py --backbone x3d_xs --minutes 10     # peak memory must not grow with length
-    python benchmarks/bench_video.py --backbone x3d_l --minutes 1
+    python benchmarks/bench_video.py --backbone x3d_l --minutes 1 --threads 2
+    python benchmarks/bench_video.py --side_by_side --threads 1 2 --repeats 2
+
+--side_by_side: the published extraction pipeline (benchmarks/published_pipeline.py: the published
+feat_extractor.py's pytorchvideo transforms, clip sampler and max over clips, run in the scratch venv that
+benchmarks/published_venv.py builds once) and this repo's feature_extractor.py path (extract_video with
+the batch and workers it chooses for the CPU), X3D-L with the same seeded random weights (a file the
+published side writes and the repo's side loads as --backbone_checkpoint), on the same looped video, each
+in its own process, interleaved (published, repo, published, repo, ...) at every thread count. Prints the
+seconds of each extraction loop per minute of video (best of --repeats), the ratio, and the max
+|difference| of the two [192, 16, 10, 10] maps.
 
 The input is the repo's real clip (tests/data/vtest_clip.avi, 320x240, 10 fps) looped forwards and
 backwards to --minutes, written once as MP4 into a temp folder. One run of what test.py --video does:
@@ -15,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import resource
 import sys
 import tempfile
@@ -46,13 +58,100 @@ def untrained_checkpoint(path: Path, backbone: str) -> Path:
     return path
 
 
+def repo_extraction(video: Path, weights: Path, out: Path, threads: int, batch_size: int | None = None,
+                    workers: int | None = None) -> dict:
+    """This repo's extraction of `video` as feature_extractor.py runs it on the CPU with `threads`
+    threads (its clip batch and workers chosen as there): the loop's seconds and the clips."""
+    import numpy as np
+
+    from scripts.extraction.batching import choose_batching
+    from scripts.extraction.extraction import ExtractSettings, extract_video
+    from scripts.extraction.x3d import load_backbone
+
+    cpu = torch.device("cpu")
+    batching = choose_batching(cpu, batch_size=batch_size, workers=workers, threads=threads)
+    torch.set_num_threads(batching.threads_per_worker)
+    net = load_backbone("x3d_l", checkpoint=weights)
+    settings = ExtractSettings.for_backbone("x3d_l", batch_size=batching.batch_size, clip_workers=batching.workers)
+    start = time.perf_counter()
+    features, sidecar = extract_video(video, net, settings, device=cpu)
+    seconds = time.perf_counter() - start
+    np.save(out, features)
+    return {"seconds": seconds, "clips": sidecar["num_clips"], "said": batching.said}
+
+
+def side_by_side(args) -> None:
+    import json
+    import subprocess
+
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from published_venv import build
+
+    python = build()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        video = looped_video(tmp / "video.mp4", args.minutes * 60)
+        weights = tmp / "x3d_l_random.pt"
+        best: dict[tuple[str, int], float] = {}
+        outputs: dict[str, Path] = {}
+        said = {}
+        for threads in args.threads:
+            for round_ in range(args.repeats):
+                for side in ("published", "repo"):
+                    out = tmp / f"{side}.npy"
+                    if side == "published":
+                        cmd = [str(python), str(ROOT / "benchmarks" / "published_pipeline.py"), str(video),
+                               str(weights), str(out), "--threads", str(threads)]
+                    else:
+                        cmd = [sys.executable, str(Path(__file__).resolve()), "--repo_run", str(video), str(weights),
+                               str(out), "--threads", str(threads)]
+                    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+                    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+                    if done.returncode:
+                        raise SystemExit(f"{side} failed:\n{done.stderr[-3000:]}")
+                    result = json.loads(done.stdout.strip().splitlines()[-1])
+                    said[side] = result.get("said", "pytorchvideo, 1 clip per pass")
+                    key = (side, threads)
+                    best[key] = min(best.get(key, float("inf")), result["seconds"])
+                    outputs[side] = out
+                    print(f"  {threads} thread(s), round {round_ + 1}, {side}: {result['seconds']:.1f} s "
+                          f"({result['clips']} clips)", flush=True)
+        a, b = np.load(outputs["published"]), np.load(outputs["repo"])
+        diff = float(np.abs(a - b).max()) if a.shape == b.shape else float("nan")
+    minutes = args.minutes
+    print(f"\nX3D-L, {minutes:g} min of 320x240 video at 10 fps, best of {args.repeats}, seconds per minute of video "
+          f"(repo: {said['repo']}):")
+    print("| threads | published pipeline | this repo | published / repo |\n|---|---|---|---|")
+    for threads in args.threads:
+        pub, repo = best[("published", threads)] / minutes, best[("repo", threads)] / minutes
+        print(f"| {threads} | {pub:.1f} s | {repo:.1f} s | {pub / repo:.2f}x |")
+    print(f"max |difference| of the features: {diff:.2e} (shapes {list(a.shape)} and {list(b.shape)})")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser("bench_video.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbone", choices=tuple(PRESETS), default="x3d_xs", help="X3D preset (default: x3d_xs)")
     parser.add_argument("--minutes", type=float, default=1.0, help="length of the looped video (default: 1)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1],
+                        help="torch threads; --side_by_side measures each count given (default: 1)")
+    parser.add_argument("--side_by_side", action="store_true",
+                        help="the published pipeline against this repo's extractor, X3D-L, same weights and video")
+    parser.add_argument("--repeats", type=int, default=1, help="--side_by_side: rounds per thread count (default: 1)")
+    parser.add_argument("--repo_run", nargs=3, type=Path, metavar=("VIDEO", "WEIGHTS", "OUT"),
+                        help="internal: one run of the repo's side, printing a JSON line")
     args = parser.parse_args(argv)
+    if args.repo_run:
+        import json
+
+        print(json.dumps(repo_extraction(*args.repo_run, threads=args.threads[0])))
+        return
+    if args.side_by_side:
+        side_by_side(args)
+        return
+    args.threads = args.threads[0]
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

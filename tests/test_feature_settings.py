@@ -72,8 +72,34 @@ def test_checkpoint_stores_the_sidecars_settings(trained):
     assert record["settings"] == {"backbone": "x3d_xs", "weights": "random", "layout": "sequence",
                                   "sequence_feature": "head", "frames_per_clip": 4, "sampling_rate": 4,
                                   "stride": 16, "clip_sampling": "strided", "side_size": 64, "crop_size": 64,
-                                  "crops": 1}
+                                  "crops": 1, "precision": "float32"}
     assert {k: sidecar[k] for k in record["settings"]} == record["settings"]
+    assert sidecar["device"] == "cpu"
+
+
+def test_a_precision_mismatch_is_named_and_an_older_sidecar_without_one_is_not(trained, tmp_path):
+    """Features made under CUDA's float16 autocast are refused against a float32-trained checkpoint,
+    naming precision; a sidecar from before precision was recorded still matches."""
+    from scripts.data.feature_settings import check_test_features, first_difference
+    from scripts.data.manifest import read_manifest
+
+    import shutil
+
+    root, lists, ckpt = trained
+    feature = load_checkpoint(ckpt)["feature"]
+    for name in TEST:
+        for suffix in (".npy", ".json"):
+            shutil.copy(root / "feats" / f"{name}{suffix}", tmp_path / f"{name}{suffix}")
+        data = json.loads((tmp_path / f"{name}.json").read_text())
+        data["precision"] = "float16-autocast"  # as extracted on CUDA
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    test_list = manifest(tmp_path / "test.txt", tmp_path, TEST)
+    entries = read_manifest(test_list)
+    with pytest.raises(MateError, match="precision 'float16-autocast'.*precision 'float32'"):
+        check_test_features(entries, feature, test_list=test_list, checkpoint=ckpt)
+    older = {k: v for k, v in feature["extraction"]["settings"].items() if k != "precision"}
+    assert first_difference(older, feature["extraction"]["settings"]) is None
+    assert first_difference({"precision": "a"}, {"precision": "b"}) == "precision"
 
 
 def test_video_is_scored_with_the_checkpoints_settings(trained, capsys):

@@ -20,6 +20,9 @@ from scripts.data.manifest import VideoEntry
 # The sidecar keys that decide what a feature means; decoder, dtype and frame counts do not.
 KEYS = ("backbone", "weights", "layout", "sequence_feature", "frames_per_clip", "sampling_rate", "stride",
         "clip_sampling", "side_size", "crop_size", "crops")
+# Compared only where both sides record it: sidecars written before it was recorded lack it. precision is
+# how the backbone computed (float32 on the CPU, float16 autocast on CUDA: features about 1e-3 apart).
+OPTIONAL_KEYS = ("precision",)
 # How the shared UCF-Crime X3D features were made (data/published/README.md); the weights are the
 # official Kinetics-400 X3D_L.pyth, whose hash no sidecar recorded, so they are not compared.
 PUBLISHED = {"backbone": "x3d_l", "layout": "map", "frames_per_clip": 16, "sampling_rate": 5, "stride": 80,
@@ -39,15 +42,18 @@ def weights_id(weights: Any) -> Any:
 
 def settings_of(sidecar: dict) -> dict:
     """The extraction settings in a sidecar (only the keys it has)."""
-    found = {k: sidecar[k] for k in KEYS if k in sidecar}
+    found = {k: sidecar[k] for k in KEYS + OPTIONAL_KEYS if k in sidecar}
     if "weights" in found:
         found["weights"] = weights_id(found["weights"])
     return found
 
 
 def first_difference(a: dict, b: dict, keys: Sequence[str] = KEYS) -> str | None:
-    """The first key (in KEYS order) whose value differs between two settings; None when they agree."""
-    return next((k for k in keys if a.get(k) != b.get(k)), None)
+    """The first key (in KEYS order) whose value differs between two settings, then the first of
+    OPTIONAL_KEYS that both record and that differs; None when they agree."""
+    required = [k for k in keys if k not in OPTIONAL_KEYS]
+    return next((k for k in required if a.get(k) != b.get(k)), None) or next(
+        (k for k in OPTIONAL_KEYS if k in a and k in b and a[k] != b[k]), None)
 
 
 def describe(settings: dict | None) -> str:

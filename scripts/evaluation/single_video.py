@@ -25,6 +25,7 @@ from scripts.model import model_from_checkpoint
 from scripts.models.checkpoint import load_checkpoint
 from scripts.dataset import to_model_layout
 from scripts.core.errors import MateError
+from scripts.extraction.batching import choose_batching
 from scripts.extraction.extraction import ExtractSettings, extract_video
 from scripts.data.feature_settings import check_video_weights, video_settings
 from scripts.extraction.x3d import load_backbone
@@ -97,7 +98,8 @@ class VideoScorer:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     crops: int | None = None
     decoder: str = "cv2"
-    batch_size: int = 8
+    clip_batch_size: int | None = None  # None: per device (scripts/extraction/batching.py)
+    clip_workers: int | None = None
     force_settings: bool = False
     window_clips: int | None = None
 
@@ -119,12 +121,17 @@ class VideoScorer:
                             force=self.force_settings)
         self.net = net.to(self.device)
         self.made = made
+        self.batching = choose_batching(self.device, batch_size=self.clip_batch_size, workers=self.clip_workers,
+                                        batch_flag="--clip_batch_size")
+        if self.device.type == "cpu":
+            torch.set_num_threads(self.batching.threads_per_worker)  # each worker's share of the threads
         # maps: the published clip rule; sequences: every frame in a snippet (feature_extractor.py's defaults)
         self.extract = ExtractSettings.for_backbone(
             made["backbone"], num_frames=made.get("frames_per_clip"), sampling_rate=made.get("sampling_rate"),
             stride=made.get("stride"), side_size=made.get("side_size"), crop_size=made.get("crop_size"),
             clip_sampling=made.get("clip_sampling") or ("strided" if self.sequence else "uniform"),
-            crops=made.get("crops") or 1, decoder=self.decoder, batch_size=self.batch_size)
+            crops=made.get("crops") or 1, decoder=self.decoder, batch_size=self.batching.batch_size,
+            clip_workers=self.batching.workers)
         spec = self.extract.spec
         if self.window_clips is not None and self.window_clips < 1:
             raise MateError(f"--window_clips: must be at least 1, got {self.window_clips}")
@@ -139,40 +146,53 @@ class VideoScorer:
         return (f"one point per sliding window: the max-pooled map of {self.K} consecutive clips "
                 f"({length:.3g} s), sliding by one clip ({spec.stride_s:.3g} s)")
 
-    def score(self, video: Path, progress: bool = True) -> VideoScores:
+    def clip_maps(self, y: torch.Tensor, source) -> torch.Tensor:
+        """Per-clip maps [B, C, T, h, w] (crops max-pooled) of the backbone's output [B, K, C, T, h, w],
+        checked against the checkpoint's map shape."""
         C, _, H, W = self.feature["shape"]
+        maps = y.amax(dim=1).float()
+        if tuple(maps.shape[1:2] + maps.shape[3:]) != (C, H, W):
+            raise MateError(f"{source}: --backbone {self.made['backbone']} gives maps {list(maps.shape[1:])}, "
+                            f"the checkpoint {self.checkpoint} was trained on {self.feature['shape']}")
+        return maps
+
+    def window_score(self, maps) -> float:
+        """The detector's score of the max-pooled map of some clips (a sliding window), in float32."""
+        with torch.inference_mode():
+            pooled = torch.stack(list(maps)).amax(dim=0)[None]  # [1, C, T, h, w]
+            return float(torch.sigmoid(self.model(pooled.float()).video_logit)[0])
+
+    def snippet_scores(self, features: np.ndarray) -> np.ndarray:
+        """Sequence checkpoints: one score per snippet of features [n, D] (or [n, crops, D])."""
+        with torch.inference_mode():
+            x = torch.from_numpy(to_model_layout(features, crop_mode=self.feature.get("crop_mode", "mean")))[None]
+            return torch.sigmoid(self.model(x.to(self.device)).snippet_logits[0]).float().cpu().numpy()
+
+    def score(self, video: Path, progress: bool = True) -> VideoScores:
         spec = self.extract.spec
         recent: deque[torch.Tensor] = deque(maxlen=self.K)  # the last K clip maps [C, T, h, w]
         points: list[tuple[int, float]] = []  # (first clip, score) of each sliding window
         clips_seen = 0
 
-        def score_window(first: int) -> None:
-            pooled = torch.stack(list(recent)).amax(dim=0)[None]  # [1, C, T, h, w]
-            points.append((first, float(torch.sigmoid(self.model(pooled).video_logit)[0])))
-
-        def on_clips(y: torch.Tensor) -> None:  # y [B, K, C, T, h, w]: each clip's map, crops max-pooled
+        def on_clips(y: torch.Tensor) -> None:  # y [B, K, C, T, h, w]: each clip's map
             nonlocal clips_seen
-            maps = y.amax(dim=1).float()
-            if tuple(maps.shape[1:2] + maps.shape[3:]) != (C, H, W):
-                raise MateError(f"{video}: --backbone {self.made['backbone']} gives maps {list(maps.shape[1:])}, "
-                                f"the checkpoint {self.checkpoint} was trained on {self.feature['shape']}")
-            for m in maps:
+            for m in self.clip_maps(y, video):
                 recent.append(m)
                 clips_seen += 1
                 if len(recent) == self.K:
-                    score_window(clips_seen - self.K)
+                    points.append((clips_seen - self.K, self.window_score(recent)))
 
         with torch.inference_mode():
             features, sidecar = extract_video(video, self.net, self.extract, device=self.device, progress=progress,
                                               on_clips=None if self.sequence else on_clips)
             if not self.sequence and not points:  # fewer clips than K: one window over all of them
-                score_window(0)
+                points.append((0, self.window_score(recent)))
             x = torch.from_numpy(to_model_layout(features, crop_mode=self.feature.get("crop_mode", "mean")))[None]
             out = self.model(x.to(self.device))  # x [1, C, T, H, W]
         fps = float(sidecar["fps"] or 30.0)  # a container without a frame rate: seconds assume 30 fps
         duration = sidecar["num_frames"] / fps
         if self.sequence:
-            scores = torch.sigmoid(out.snippet_logits[0]).float().cpu().numpy()
+            scores = self.snippet_scores(features)
             starts = np.arange(len(scores)) * spec.stride_s
             ends = np.minimum(starts + spec.stride_s, duration)
         else:

@@ -48,3 +48,18 @@ def add_backbone_arguments(group: argparse._ArgumentGroup, *, from_checkpoint: b
     group.add_argument("--decoder", choices=DECODERS, default="cv2",
                        help="video decoder: OpenCV or PyAV; both give the same frames and timestamps "
                             "(default: cv2)")
+
+
+def add_clip_batching_arguments(group: argparse._ArgumentGroup, batch_flag: str) -> None:
+    """The clip batch (`batch_flag`: feature_extractor.py --batch_size, test.py --clip_batch_size, where
+    --batch_size counts videos) and --clip_workers, both chosen per device when unset
+    (scripts/extraction/batching.py)."""
+    from scripts.extraction.batching import CPU_BATCH, CPU_WORKERS, CUDA_BATCH
+
+    group.add_argument(batch_flag, type=int, default=None, dest="clip_batch_size",
+                       help=f"clips per forward pass of the backbone; each holds `crops` views (default: per "
+                            f"device: {CPU_BATCH} on a CPU, the fastest per clip there; {CUDA_BATCH} on CUDA)")
+    group.add_argument("--clip_workers", type=int, default=None,
+                       help="forward passes run side by side, sharing the CPU threads; results stay in order "
+                            f"(default: per device: {CPU_WORKERS} on a CPU with at least {CPU_WORKERS} threads, "
+                            "else 1; 1 on CUDA)")

@@ -195,14 +195,15 @@ def disk_full(exc: BaseException, path: Path, margin: int = 1 << 20) -> bool:
         return False
 
 
-def settings_from_args(args) -> ExtractSettings:
+def settings_from_args(args, batch_size: int = 1, clip_workers: int = 1) -> ExtractSettings:
     """feature_extractor.py's flags as ExtractSettings: the preset's values where a flag is unset; the
-    clip rule is the published one for maps, strided for sequences (every frame in a snippet)."""
+    clip rule is the published one for maps, strided for sequences (every frame in a snippet). The clip
+    batch and workers are chosen per device by the caller (scripts/extraction/batching.py)."""
     clip_sampling = args.clip_sampling or ("strided" if args.layout == "sequence" else "uniform")
     return ExtractSettings.for_backbone(
         args.backbone, num_frames=args.num_frames, sampling_rate=args.sampling_rate, stride=args.stride,
         clip_sampling=clip_sampling, crop_size=args.crop_size, side_size=args.side_size, crops=args.crops,
-        batch_size=args.batch_size, decoder=args.decoder, decoder_threads=args.decoder_threads,
+        batch_size=batch_size, clip_workers=clip_workers, decoder=args.decoder, decoder_threads=args.decoder_threads,
         dtype=args.dtype, allow_truncated=args.allow_truncated)
 
 

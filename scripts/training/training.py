@@ -92,8 +92,9 @@ def read_training_extraction(train_entries, val_entries, args: argparse.Namespac
     """The extraction settings of the training features (all videos agree), checked on validation."""
     record = read_extraction(train_entries, source=args.train_list)
     val = read_extraction(val_entries, source=args.val_list)
-    if val != record:
-        key = first_difference(record["settings"] or {}, val["settings"] or {}) or "sidecars"
+    key = first_difference(record["settings"] or {}, val["settings"] or {})
+    if key is not None or val["source"] != record["source"]:
+        key = key or "sidecars"
         raise MateError(f"{args.val_list}: its features were extracted otherwise than the training features of "
                         f"{args.train_list} ({key}: {describe(val['settings'])} vs {describe(record['settings'])})")
     return record

@@ -1,0 +1,368 @@
+"""Scoring a live source as it streams (test.py --stream SOURCE): a camera, a network stream, or an
+MPEG-TS on standard input, with one JSON line per point (README, "Score your own video"; docs/extractor.md).
+
+SOURCE is anything PyAV opens as a live source: an rtsp://, udp://, http:// (...) URL, a V4L2 device
+(/dev/video0), `-` for an MPEG-TS on standard input, or a file. Stream time is seconds since the first
+frame's timestamp; windows are cut from it exactly as for a file (scripts/extraction/clips.py), so a
+piped file gives the points and scores of test.py --video on it (map checkpoints; for sequence
+checkpoints a live point is the newest snippet scored on the snippets so far, at most `history`, where
+--video also sees the ones after it).
+
+A reader thread decodes the source and assembles clips, holding at most one clip window's frames; the
+main thread runs the backbone and the detector on each clip as it comes. Between them a queue of at most
+QUEUE_CLIPS clips: when compute falls behind a live source (URL, device), a clip that finds the queue full
+is dropped (its frames counted as dropped, the JSON lines say how far behind the scoring is), so memory
+stays bounded and the points stay recent; a pipe or file is read losslessly, at the consumer's pace.
+
+Each point is one JSON line on standard output (then it carries nothing else) or in --events FILE:
+    {"event": "score", "start_s", "end_s", "score", "threshold", "wall_time", "latency_s", "behind_s",
+     "dropped_frames"}
+    {"event": "alert", "state": "start" | "end", "at_s", "score", "threshold", "wall_time"}
+    {"event": "end", "reason": "eof" | "interrupted" | "timeout" | "error", "points", "frames",
+     "dropped_frames", "wall_time"}
+latency_s: from the arrival of the frame that completed the point's last clip to its line; behind_s: the
+stream time of the newest frame read minus the point's end. scores.csv is rewritten (atomically) after
+every point and timeline.png every PLOT_EVERY_S seconds, both complete at the end: EOF, Ctrl-C or SIGTERM.
+A source that sends nothing for --stream_timeout seconds is reopened --reconnect times, then the run ends
+with one line.
+"""
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from fractions import Fraction
+from functools import partial
+from pathlib import Path
+from typing import IO, Iterator
+
+import numpy as np
+import torch
+
+from scripts.core.errors import MateError
+from scripts.core.fileio import write_text
+from scripts.evaluation.single_video import VideoScorer, VideoScores
+from scripts.extraction.clips import CLOCK_FPS, ClipAssembler, preprocess_frame
+from scripts.extraction.extraction import forward_clips
+
+STDIN = "-"
+LIVE_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "udp://", "rtp://", "tcp://", "srt://", "http://", "https://",
+                 "/dev/")
+QUEUE_CLIPS = 2  # clips waiting for the model at most
+PLOT_EVERY_S = 10.0
+_END = object()
+
+
+def is_live(source: str) -> bool:
+    """A network stream or a device: its frames come whether or not they are read, so a slow reader drops."""
+    return source.startswith(LIVE_PREFIXES)
+
+
+def open_source(source: str, timeout: float):
+    """The PyAV container of SOURCE; `timeout` bounds the wait for opening and for each read (network)."""
+    import av
+
+    try:
+        if source == STDIN:
+            return av.open(sys.stdin.buffer, format="mpegts")
+        options = {"overrun_nonfatal": "1"} if source.startswith("udp://") else {}
+        fmt = "v4l2" if source.startswith("/dev/video") else None
+        return av.open(source, format=fmt, options=options, timeout=timeout)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        said = "nothing received for {:g} s, or ".format(timeout) if is_live(source) else ""
+        raise MateError(f"{source}: cannot open the stream: {said}{' '.join(str(exc).split())}") from None
+
+
+def clip_times(spec) -> Iterator[tuple[float, float]]:
+    """[start, end) in stream seconds of clip 0, 1, 2, ... (scripts/extraction/clips.py's rules)."""
+    if spec.sampling == "uniform":
+        for start, end in spec.windows():
+            yield float(start), float(end)
+        return
+    span = ((spec.num_frames - 1) * spec.sampling_rate + 1) / CLOCK_FPS
+    i = 0
+    while True:
+        yield i * spec.stride_s, i * spec.stride_s + span
+        i += 1
+
+
+@dataclass
+class Clip:
+    index: int
+    start: float
+    end: float
+    tensor: torch.Tensor  # [3, T, h, w]
+    arrived: float  # time.monotonic() when the frame completing it was read
+
+
+class LiveReader:
+    """Decodes SOURCE in a background thread into clips on a bounded queue (see the module docstring)."""
+
+    def __init__(self, source: str, scorer: VideoScorer, *, timeout: float, reconnect: int):
+        self.source, self.timeout, self.reconnect = source, timeout, reconnect
+        self.live = is_live(source)
+        s = scorer.extract
+        center = s.crop_size if s.crops == 1 else None
+        self.assembler = ClipAssembler(s.spec, partial(preprocess_frame, side_size=s.side_size, crop_size=center))
+        self.times = clip_times(s.spec)
+        self.queue: queue.Queue = queue.Queue(maxsize=QUEUE_CLIPS)
+        self.stop = threading.Event()
+        self.frames = self.dropped_frames = self.dropped_clips = 0
+        self.fps: float | None = None
+        self.newest = 0.0  # stream time of the newest frame read
+        self.last_read = time.monotonic()
+        self.end_reason = "eof"
+        self._window_frames = 0  # frames read since the last clip completed
+        self._thread = threading.Thread(target=self._run, name="stream reader", daemon=True)
+
+    def start(self) -> "LiveReader":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self._read()
+            for tensor in self.assembler.finish():
+                self._offer(tensor, lossless=True)
+        except BaseException as exc:  # handed to the consumer, which reports it
+            self._put(exc)
+        self._put(_END)
+
+    def _read(self) -> None:
+        import av
+
+        attempts, offset, origin = 0, Fraction(0), None
+        while not self.stop.is_set():
+            container = None
+            try:
+                container = open_source(self.source, self.timeout)
+                stream = container.streams.video[0]
+                self.fps = self.fps or (float(stream.average_rate) if stream.average_rate else None)
+                for frame in container.decode(video=0):
+                    if self.stop.is_set():
+                        return
+                    if frame.pts is None:
+                        continue
+                    t = Fraction(frame.pts) * frame.time_base
+                    if origin is None:
+                        origin = t - offset  # after a reconnect the stream time goes on from where it was
+                    now = t - origin
+                    if self.frames and now <= self.assembler.last_time:
+                        continue  # a repeated or reordered timestamp (e.g. after a reconnect)
+                    self.last_read, self.newest, attempts = time.monotonic(), float(now), 0
+                    self.frames += 1
+                    self._window_frames += 1
+                    for tensor in self.assembler.push(frame.to_ndarray(format="bgr24"), now):
+                        self._offer(tensor, lossless=not self.live)
+                return  # the source ended
+            except MateError:
+                if attempts >= self.reconnect:
+                    self.end_reason = "timeout" if self.live else "error"
+                    raise
+            except av.FFmpegError as exc:  # a read that timed out, a connection reset
+                if attempts >= self.reconnect:
+                    self.end_reason = "timeout" if "exit" in str(exc).lower() or "timed out" in str(exc).lower() \
+                        else "error"
+                    raise MateError(f"{self.source}: no frame for {self.timeout:g} s or a broken stream "
+                                    f"({' '.join(str(exc).split())}); stopped after {self.reconnect} reconnect "
+                                    "attempt(s)") from None
+            finally:
+                if container is not None:
+                    container.close()
+            attempts += 1
+            step = Fraction(1) / Fraction(self.fps or 30).limit_denominator(1000)
+            offset, origin = (self.assembler.last_time or Fraction(0)) + step, None
+            print(f"{self.source}: reconnecting ({attempts} of {self.reconnect})", file=sys.stderr, flush=True)
+
+    def _offer(self, tensor: torch.Tensor, lossless: bool) -> None:
+        start, end = next(self.times)
+        clip = Clip(self.assembler.next_clip - 1, start, end, tensor, time.monotonic())
+        frames, self._window_frames = self._window_frames, 0
+        if lossless:
+            self._put(clip)
+            return
+        try:
+            self.queue.put_nowait(clip)
+        except queue.Full:  # compute is behind a live source: drop this window, keep the queue short
+            self.dropped_clips += 1
+            self.dropped_frames += frames
+            print(f"{self.source}: behind by {self.newest - self.oldest_waiting():.1f} s of stream; dropped the "
+                  f"clip {start:.2f}-{end:.2f} s ({self.dropped_frames} frames dropped so far)",
+                  file=sys.stderr, flush=True)
+
+    def oldest_waiting(self) -> float:
+        try:
+            return self.queue.queue[0].end
+        except (IndexError, AttributeError):
+            return self.newest
+
+    def _put(self, item) -> None:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        self.stop.set()
+        self._thread.join(timeout=max(1.0, self.timeout))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class StreamOutputs:
+    """The JSON lines, scores.csv and timeline.png of a stream, written as it goes."""
+
+    def __init__(self, scorer: VideoScorer, out_dir: Path, events: IO[str], threshold: float, said: str,
+                 plots: bool = True):
+        self.scorer, self.out_dir, self.events = scorer, out_dir, events
+        self.threshold, self.said, self.plots = threshold, said, plots
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+        self.scores: list[float] = []
+        self.alert_since: float | None = None
+        self.plotted = time.monotonic()
+
+    def emit(self, **fields) -> None:
+        self.events.write(json.dumps({"event": fields.pop("event"), **fields, "wall_time": _now()}) + "\n")
+        self.events.flush()
+
+    def point(self, start: float, end: float, score: float, *, latency: float, behind: float, dropped: int) -> None:
+        self.starts.append(start)
+        self.ends.append(end)
+        self.scores.append(score)
+        self.emit(event="score", start_s=round(start, 3), end_s=round(end, 3), score=round(score, 6),
+                  threshold=self.threshold, latency_s=round(latency, 3), behind_s=round(max(0.0, behind), 3),
+                  dropped_frames=dropped)
+        if score >= self.threshold and self.alert_since is None:
+            self.alert_since = start
+            self.emit(event="alert", state="start", at_s=round(start, 3), score=round(score, 6),
+                      threshold=self.threshold)
+        elif score < self.threshold and self.alert_since is not None:
+            self.alert_since = None
+            self.emit(event="alert", state="end", at_s=round(start, 3), score=round(score, 6),
+                      threshold=self.threshold)
+        self.write_csv(fps=None)
+        if self.plots and time.monotonic() - self.plotted >= PLOT_EVERY_S:
+            self.write_plot()
+
+    def curve(self, fps: float | None) -> VideoScores:
+        fps = fps or 30.0
+        ends = np.array(self.ends)
+        return VideoScores(video_score=max(self.scores, default=float("nan")), starts=np.array(self.starts),
+                           ends=ends, scores=np.array(self.scores), fps=fps,
+                           num_frames=int(round((ends.max() if len(ends) else 0) * fps)),
+                           kind=self.scorer.describe_points() + " (live)", settings=self.scorer.said,
+                           random_weights=self.scorer.random_weights)
+
+    def write_csv(self, fps: float | None) -> Path:
+        from scripts.evaluation.video_outputs import scores_csv
+
+        return write_text(self.out_dir / "scores.csv", scores_csv(self.curve(fps), self.scorer.checkpoint, self.said))
+
+    def write_plot(self, fps: float | None = None) -> Path | None:
+        from scripts.evaluation.video_outputs import plot_timeline
+
+        self.plotted = time.monotonic()
+        if not self.scores:
+            return None
+        return plot_timeline(self.curve(fps), self.out_dir / "timeline.png", self.threshold,
+                             f"stream: peak {max(self.scores):.3f} over {len(self.scores)} points")
+
+    def finish(self, reason: str, reader: LiveReader) -> list[Path]:
+        if self.alert_since is not None:
+            self.emit(event="alert", state="end", at_s=round(self.ends[-1], 3), score=round(self.scores[-1], 6),
+                      threshold=self.threshold, reason="stream ended")
+        written = [self.write_csv(reader.fps)]
+        if self.plots:
+            plot = self.write_plot(reader.fps)
+            written += [plot] if plot else []
+        self.emit(event="end", reason=reason, points=len(self.scores), frames=reader.frames,
+                  dropped_frames=reader.dropped_frames)
+        return written
+
+
+class _Terminated(Exception):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt."""
+
+
+def score_stream(scorer: VideoScorer, source: str, out_dir: Path, *, threshold: float, said: str,
+                 events: IO[str], timeout: float = 10.0, reconnect: int = 0, history: int | None = None,
+                 plots: bool = True) -> tuple[str, list[Path]]:
+    """Score SOURCE until it ends (EOF, Ctrl-C, SIGTERM, silence); returns why it ended and the files."""
+    if not timeout > 0:
+        raise MateError(f"--stream_timeout: must be a positive number of seconds, got {timeout}")
+    if reconnect < 0:
+        raise MateError(f"--reconnect: must be 0 or more, got {reconnect}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = StreamOutputs(scorer, out_dir, events, threshold, said, plots)
+    history = history or int(scorer.feature.get("num_segments") or 32)
+    recent: deque = deque(maxlen=scorer.K if not scorer.sequence else history)  # clip maps or snippet vectors
+    windows: deque[Clip] = deque(maxlen=recent.maxlen)
+    reader = LiveReader(source, scorer, timeout=timeout, reconnect=reconnect).start()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if threading.current_thread() is threading.main_thread() \
+        else None
+    reason = "eof"
+    try:
+        while True:
+            try:
+                item = reader.queue.get(timeout=0.25)
+            except queue.Empty:
+                silent = time.monotonic() - reader.last_read
+                if silent > timeout * (reconnect + 1) + 2.0:  # the reader is stuck in a blocking read (a pipe)
+                    reader.end_reason = "timeout"
+                    raise MateError(f"{source}: no frame for {silent:.0f} s (--stream_timeout {timeout:g}); stopped")
+                continue
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            _score_clip(scorer, item, recent, windows, outputs, reader)
+        if not scorer.sequence and not outputs.scores and recent:  # fewer clips than K: one window over all
+            _emit_window(scorer, recent, windows, outputs, reader)
+    except (KeyboardInterrupt, _Terminated):
+        reason = "interrupted"
+    except MateError as exc:
+        reason = reader.end_reason if reader.end_reason != "eof" else "error"
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+    finally:
+        reader.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return reason, outputs.finish(reason, reader)
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated()
+
+
+def _score_clip(scorer: VideoScorer, clip: Clip, recent: deque, windows: deque, outputs: StreamOutputs,
+                reader: LiveReader) -> None:
+    y = forward_clips(scorer.net, clip.tensor[None], scorer.extract, scorer.device)  # [1, crops, ...]
+    windows.append(clip)
+    if scorer.sequence:
+        recent.append(y[0].cpu().numpy())  # [crops, D]
+        features = np.stack(recent)
+        features = features[:, 0] if features.shape[1] == 1 else features
+        score = float(scorer.snippet_scores(features)[-1])
+        outputs.point(clip.start, clip.end, score, latency=time.monotonic() - clip.arrived,
+                      behind=reader.newest - clip.end, dropped=reader.dropped_frames)
+        return
+    recent.append(scorer.clip_maps(y, reader.source)[0])
+    if len(recent) == recent.maxlen:
+        _emit_window(scorer, recent, windows, outputs, reader)
+
+
+def _emit_window(scorer, recent, windows, outputs, reader) -> None:
+    last = windows[-1]
+    outputs.point(windows[0].start, last.end, scorer.window_score(recent), latency=time.monotonic() - last.arrived,
+                  behind=reader.newest - last.end, dropped=reader.dropped_frames)
