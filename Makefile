@@ -10,7 +10,7 @@ DEMO_EPOCHS ?= 30
 # One OpenMP thread: on a 2-core machine two threads collapse as soon as anything else runs (README: speed)
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: demo demo-video test install clean-demo diagnostics ablations folds benchmark
+.PHONY: demo demo-video test test-slow install clean-demo diagnostics ablations folds benchmark
 
 install: $(VENV)/.installed
 
@@ -23,7 +23,11 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 test: install
-	MPLBACKEND=Agg $(PY) -m pytest -q -n auto --dist loadfile
+	MPLBACKEND=Agg $(PY) -m pytest -q -n auto --dist loadfile -m "not slow"
+
+# The tests that need real-time seconds (a live UDP stream, SIGINT, a silent source) or run a benchmark script
+test-slow: install
+	MPLBACKEND=Agg $(PY) -m pytest -q -n auto --dist loadfile -m slow
 
 demo: install
 	$(PY) makelist.py --synthetic $(DEMO_DATA) --n_train 200 --n_test 60 --seed 0 --overwrite

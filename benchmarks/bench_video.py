@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from scripts.core.memory import keep_freed_memory  # noqa: E402
 from scripts.models.checkpoint import save_checkpoint  # noqa: E402
 from scripts.evaluation.demo_video import looped_video  # noqa: E402
 from scripts.model import build_model, config_for_variant  # noqa: E402
@@ -143,6 +144,7 @@ def main(argv=None) -> None:
     parser.add_argument("--repo_run", nargs=3, type=Path, metavar=("VIDEO", "WEIGHTS", "OUT"),
                         help="internal: one run of the repo's side, printing a JSON line")
     args = parser.parse_args(argv)
+    keep_freed_memory()  # as scripts/core/cli.py does for feature_extractor.py and test.py (X3D-L: 1.2x)
     if args.repo_run:
         import json
 

@@ -6,7 +6,9 @@
 #    synthetic videos (2 GB of maps, generated here: nothing is downloaded), wall time and per-epoch time,
 #    extrapolated to 150 epochs;
 # 3. x3d_l extraction in clips/s (bench_extractor.py, random weights, the repo's clip looped; the goal is
-#    UCF-Crime's ~173k clips in <= 1 h, i.e. >= 50 clips/s).
+#    UCF-Crime's ~173k clips in <= 1 h, i.e. >= 50 clips/s);
+# 4. scoring one video (test.py --video, map checkpoint: the detector outside autocast) and a live stream
+#    (test.py --stream - on an MPEG-TS of the same clip): seconds, points, and that both give the same scores.
 # SCALE tiny is the CPU fallback the tests run: the same three steps on a few videos, clips and iterations.
 # A device machine lacks pytorchvideo and av (its README): carry the venv, e.g. `run` with carry [".venv"].
 set -euo pipefail
@@ -19,10 +21,10 @@ fi
 if [ "$SCALE" = tiny ]; then
   ITERS="--iters 1 --rounds 1 --warmup 0 --epoch_videos 0 --threads 1 --shape 16 8 4 4"; VARIANTS="fast"
   EXTRA="--threads 1"; DIM=16 N_TRAIN=24; N_TEST=8; STUDY_EPOCHS=1; FOLDS=2
-  BACKBONE=x3d_xs; CLIPS=2; BATCH=2
+  BACKBONE=x3d_xs; CLIPS=2; BATCH=2; STREAM_SECONDS=5
 else
   ITERS="--iters 20 --rounds 3"; VARIANTS="fast base"; EXTRA=""; DIM=192 N_TRAIN=1610; N_TEST=290; STUDY_EPOCHS=${STUDY_EPOCHS:-10}; FOLDS=5
-  BACKBONE=x3d_l; CLIPS=96; BATCH=16
+  BACKBONE=x3d_l; CLIPS=96; BATCH=16; STREAM_SECONDS=30
 fi
 mkdir -p "$OUT"
 echo "== device $DEVICE, scale $SCALE, commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -56,4 +58,38 @@ print(f'fold study: {$FOLDS} folds x {$STUDY_EPOCHS} epochs in {s:.1f} s; 150 ep
 echo "== 3. extraction ($BACKBONE, clips/s)"
 "$PY" benchmarks/bench_extractor.py --backbone "$BACKBONE" --device "$DEVICE" --clips "$CLIPS" \
     --batch_size "$BATCH" --repeats 1 $EXTRA
+echo "== 4. one video and a stream ($BACKBONE, test.py --video / --stream)"
+"$PY" - "$OUT" "$BACKBONE" "$DEVICE" "$STREAM_SECONDS" <<'PYEOF'
+import dataclasses, json, subprocess, sys, time
+from pathlib import Path
+import torch
+from scripts.evaluation.demo_video import transport_stream
+from scripts.model import build_model, config_for_variant
+from scripts.models.checkpoint import save_checkpoint
+out, backbone, device, seconds = Path(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
+shape = {"x3d_xs": [192, 4, 5, 5], "x3d_l": [192, 16, 10, 10]}[backbone]
+torch.manual_seed(0)
+cfg = config_for_variant("fast", in_channels=192)
+ckpt = out / "video_ckpt.pth"
+save_checkpoint(ckpt, {"model": build_model(cfg).state_dict(), "model_config": dataclasses.asdict(cfg), "options": {},
+                       "feature": {"shape": shape, "sequence": False, "crop_mode": "mean"}, "epoch": 0, "metrics": {}})
+ts = transport_stream(out / "street.ts", seconds)
+common = ["--checkpoint", str(ckpt), "--backbone", backbone, "--random_weights", "--device", device,
+          "--window_clips", "2", "--no_progress"]
+start = time.perf_counter()
+subprocess.run([sys.executable, "test.py", "--video", str(ts), "--decoder", "av", "--no_overlay",
+                "--out_dir", str(out / "video"), *common], check=True, stdout=subprocess.DEVNULL)
+video_s = time.perf_counter() - start
+start = time.perf_counter()
+with open(ts, "rb") as stdin:
+    done = subprocess.run([sys.executable, "test.py", "--stream", "-", "--out_dir", str(out / "stream"), *common],
+                          stdin=stdin, capture_output=True, text=True, check=True)
+stream_s = time.perf_counter() - start
+points = [e for e in map(json.loads, done.stdout.splitlines()) if e["event"] == "score"]
+rows = (out / "video" / "street" / "scores.csv").read_text().splitlines()[2:]
+video_scores = [float(r.split(",")[-1]) for r in rows]
+diff = max((abs(a - p["score"]) for a, p in zip(video_scores, points)), default=float("nan"))
+print(f"--video {video_s:.1f} s, --stream {stream_s:.1f} s for {seconds:g} s of video; {len(points)} stream points, "
+      f"{len(video_scores)} video points, max |score difference| {diff:.2e}")
+PYEOF
 echo "== done"

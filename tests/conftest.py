@@ -119,3 +119,8 @@ SLOW_FIRST = ("test_seed_commands.py", "test_gpu_script.py", "test_peers.py", "t
 def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))  # stable: file order kept otherwise
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: needs real-time seconds or runs a benchmark script; make test-slow runs "
+                                       "these, make test leaves them out")

@@ -41,6 +41,8 @@ def score_dataset(model: torch.nn.Module, ds: FeatureDataset, *, device: torch.d
     for idx in tqdm(_batches(ds, batch_size), total=total, desc="scoring", unit="batch",
                     disable=not progress, leave=False):
         x, _ = ds.batch(idx)
+        if device.type == "cuda":
+            x = x.pin_memory()  # page-locked, so the non_blocking copy overlaps the GPU's work
         x = x.to(device, non_blocking=True)  # [B, C, T, H, W]
         override = None  # the model's own MotionMap, or the same numbers computed once per video
         if motion_off:

@@ -19,7 +19,7 @@ Each point is one JSON line on standard output (then it carries nothing else) or
      "dropped_frames"}
     {"event": "alert", "state": "start" | "end", "at_s", "score", "threshold", "wall_time"}
     {"event": "end", "reason": "eof" | "interrupted" | "timeout" | "error", "points", "frames",
-     "dropped_frames", "wall_time"}
+     "dropped_frames", "stream_s", "compute_s", "peak_memory_gib", "wall_time"}
 latency_s: from the arrival of the frame that completed the point's last clip to its line; behind_s: the
 stream time of the newest frame read minus the point's end. scores.csv is rewritten (atomically) after
 every point and timeline.png every PLOT_EVERY_S seconds, both complete at the end: EOF, Ctrl-C or SIGTERM.
@@ -215,6 +215,13 @@ class LiveReader:
         self._thread.join(timeout=max(1.0, self.timeout))
 
 
+def peak_memory_gib() -> float:
+    """This process's peak resident memory (ru_maxrss, KiB on Linux)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -231,6 +238,7 @@ class StreamOutputs:
         self.scores: list[float] = []
         self.alert_since: float | None = None
         self.plotted = time.monotonic()
+        self.compute_s = 0.0  # seconds spent in the backbone and the detector
 
     def emit(self, **fields) -> None:
         self.events.write(json.dumps({"event": fields.pop("event"), **fields, "wall_time": _now()}) + "\n")
@@ -287,7 +295,8 @@ class StreamOutputs:
             plot = self.write_plot(reader.fps)
             written += [plot] if plot else []
         self.emit(event="end", reason=reason, points=len(self.scores), frames=reader.frames,
-                  dropped_frames=reader.dropped_frames)
+                  dropped_frames=reader.dropped_frames, stream_s=round(reader.newest, 3),
+                  compute_s=round(self.compute_s, 3), peak_memory_gib=round(peak_memory_gib(), 3))
         return written
 
 
@@ -326,7 +335,9 @@ def score_stream(scorer: VideoScorer, source: str, out_dir: Path, *, threshold: 
                 break
             if isinstance(item, BaseException):
                 raise item
+            started = time.perf_counter()
             _score_clip(scorer, item, recent, windows, outputs, reader)
+            outputs.compute_s += time.perf_counter() - started
         if not scorer.sequence and not outputs.scores and recent:  # fewer clips than K: one window over all
             _emit_window(scorer, recent, windows, outputs, reader)
     except (KeyboardInterrupt, _Terminated):

@@ -51,9 +51,9 @@ def batch_hard_triplet(embedding: Tensor, labels: Tensor, margin: float) -> Tens
     hardest_pos = dist.masked_fill(~positive, float("-inf")).amax(dim=1)  # [B]
     hardest_neg = dist.masked_fill(same, float("inf")).amin(dim=1)  # [B]
     valid = positive.any(dim=1) & (~same).any(dim=1)  # anchors with both a positive and a negative
-    if not valid.any():
-        return embedding.sum() * 0.0
-    return F.relu(hardest_pos[valid] - hardest_neg[valid] + margin).mean()
+    # the mean over the valid anchors (0 when there is none), without a host sync: no `if`, no boolean index
+    per_anchor = torch.where(valid, F.relu(hardest_pos - hardest_neg + margin), 0.0)
+    return per_anchor.sum() / valid.sum().clamp(min=1)
 
 
 def topk_mil_loss(snippet_logits: Tensor, labels: Tensor, ratio: float) -> Tensor:
@@ -63,10 +63,10 @@ def topk_mil_loss(snippet_logits: Tensor, labels: Tensor, ratio: float) -> Tenso
 
 def sparsity_loss(snippet_logits: Tensor, labels: Tensor) -> Tensor:
     """Anomalies are rare within an anomalous video: push its mean snippet probability down."""
-    anomalous = labels > 0.5
-    if not anomalous.any():
-        return snippet_logits.sum() * 0.0
-    return torch.sigmoid(snippet_logits[anomalous]).mean()
+    anomalous = (labels > 0.5).to(snippet_logits.dtype)  # [B]
+    # the mean probability over the anomalous videos' snippets (0 without one), without a host sync
+    per_video = torch.sigmoid(snippet_logits).mean(dim=1)  # [B]
+    return (per_video * anomalous).sum() / anomalous.sum().clamp(min=1)
 
 
 def smoothness_loss(snippet_logits: Tensor) -> Tensor:
@@ -88,6 +88,13 @@ class MateLoss(nn.Module):
 
     def forward(self, video_logit: Tensor, snippet_logits: Tensor, embedding: Tensor,
                 labels: Tensor) -> tuple[Tensor, dict[str, float]]:
+        terms = self.terms(video_logit, snippet_logits, embedding, labels)
+        total = torch.stack(list(terms.values())).sum()
+        return total, {k: float(v.detach()) for k, v in terms.items()}
+
+    def terms(self, video_logit: Tensor, snippet_logits: Tensor, embedding: Tensor,
+              labels: Tensor) -> dict[str, Tensor]:
+        """Each computed term, weighted, as a tensor on the inputs' device (forward sums them)."""
         cfg = self.cfg
         terms: dict[str, Tensor] = {"bce": F.binary_cross_entropy_with_logits(video_logit, labels)}
         if cfg.lambda_triplet > 0:
@@ -98,5 +105,4 @@ class MateLoss(nn.Module):
             terms["sparsity"] = cfg.lambda_sparsity * sparsity_loss(snippet_logits, labels)
         if cfg.lambda_smooth > 0:
             terms["smooth"] = cfg.lambda_smooth * smoothness_loss(snippet_logits)
-        total = torch.stack(list(terms.values())).sum()
-        return total, {k: float(v.detach()) for k, v in terms.items()}
+        return terms

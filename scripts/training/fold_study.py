@@ -143,9 +143,10 @@ def run_study(args: argparse.Namespace) -> list[dict[str, Any]]:
                     DatasetView(val_cache, [where[e.name] for e in val]), extraction)
             trainers.append(RunTrainer(run_dir, one, loss_cfg, pretrained, (train, val), data=data))
         warm_motion_maps(trainers)
-        torch.set_num_threads(1)
         if trainers and trainers[0].device.type != "cpu":
             workers = 1  # a forked process cannot use the parent's CUDA context; the GPU is the parallelism
+        else:
+            torch.set_num_threads(1)  # CPU runs side by side, one thread each
         train_all(trainers, workers, desc=args.exp_name, progress=not args.no_progress)
         return [t.finish() for t in trainers]
 

@@ -197,8 +197,25 @@ def restore(ckpt: dict[str, Any], path: Path, model, optimizer, scheduler, model
                      f"{max_epoch} epochs from the stored step {step} (lr {stored_lr:.2e} -> "
                      f"{optimizer.param_groups[0]['lr']:.2e}); the numbers differ from a run started with "
                      f"--max_epoch {max_epoch}")
-    torch.set_rng_state(ckpt["rng"]["torch"])
+    set_rng_state(ckpt["rng"])
     return TrainState(epoch=ckpt["epoch"], best=dict(ckpt["best"]), history=list(ckpt["history"])), notes
+
+
+def rng_state() -> dict:
+    """torch's RNG states: the CPU generator's, and each CUDA device's once CUDA is in use (dropout on
+    the GPU draws from those), else None."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    return {"torch": torch.get_rng_state(), "cuda": cuda}
+
+
+def set_rng_state(state: dict) -> None:
+    """Put back what rng_state saved (a checkpoint from a CPU run, or an older one, has no CUDA states)."""
+    torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda")
+    if cuda is not None and torch.cuda.is_available():
+        for device, generator in enumerate(cuda[:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(generator, device)
+
 
 
 def check_training_options(args: argparse.Namespace) -> None:

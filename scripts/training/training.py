@@ -40,7 +40,8 @@ from scripts.core.fileio import write_json
 from scripts.evaluation.evaluation import ORACLE_FILE
 from scripts.training.oracle import Oracle
 from scripts.training.resume import (PLOT_FILES, RUN_FILES, TrainState, check_disjoint, check_resume_features,
-                                     check_resume_options, check_training_options, prepare_run_dir, restore)
+                                     check_resume_options, check_training_options, prepare_run_dir, restore,
+                                     rng_state, set_rng_state)
 from scripts.evaluation.scoring import average_crops, score_dataset
 
 def seed_everything(seed: int) -> None:
@@ -207,7 +208,7 @@ class RunTrainer:
                                         max_epoch=args.max_epoch, steps_per_epoch=len(self.sampler))
         elif args.resume:
             notes = ["--resume: no checkpoint_last.pth yet, so the run starts from scratch"]
-        self.rng = torch.get_rng_state()  # this run's torch RNG (dropout), kept apart from other runs'
+        self.rng = rng_state()  # this run's torch RNG (dropout), kept apart from other runs'
         self.run = run = RunFolder(run_dir, quiet=args.no_progress)
         run.write_config(options, model_config=dataclasses.asdict(model_cfg),
                          loss_config=dataclasses.asdict(self.loss_fn.cfg), feature=feature,
@@ -225,10 +226,11 @@ class RunTrainer:
                            loss_config=dataclasses.asdict(loss_cfg), options=options, feature=feature)
 
     def epoch_with_own_rng(self, epoch: int) -> dict[str, Any]:
-        """`epoch` with this run's torch RNG state swapped in and kept (several runs in one process)."""
-        torch.set_rng_state(self.rng)
+        """`epoch` with this run's torch RNG states (CPU, and CUDA where used) swapped in and kept
+        (several runs in one process)."""
+        set_rng_state(self.rng)
         row = self.epoch(epoch)
-        self.rng = torch.get_rng_state()
+        self.rng = rng_state()
         return row
 
     def catch_up(self) -> None:
@@ -239,7 +241,7 @@ class RunTrainer:
         if stored["epoch"] > self.state.epoch:
             self.state, _ = restore(stored, path, self.model, self.optimizer, self.scheduler, self.model_cfg,
                                     max_epoch=self.args.max_epoch, steps_per_epoch=len(self.sampler))
-            self.rng = torch.get_rng_state()
+            self.rng = rng_state()
 
     def reopen_board(self) -> None:
         """A TensorBoard writer of this process's own (a forked process has none of its parent's threads)."""
@@ -325,7 +327,7 @@ def save_epoch(run: RunFolder, model, optimizer, scheduler, state: TrainState, c
     save_checkpoint(run.file("checkpoint_last.pth"), {
         "model": model.state_dict(), **common, "epoch": epoch, "metrics": metrics,
         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "rng": {"torch": torch.get_rng_state()}, "best": state.best, "history": state.history})
+        "rng": rng_state(), "best": state.best, "history": state.history})
 
 
 def val_threshold(labels: np.ndarray, val, *, sequence: bool) -> float:
@@ -345,6 +347,8 @@ def train_one_epoch(model, loss_fn, optimizer, scheduler, train_ds, sampler, arg
     motion_key = feature_motion_map(model)
     for step, idx in enumerate(sampler):
         x, y = train_ds.batch(idx)
+        if device.type == "cuda":
+            x = x.pin_memory()  # page-locked, so the non_blocking copy below overlaps the GPU's work
         x, y = x.to(device, non_blocking=True), y.to(device)  # x [B, C, T, H, W], y [B]
         # the MotionMap of these features, computed once per video (None: the model computes its own)
         motion = train_ds.motion_maps(idx, *motion_key) if motion_key else None
