@@ -27,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from scripts.evaluation.demo_video import send_udp, transport_stream  # noqa: E402
 from bench_video import untrained_checkpoint  # noqa: E402

@@ -83,3 +83,31 @@ def test_the_input_norm_overflows_float16_on_ucf_sized_maps_unless_scored_in_flo
             half = torch.sigmoid(model(maps).video_logit.float())
     assert exact.max() - exact.min() > 5e-4  # four maps, four scores
     assert half.max() - half.min() < (exact.max() - exact.min()) / 20  # the variance became inf: every map scores the same
+
+
+@pytest.mark.parametrize("layout", ["map", "sequence"])
+def test_folded_batch_norms_give_the_same_features(layout):
+    """load_backbone folds each BatchNorm3d into the Conv3d before it: the same features (1e-6 relative)
+    with non-trivial running statistics, as trained weights have; nothing left to fold."""
+    from scripts.extraction.x3d import X3DFeatures, create_x3d_network
+
+    torch.manual_seed(0)
+    net = create_x3d_network("x3d_xs")
+    g = torch.Generator().manual_seed(1)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.running_mean.uniform_(-0.5, 0.5, generator=g)
+            m.running_var.uniform_(0.05, 2.0, generator=g)
+            m.weight.data.uniform_(0.5, 1.5, generator=g)
+            m.bias.data.uniform_(-0.2, 0.2, generator=g)
+    model = X3DFeatures(net, layout=layout).eval()
+    x = torch.randn(2, 3, 4, 96, 96)
+    with torch.inference_mode():
+        plain = model(x)
+    folded = model.fold_batch_norms()
+    assert folded > 0 and not any(isinstance(m, torch.nn.BatchNorm3d) for m in model.modules())
+    with torch.inference_mode():
+        fast = model(x)
+    assert (fast - plain).abs().max() <= 1e-6 * plain.abs().max()
+    assert model.fold_batch_norms() == 0  # folding twice changes nothing
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in load_backbone("x3d_xs", random_weights=True).modules())

@@ -35,6 +35,7 @@ def score_dataset(model: torch.nn.Module, ds: FeatureDataset, *, device: torch.d
                   batch_size: int = 32, motion_off: bool = False, progress: bool = False) -> Scores:
     """Score every video of `ds` (eval mode); `motion_off` feeds an all-zero MotionMap."""
     model.eval()
+    device = torch.device(device)
     motion_key = None if motion_off else feature_motion_map(model)
     video, snippets, embeddings, motion = [], [], [], []
     total = len(ds) if not ds.is_stacked else -(-len(ds) // batch_size)

@@ -243,7 +243,7 @@ def features_from_stream(stream: ClipStream, backbone: X3DFeatures, settings: Ex
     --video scores each clip's map with the detector this way, without keeping them all); it runs
     outside autocast, so a detector called there computes in float32 on CUDA too.
     """
-    K = settings.crops
+    K, device = settings.crops, torch.device(device)
     pooled, rows = None, []
     with torch.inference_mode():
         for y in clip_features(stream, backbone, settings, device):

@@ -138,6 +138,22 @@ def get_preset(name: str) -> X3DPreset:
     return PRESETS[name]
 
 
+# (conv, norm) attribute pairs of pytorchvideo's X3D: the stem, the bottleneck's three, the shortcut, the head
+FOLDABLE = (("conv", "norm"), ("conv_a", "norm_a"), ("conv_b", "norm_b"), ("conv_c", "norm_c"),
+            ("branch1_conv", "branch1_norm"), ("pre_conv", "pre_norm"), ("post_conv", "post_norm"))
+
+
+def _fold(conv: nn.Conv3d, norm: nn.BatchNorm3d) -> None:
+    """conv then norm (eval: running statistics) as one conv with a bias."""
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)  # [C_out]
+    conv.weight.copy_(conv.weight * scale.view(-1, *([1] * (conv.weight.dim() - 1))))
+    shift = norm.bias - norm.running_mean * scale
+    if conv.bias is None:
+        conv.bias = nn.Parameter(shift.clone())
+    else:
+        conv.bias.copy_(conv.bias * scale + shift)
+
+
 class X3DFeatures(nn.Module):
     """An X3D network that returns features instead of Kinetics logits.
 
@@ -164,6 +180,30 @@ class X3DFeatures(nn.Module):
         if self.layout == "sequence" and self.sequence_feature == "head":
             return HEAD_DIM
         return MAP_CHANNELS
+
+    def fold_batch_norms(self) -> int:
+        """Fold every BatchNorm3d that follows a Conv3d into that convolution (inference only): the conv
+        takes the norm's per-channel scale into its weights and its shift as a bias, the norm becomes an
+        Identity. The same function of the input, rounded differently (about 1e-7 relative); one pass
+        over every activation less, X3D-L 10% faster on a CPU thread (docs/extractor.md). Returns how many."""
+        folded = 0
+        with torch.no_grad():
+            for module in self.modules():
+                children = dict(module.named_children())
+                for conv_name, norm_name in FOLDABLE:
+                    conv, norm = children.get(conv_name), children.get(norm_name)
+                    if conv_name == "conv" and conv is not None:
+                        conv = getattr(conv, "conv_xy", None)  # the stem's Conv2plus1d: the norm follows conv_xy
+                    inner = norm[0] if isinstance(norm, nn.Sequential) and len(norm) else norm
+                    if not isinstance(conv, nn.Conv3d) or not isinstance(inner, nn.BatchNorm3d):
+                        continue
+                    _fold(conv, inner)
+                    if inner is norm:
+                        setattr(module, norm_name, nn.Identity())
+                    else:
+                        norm[0] = nn.Identity()
+                    folded += 1
+        return folded
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert x.dim() == 5 and x.shape[1] == 3, f"expected clips [B, 3, T, H, W], got {tuple(x.shape)}"
@@ -288,5 +328,6 @@ def load_backbone(name: str = "x3d_l", *, checkpoint: str | Path | None = None, 
         load_state(net, read_checkpoint(path), path, name)
         where = str(path) if checkpoint is not None else f"model_zoo:{CHECKPOINT_FILES[name]}"
         weights = f"{where} sha256:{_sha256_prefix(path)}"  # the hash, not the path, names the weights
-    model = X3DFeatures(net, layout=layout, sequence_feature=sequence_feature, name=name, weights=weights)
-    return model.eval()
+    model = X3DFeatures(net, layout=layout, sequence_feature=sequence_feature, name=name, weights=weights).eval()
+    model.fold_batch_norms()  # inference only: one pass less over every activation
+    return model
