@@ -197,7 +197,7 @@ def test_a_silent_source_ends_after_the_timeout_in_one_line(tmp_path):
     assert done.returncode == 1
     assert time.monotonic() - start < 30
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "nothing received for 1 s" in errors[0]
+    assert len(errors) == 1 and "nothing received for 3 s (--stream_timeout 1 + 2 s to open)" in errors[0]
     assert lines(done.stdout)[-1]["reason"] == "timeout"
 
 

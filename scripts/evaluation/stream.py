@@ -10,9 +10,9 @@ checkpoints a live point is the newest snippet scored on the snippets so far, at
 
 A reader thread decodes the source and assembles clips, holding at most one clip window's frames; the
 main thread runs the backbone and the detector on each clip as it comes. Between them a queue of at most
-QUEUE_CLIPS clips: when compute falls behind a live source (URL, device), a clip that finds the queue full
-is dropped (its frames counted as dropped, the JSON lines say how far behind the scoring is), so memory
-stays bounded and the points stay recent; a pipe or file is read losslessly, at the consumer's pace.
+QUEUE_CLIPS clips: when compute falls behind a live source (URL, device), a new clip that finds the queue
+full pushes out the oldest waiting one (its frames counted as dropped, a line on stderr and the JSON
+lines say how far behind the scoring is), so memory stays bounded and the points stay recent; a pipe or file is read losslessly, at the consumer's pace.
 
 Each point is one JSON line on standard output (then it carries nothing else) or in --events FILE:
     {"event": "score", "start_s", "end_s", "score", "threshold", "wall_time", "latency_s", "behind_s",
@@ -64,19 +64,29 @@ def is_live(source: str) -> bool:
     return source.startswith(LIVE_PREFIXES)
 
 
+PROBE_S = 1.0  # seconds of a live stream FFmpeg reads to learn its format before the first frame
+
+
 def open_source(source: str, timeout: float):
-    """The PyAV container of SOURCE; `timeout` bounds the wait for opening and for each read (network)."""
+    """The PyAV container of SOURCE; `timeout` bounds each read, and the opening gets PROBE_S + 1 s more
+    (FFmpeg reads the stream's first second to learn its format; PyAV counts the first read's wait
+    from the start of the opening, so a read timeout alone would end a slow start)."""
     import av
 
     try:
         if source == STDIN:
             return av.open(sys.stdin.buffer, format="mpegts")
-        options = {"overrun_nonfatal": "1"} if source.startswith("udp://") else {}
+        options = {"analyzeduration": str(int(PROBE_S * 1e6))}
+        if source.startswith("udp://"):
+            options["overrun_nonfatal"] = "1"
         fmt = "v4l2" if source.startswith("/dev/video") else None
-        return av.open(source, format=fmt, options=options, timeout=timeout)
+        return av.open(source, format=fmt, options=options, timeout=(timeout + PROBE_S + 1.0, timeout))
     except (av.FFmpegError, OSError, ValueError) as exc:
-        said = "nothing received for {:g} s, or ".format(timeout) if is_live(source) else ""
-        raise MateError(f"{source}: cannot open the stream: {said}{' '.join(str(exc).split())}") from None
+        text = " ".join(str(exc).split())
+        if "exit requested" in text.lower() or "timed out" in text.lower():
+            raise MateError(f"{source}: nothing received for {timeout + PROBE_S + 1.0:g} s (--stream_timeout "
+                            f"{timeout:g} + {PROBE_S + 1.0:g} s to open)") from None
+        raise MateError(f"{source}: cannot open the stream ({text})") from None
 
 
 def clip_times(spec) -> Iterator[tuple[float, float]]:
@@ -99,6 +109,7 @@ class Clip:
     end: float
     tensor: torch.Tensor  # [3, T, h, w]
     arrived: float  # time.monotonic() when the frame completing it was read
+    frames: int  # frames read since the clip before it
 
 
 class LiveReader:
@@ -167,10 +178,11 @@ class LiveReader:
                     raise
             except av.FFmpegError as exc:  # a read that timed out, a connection reset
                 if attempts >= self.reconnect:
-                    self.end_reason = "timeout" if "exit" in str(exc).lower() or "timed out" in str(exc).lower() \
-                        else "error"
-                    raise MateError(f"{self.source}: no frame for {self.timeout:g} s or a broken stream "
-                                    f"({' '.join(str(exc).split())}); stopped after {self.reconnect} reconnect "
+                    text = " ".join(str(exc).split())
+                    timed_out = "exit requested" in text.lower() or "timed out" in text.lower()
+                    self.end_reason = "timeout" if timed_out else "error"
+                    why = f"no frame for {self.timeout:g} s" if timed_out else f"the stream broke ({text})"
+                    raise MateError(f"{self.source}: {why}; stopped after {self.reconnect} reconnect "
                                     "attempt(s)") from None
             finally:
                 if container is not None:
@@ -182,25 +194,25 @@ class LiveReader:
 
     def _offer(self, tensor: torch.Tensor, lossless: bool) -> None:
         start, end = next(self.times)
-        clip = Clip(self.assembler.next_clip - 1, start, end, tensor, time.monotonic())
-        frames, self._window_frames = self._window_frames, 0
+        clip = Clip(self.assembler.next_clip - 1, start, end, tensor, time.monotonic(), self._window_frames)
+        self._window_frames = 0
         if lossless:
             self._put(clip)
             return
-        try:
-            self.queue.put_nowait(clip)
-        except queue.Full:  # compute is behind a live source: drop this window, keep the queue short
-            self.dropped_clips += 1
-            self.dropped_frames += frames
-            print(f"{self.source}: behind by {self.newest - self.oldest_waiting():.1f} s of stream; dropped the "
-                  f"clip {start:.2f}-{end:.2f} s ({self.dropped_frames} frames dropped so far)",
-                  file=sys.stderr, flush=True)
-
-    def oldest_waiting(self) -> float:
-        try:
-            return self.queue.queue[0].end
-        except (IndexError, AttributeError):
-            return self.newest
+        while True:
+            try:
+                self.queue.put_nowait(clip)
+                return
+            except queue.Full:  # compute is behind a live source: drop the oldest waiting window
+                try:
+                    old = self.queue.get_nowait()
+                except queue.Empty:  # the model just took it
+                    continue
+                self.dropped_clips += 1
+                self.dropped_frames += old.frames
+                print(f"{self.source}: scoring is {self.newest - old.end:.1f} s behind the stream; dropped the clip "
+                      f"{old.start:.2f}-{old.end:.2f} s ({self.dropped_frames} frames dropped so far)",
+                      file=sys.stderr, flush=True)
 
     def _put(self, item) -> None:
         while not self.stop.is_set():
@@ -320,6 +332,8 @@ def score_stream(scorer: VideoScorer, source: str, out_dir: Path, *, threshold: 
     reader = LiveReader(source, scorer, timeout=timeout, reconnect=reconnect).start()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if threading.current_thread() is threading.main_thread() \
         else None
+    # a pipe has no FFmpeg timeout: silence there is caught here; a network source's reader gives up first
+    limit = (timeout + PROBE_S + 1.0) * (reconnect + 1) + 2.0 if reader.live else timeout
     reason = "eof"
     try:
         while True:
@@ -327,7 +341,7 @@ def score_stream(scorer: VideoScorer, source: str, out_dir: Path, *, threshold: 
                 item = reader.queue.get(timeout=0.25)
             except queue.Empty:
                 silent = time.monotonic() - reader.last_read
-                if silent > timeout * (reconnect + 1) + 2.0:  # the reader is stuck in a blocking read (a pipe)
+                if silent > limit:  # the reader is stuck in a blocking read
                     reader.end_reason = "timeout"
                     raise MateError(f"{source}: no frame for {silent:.0f} s (--stream_timeout {timeout:g}); stopped")
                 continue
