@@ -4,7 +4,7 @@ the repo's extractor side by side with the published pipeline.
     python benchmarks/bench_video.py --backbone x3d_xs --minutes 1
     python benchmarks/bench_video.py --backbone x3d_xs --minutes 10     # peak memory must not grow with length
     python benchmarks/bench_video.py --backbone x3d_l --minutes 1 --threads 2
-    python benchmarks/bench_video.py --side_by_side --threads 1 2 --repeats 2
+    python benchmarks/bench_video.py --side_by_side --threads 1 2 --repeats 2 [--also_one_worker]
 
 --side_by_side: the published extraction pipeline (benchmarks/published_pipeline.py: the published
 feat_extractor.py's pytorchvideo transforms, clip sampler and max over clips, run in the scratch venv that
@@ -91,6 +91,7 @@ def side_by_side(args) -> None:
     from published_venv import build
 
     python = build()
+    sides = ["published", "repo"] + (["repo, 1 worker"] if args.also_one_worker else [])
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         video = looped_video(tmp / "video.mp4", args.minutes * 60)
@@ -100,35 +101,40 @@ def side_by_side(args) -> None:
         said = {}
         for threads in args.threads:
             for round_ in range(args.repeats):
-                for side in ("published", "repo"):
-                    out = tmp / f"{side}.npy"
+                for side in sides:
+                    out = tmp / f"{side.replace(', ', '_').replace(' ', '_')}.npy"
                     if side == "published":
                         cmd = [str(python), str(ROOT / "benchmarks" / "published_pipeline.py"), str(video),
                                str(weights), str(out), "--threads", str(threads)]
                     else:
                         cmd = [sys.executable, str(Path(__file__).resolve()), "--repo_run", str(video), str(weights),
-                               str(out), "--threads", str(threads)]
+                               str(out), "--threads", str(threads)] + (["--one_worker"] if "1 worker" in side else [])
                     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
                     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
                     if done.returncode:
                         raise SystemExit(f"{side} failed:\n{done.stderr[-3000:]}")
                     result = json.loads(done.stdout.strip().splitlines()[-1])
-                    said[side] = result.get("said", "pytorchvideo, 1 clip per pass")
-                    key = (side, threads)
-                    best[key] = min(best.get(key, float("inf")), result["seconds"])
+                    said[(side, threads)] = result.get("said", "pytorchvideo, one clip at a time")
+                    best[(side, threads)] = min(best.get((side, threads), float("inf")), result["seconds"])
                     outputs[side] = out
                     print(f"  {threads} thread(s), round {round_ + 1}, {side}: {result['seconds']:.1f} s "
                           f"({result['clips']} clips)", flush=True)
-        a, b = np.load(outputs["published"]), np.load(outputs["repo"])
-        diff = float(np.abs(a - b).max()) if a.shape == b.shape else float("nan")
+        a = np.load(outputs["published"])
+        diffs = {side: float(np.abs(a - np.load(outputs[side])).max()) for side in sides[1:]}
     minutes = args.minutes
-    print(f"\nX3D-L, {minutes:g} min of 320x240 video at 10 fps, best of {args.repeats}, seconds per minute of video "
-          f"(repo: {said['repo']}):")
-    print("| threads | published pipeline | this repo | published / repo |\n|---|---|---|---|")
+    print(f"\nX3D-L, {minutes:g} min of 320x240 video at 10 fps, best of {args.repeats}, seconds per minute of video:")
+    columns = ["threads", *sides, "published / repo"]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
     for threads in args.threads:
-        pub, repo = best[("published", threads)] / minutes, best[("repo", threads)] / minutes
-        print(f"| {threads} | {pub:.1f} s | {repo:.1f} s | {pub / repo:.2f}x |")
-    print(f"max |difference| of the features: {diff:.2e} (shapes {list(a.shape)} and {list(b.shape)})")
+        pub = best[("published", threads)] / minutes
+        cells = [f"{best[(side, threads)] / minutes:.1f} s" for side in sides]
+        print(f"| {threads} | " + " | ".join(cells) + f" | {pub / (best[('repo', threads)] / minutes):.2f}x |")
+    for threads in args.threads:
+        for side in sides[1:]:
+            print(f"{side}, {threads} thread(s): {said[(side, threads)]}")
+    print("max |difference| from the published features: "
+          + ", ".join(f"{side} {d:.2e}" for side, d in diffs.items()) + f" (shape {list(a.shape)})")
 
 
 def main(argv=None) -> None:
@@ -141,14 +147,19 @@ def main(argv=None) -> None:
     parser.add_argument("--side_by_side", action="store_true",
                         help="the published pipeline against this repo's extractor, X3D-L, same weights and video")
     parser.add_argument("--repeats", type=int, default=1, help="--side_by_side: rounds per thread count (default: 1)")
+    parser.add_argument("--also_one_worker", action="store_true",
+                        help="--side_by_side: also the repo with one worker on all the threads (the default "
+                             "runs two workers of half the threads each from 2 threads on)")
     parser.add_argument("--repo_run", nargs=3, type=Path, metavar=("VIDEO", "WEIGHTS", "OUT"),
                         help="internal: one run of the repo's side, printing a JSON line")
+    parser.add_argument("--one_worker", action="store_true", help="internal: --repo_run with one worker")
     args = parser.parse_args(argv)
     keep_freed_memory()  # as scripts/core/cli.py does for feature_extractor.py and test.py (X3D-L: 1.2x)
     if args.repo_run:
         import json
 
-        print(json.dumps(repo_extraction(*args.repo_run, threads=args.threads[0])))
+        print(json.dumps(repo_extraction(*args.repo_run, threads=args.threads[0],
+                                         workers=1 if args.one_worker else None)))
         return
     if args.side_by_side:
         side_by_side(args)
