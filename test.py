@@ -116,8 +116,7 @@ def score_videos(args) -> int:
                          pretrained=args.pretrained, random_weights=args.random_weights,
                          device=resolve_device(args.device), crops=args.crops, decoder=args.decoder,
                          force_settings=args.force_settings, window_clips=args.window_clips,
-                         clip_batch_size=args.clip_batch_size,
-                         clip_workers=args.clip_workers or (1 if live else None))  # a stream: latency first
+                         clip_batch_size=args.clip_batch_size, clip_workers=args.clip_workers, live=live)
     say(f"{scorer.device} ({threads}; {scorer.batching.said})")
     threshold, said = scorer.threshold, scorer.threshold_said
     if args.threshold is not None:

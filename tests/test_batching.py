@@ -23,6 +23,9 @@ def test_the_clip_batch_is_chosen_per_device_and_a_flag_wins():
     assert (one.batch_size, one.workers, one.threads_per_worker) == (1, 1, 1)
     many = choose_batching(CPU, threads=16)
     assert (many.workers, many.threads_per_worker) == (2, 8)
+    stream = choose_batching(CPU, threads=2, live=True)
+    assert (stream.batch_size, stream.workers, stream.threads_per_worker) == (1, 1, 2)
+    assert "a stream: lowest latency" in stream.said
     gpu = choose_batching(CUDA, threads=16)  # a device object needs no GPU
     assert (gpu.batch_size, gpu.workers) == (8, 1) and "CUDA" in gpu.said
     asked = choose_batching(CPU, batch_size=4, workers=1, threads=2, batch_flag="--clip_batch_size")

@@ -100,6 +100,7 @@ class VideoScorer:
     decoder: str = "cv2"
     clip_batch_size: int | None = None  # None: per device (scripts/extraction/batching.py)
     clip_workers: int | None = None
+    live: bool = False  # test.py --stream: batching for latency (scripts/extraction/batching.py)
     force_settings: bool = False
     window_clips: int | None = None
 
@@ -122,7 +123,7 @@ class VideoScorer:
         self.net = net.to(self.device)
         self.made = made
         self.batching = choose_batching(self.device, batch_size=self.clip_batch_size, workers=self.clip_workers,
-                                        batch_flag="--clip_batch_size")
+                                        batch_flag="--clip_batch_size", live=self.live)
         if self.device.type == "cpu":
             torch.set_num_threads(self.batching.threads_per_worker)  # each worker's share of the threads
         # maps: the published clip rule; sequences: every frame in a snippet (feature_extractor.py's defaults)
@@ -192,7 +193,7 @@ class VideoScorer:
         fps = float(sidecar["fps"] or 30.0)  # a container without a frame rate: seconds assume 30 fps
         duration = sidecar["num_frames"] / fps
         if self.sequence:
-            scores = self.snippet_scores(features)
+            scores = torch.sigmoid(out.snippet_logits[0]).float().cpu().numpy()  # = snippet_scores(features)
             starts = np.arange(len(scores)) * spec.stride_s
             ends = np.minimum(starts + spec.stride_s, duration)
         else:

@@ -30,11 +30,12 @@ class ClipBatching:
 
 
 def choose_batching(device: torch.device, *, batch_size: int | None = None, workers: int | None = None,
-                    threads: int | None = None, batch_flag: str = "--batch_size") -> ClipBatching:
+                    threads: int | None = None, batch_flag: str = "--batch_size", live: bool = False) -> ClipBatching:
     """The clip batch and workers for `device` when the flags leave them unset (None).
 
     `threads` is the torch thread count the run uses (default: torch's current one); on the CPU the
-    workers share it, each taking threads // workers (at least one).
+    workers share it, each taking threads // workers (at least one). `live` (test.py --stream): one
+    worker on all the threads, so each clip's latency is one pass, not two sharing the cores.
     """
     for flag, value in ((batch_flag, batch_size), ("--clip_workers", workers)):
         if value is not None and value < 1:
@@ -48,8 +49,8 @@ def choose_batching(device: torch.device, *, batch_size: int | None = None, work
     else:
         why.append(f"{batch_size} clip(s) per pass ({batch_flag})")
     if workers is None:
-        workers = 1 if cuda else max(1, min(CPU_WORKERS, threads))
-        how = "CUDA" if cuda else f"CPU, {threads} thread(s)"
+        workers = 1 if cuda or live else max(1, min(CPU_WORKERS, threads))
+        how = "CUDA" if cuda else "a stream: lowest latency" if live else f"CPU, {threads} thread(s)"
         why.append(f"{workers} worker(s) ({how})")
     else:
         why.append(f"{workers} worker(s) (--clip_workers)")

@@ -199,7 +199,7 @@ def _autocast(device: torch.device):
 
 
 def forward_clips(backbone: X3DFeatures, batch: torch.Tensor, settings: ExtractSettings,
-             device: torch.device) -> torch.Tensor:
+                  device: torch.device) -> torch.Tensor:
     """One batch [B, 3, T, h, w] through the backbone: per-clip, per-crop features [B, K, ...] in float32.
     Inference mode and autocast are entered here, in the thread that runs it (both are thread-local)."""
     K = settings.crops
