@@ -258,6 +258,7 @@ def test_paths_with_spaces_and_non_ascii(tmp_path):
     assert single.returncode == 0 and (out / "one" / "Abuse 004 ü x264.npy").is_file()
 
 
+@pytest.mark.slow  # processes and their timing: make test-slow
 def test_two_processes_with_other_settings_started_together(tmp_path):
     """Real processes, no hook: whichever starts first sets the folder; the other is refused in one line."""
     root, out = make_root(tmp_path / "videos", 2), tmp_path / "features"

@@ -110,6 +110,7 @@ def start_gated(tmp_path: Path, args: list[str], epoch: int) -> tuple[subprocess
     return job, gate
 
 
+@pytest.mark.slow  # processes and their timing: make test-slow
 def test_second_job_on_a_run_folder_is_refused_naming_the_first(synth, tmp_path):
     runs = tmp_path / "runs"
     run = runs / "shared"
@@ -139,6 +140,7 @@ def test_second_job_on_a_run_folder_is_refused_naming_the_first(synth, tmp_path)
     assert (run / ".mate.lock").read_text() == ""  # released
 
 
+@pytest.mark.slow  # processes and their timing: make test-slow
 def test_a_killed_jobs_lock_and_temp_files_are_taken_over(synth, tmp_path):
     runs = tmp_path / "runs"
     run = runs / "killed"

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.conftest import SHARED_DATA, shell
 
@@ -26,6 +27,7 @@ def synthetic_ucf_folder(root: Path) -> None:
             np.save(path.with_suffix(".npy"), x.astype(np.float16))
 
 
+@pytest.mark.slow  # processes and their timing: make test-slow
 def test_seed_command_sequence_then_diagnostics_with_no_arguments(tmp_path, monkeypatch):
     synthetic_ucf_folder(tmp_path)
     monkeypatch.chdir(tmp_path)

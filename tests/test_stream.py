@@ -2,7 +2,7 @@
 
 The fast tests read a 5 s MPEG-TS of the repo's clip losslessly (a file, or `-` on standard input) and
 compare with test.py --video; the `slow` ones (make test-slow) need real-time seconds: a loopback UDP
-stream, SIGINT mid-stream, a silent source, a source faster than compute."""
+stream, SIGINT mid-stream, a silent source, a source faster than compute, and `-` read from a real pipe."""
 import io
 import json
 import os
@@ -98,6 +98,7 @@ def test_a_sequence_checkpoint_scores_each_snippet_as_it_arrives(clip_ts, tmp_pa
     assert points[-1]["score"] == pytest.approx(float(expected.scores[-1]), abs=1e-5)
 
 
+@pytest.mark.slow  # processes and their timing: make test-slow
 def test_stream_from_standard_input_writes_only_json_lines(clip_ts, tmp_path):
     ckpt = make_checkpoint(tmp_path / "ckpt.pth", MAP, False)
     with open(clip_ts, "rb") as source:
