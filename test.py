@@ -28,6 +28,7 @@ from scripts.core.cli import run
 from scripts.option import get_bootstrap_parser, get_runtime_parser
 from scripts.evaluation.single_video import DEFAULT_THRESHOLD, SLIDING_SECONDS
 from scripts.extraction.backbone_args import add_backbone_arguments, add_clip_batching_arguments
+from scripts.upstream_flags import add_upstream_flags
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -35,9 +36,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      parents=[get_runtime_parser(plots=True), get_bootstrap_parser()])
     parser.add_argument("--test_list", type=Path, default=None, help="test manifest (this or --video is required)")
-    parser.add_argument("--checkpoint", type=Path, required=True,
+    parser.add_argument("--checkpoint", type=Path, default=None,
                         help="checkpoint written by main.py, e.g. runs/<exp>/checkpoint_best.pth, or the "
-                             "authors' published data/published/MATE_base.pkl (required)")
+                             "authors' published data/published/MATE_base.pkl (required, or upstream's "
+                             "--model_name NAME for runs/NAME/checkpoint_best.pth)")
     parser.add_argument("--fold", type=str, default=None,
                         help="X of preds_fold{X}.npy (default: from 'fold<N>' in the manifest's or the run's name)")
     parser.add_argument("--out_dir", type=Path, default=None,
@@ -87,6 +89,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                        help="map checkpoints: clips per sliding window of the curve (default: about "
                             f"{SLIDING_SECONDS:g} s, 4 clips of X3D-L's 2.67 s)")
     add_clip_batching_arguments(video, "--clip_batch_size")
+    add_upstream_flags(parser, "test")
     video.add_argument("--no_overlay", action="store_true",
                        help="skip overlay.mp4 (a second decoding pass) (default: written)")
     return parser
@@ -202,10 +205,48 @@ def score_live(args, scorer, out_dir: Path, threshold: float, said: str) -> int:
     return 0 if reason in ("eof", "interrupted") else 1
 
 
+def upstream_checkpoint(args, parser) -> None:
+    """AIx699/MATE's test.py names a run and an architecture, not a file (scripts/upstream_flags.py):
+    --model_name NAME scores runs/NAME/checkpoint_best.pth, on ucf_x3d_test.txt when no list is given."""
+    from scripts.core.errors import MateError
+    from scripts.upstream_flags import UPSTREAM_TEST_LIST, resolve_upstream_flags, runs_of_variant
+
+    for note in resolve_upstream_flags(args, parser, "test"):
+        print(f"note: {note}")
+    name, variant = getattr(args, "upstream_run", None), getattr(args, "upstream_arch", None)
+    for key in ("upstream_run", "upstream_arch"):
+        if hasattr(args, key):
+            delattr(args, key)
+    if name is not None:
+        if args.checkpoint is not None:
+            raise MateError("--model_name names the run whose checkpoint is scored; drop --checkpoint or it")
+        args.checkpoint = Path("runs") / name / "checkpoint_best.pth"
+        if not args.checkpoint.is_file():
+            raise MateError(f"--model_name {name}: {args.checkpoint} does not exist (train it with main.py "
+                            f"--model_name {name})")
+        if not any(getattr(args, k) is not None for k in ("test_list", "video", "video_root", "stream")):
+            args.test_list = UPSTREAM_TEST_LIST
+    if args.checkpoint is None:
+        found = f"; runs of {variant} here: {', '.join(runs_of_variant(Path('runs'), variant)) or 'none'}" \
+            if variant else ""
+        raise MateError("give --checkpoint (a checkpoint file) or --model_name NAME (runs/NAME/checkpoint_best.pth)"
+                        + found)
+    if variant is not None:
+        from scripts.models.checkpoint import load_checkpoint
+
+        trained = (load_checkpoint(args.checkpoint).get("options") or {}).get("model_variant")
+        if trained is not None and trained != variant:
+            raise MateError(f"{args.checkpoint}: trained as --model_variant {trained}, not {variant} "
+                            "(--model_arch); drop --model_arch or name another run")
+
+
 def main(argv=None) -> int:
-    args = get_args_parser().parse_args(argv)
+    parser = get_args_parser()
+    args = parser.parse_args(argv)
     from scripts.core.errors import MateError
     from scripts.evaluation.evaluation import format_report, run_test
+
+    upstream_checkpoint(args, parser)
 
     given = [name for name in ("test_list", "video", "video_root", "stream") if getattr(args, name) is not None]
     if len(given) != 1:

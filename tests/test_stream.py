@@ -177,7 +177,12 @@ def test_sigint_mid_stream_leaves_complete_scores(tmp_path):
         if line:
             seen.append(json.loads(line))
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"no exit 60 s after SIGINT; stderr:\n{err[-3000:]}")
     stop.set()
     events = seen + lines(out)
     assert proc.returncode == 0, err

@@ -47,6 +47,7 @@ import torch
 
 from scripts.core.errors import MateError
 from scripts.core.fileio import write_text
+from scripts.core.producer import END, Producer
 from scripts.evaluation.single_video import VideoScorer, VideoScores
 from scripts.extraction.clips import CLOCK_FPS, ClipAssembler, preprocess_frame
 from scripts.extraction.extraction import forward_clips
@@ -56,7 +57,6 @@ LIVE_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "udp://", "rtp://", "tcp://",
                  "/dev/")
 QUEUE_CLIPS = 2  # clips waiting for the model at most
 PLOT_EVERY_S = 10.0
-_END = object()
 
 
 def is_live(source: str) -> bool:
@@ -112,7 +112,7 @@ class Clip:
     frames: int  # frames read since the clip before it
 
 
-class LiveReader:
+class LiveReader(Producer):
     """Decodes SOURCE in a background thread into clips on a bounded queue (see the module docstring)."""
 
     def __init__(self, source: str, scorer: VideoScorer, *, timeout: float, reconnect: int):
@@ -122,41 +122,31 @@ class LiveReader:
         center = s.crop_size if s.crops == 1 else None
         self.assembler = ClipAssembler(s.spec, partial(preprocess_frame, side_size=s.side_size, crop_size=center))
         self.times = clip_times(s.spec)
-        self.queue: queue.Queue = queue.Queue(maxsize=QUEUE_CLIPS)
-        self.stop = threading.Event()
+        super().__init__(QUEUE_CLIPS, name="stream reader")
         self.frames = self.dropped_frames = self.dropped_clips = 0
         self.fps: float | None = None
         self.newest = 0.0  # stream time of the newest frame read
         self.last_read = time.monotonic()
         self.end_reason = "eof"
         self._window_frames = 0  # frames read since the last clip completed
-        self._thread = threading.Thread(target=self._run, name="stream reader", daemon=True)
 
-    def start(self) -> "LiveReader":
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        try:
-            self._read()
-            for tensor in self.assembler.finish():
-                self._offer(tensor, lossless=True)
-        except BaseException as exc:  # handed to the consumer, which reports it
-            self._put(exc)
-        self._put(_END)
+    def produce(self) -> None:
+        self._read()
+        for tensor in self.assembler.finish():
+            self._offer(tensor, lossless=True)
 
     def _read(self) -> None:
         import av
 
         attempts, offset, origin = 0, Fraction(0), None
-        while not self.stop.is_set():
+        while not self.stopping.is_set():
             container = None
             try:
                 container = open_source(self.source, self.timeout)
                 stream = container.streams.video[0]
                 self.fps = self.fps or (float(stream.average_rate) if stream.average_rate else None)
                 for frame in container.decode(video=0):
-                    if self.stop.is_set():
+                    if self.stopping.is_set():
                         return
                     if frame.pts is None:
                         continue
@@ -197,7 +187,7 @@ class LiveReader:
         clip = Clip(self.assembler.next_clip - 1, start, end, tensor, time.monotonic(), self._window_frames)
         self._window_frames = 0
         if lossless:
-            self._put(clip)
+            self.put(clip)
             return
         while True:
             try:
@@ -214,17 +204,8 @@ class LiveReader:
                       f"{old.start:.2f}-{old.end:.2f} s ({self.dropped_frames} frames dropped so far)",
                       file=sys.stderr, flush=True)
 
-    def _put(self, item) -> None:
-        while not self.stop.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
     def close(self) -> None:
-        self.stop.set()
-        self._thread.join(timeout=max(1.0, self.timeout))
+        super().close(timeout=1.0)  # a read still blocked after that is left to its (daemon) thread
 
 
 def peak_memory_gib() -> float:
@@ -345,7 +326,7 @@ def score_stream(scorer: VideoScorer, source: str, out_dir: Path, *, threshold: 
                     reader.end_reason = "timeout"
                     raise MateError(f"{source}: no frame for {silent:.0f} s (--stream_timeout {timeout:g}); stopped")
                 continue
-            if item is _END:
+            if item is END:
                 break
             if isinstance(item, BaseException):
                 raise item

@@ -17,8 +17,6 @@ finished ones, records failures and shards the list: scripts/extraction/batch.py
 from __future__ import annotations
 
 import contextlib
-import queue
-import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,12 +29,12 @@ import torch
 from tqdm import tqdm
 
 from scripts.core.errors import MateError
+from scripts.core.producer import END, Producer
 from scripts.data.feature_settings import CLOCK_FPS
 from scripts.extraction.clips import ClipAssembler, ClipSpec, preprocess_frame, spatial_crops
 from scripts.extraction.video import VideoReader, check_complete
 from scripts.extraction.x3d import X3DFeatures, get_preset
 
-_END = object()  # the decode thread's last queue item
 
 
 @dataclass(frozen=True)
@@ -96,7 +94,7 @@ class ExtractSettings:
 
 
 # ------------------------------------------------------------------------------------- decoding thread
-class ClipStream:
+class ClipStream(Producer):
     """Decodes one video in a background thread into batches of clips [B, 3, T, h, w].
 
     The queue holds at most `prefetch` batches, so decoding runs ahead of the model by that much and no
@@ -108,24 +106,10 @@ class ClipStream:
     def __init__(self, path: str | Path, settings: ExtractSettings, *, for_cuda: bool = False,
                  prefetch: int = 2):
         self.path, self.settings, self.for_cuda = Path(path), settings, for_cuda
-        self.queue: queue.Queue = queue.Queue(maxsize=prefetch)
+        super().__init__(prefetch, name=f"decode {self.path.name}")
         self.info: dict = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"decode {self.path.name}", daemon=True)
 
-    def start(self) -> "ClipStream":
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        try:
-            self._decode()
-        except BaseException as exc:  # handed to the consumer, which raises it
-            self._put(exc)
-        else:
-            self._put(_END)
-
-    def _decode(self) -> None:
+    def produce(self) -> None:
         s = self.settings
         with VideoReader(self.path, s.decoder, s.decoder_threads) as reader:
             self.info.update(fps=reader.fps, declared_frames=reader.declared_frames, duration=reader.duration)
@@ -136,14 +120,14 @@ class ClipStream:
             for frame, time in reader.timed_frames():
                 for clip in assembler.push(frame, time):
                     batch = self._add(batch, clip)
-                if self._stop.is_set():
+                if self.stopping.is_set():
                     return
             truncated = check_complete(self.path, assembler.num_frames, reader.declared_frames,
                                        s.allow_truncated, reader.decode_error)
             for clip in assembler.finish():
                 batch = self._add(batch, clip)
             if batch:
-                self._put(self._stack(batch))
+                self.put(self._stack(batch))
             self.info.update(num_frames=assembler.num_frames, num_clips=assembler.next_clip,
                              padded_frames=assembler.padded_frames, dropped_frames=assembler.dropped_frames,
                              truncated=truncated,
@@ -153,36 +137,21 @@ class ClipStream:
         batch.append(clip)
         if len(batch) < self.settings.batch_size:
             return batch
-        self._put(self._stack(batch))
+        self.put(self._stack(batch))
         return []
 
     def _stack(self, batch: list[torch.Tensor]) -> torch.Tensor:
         x = torch.stack(batch)  # [B, 3, T, h, w]
         return x.half().pin_memory() if self.for_cuda else x
 
-    def _put(self, item) -> None:
-        while not self._stop.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
     def batches(self) -> Iterator[torch.Tensor]:
         while True:
             item = self.queue.get()
-            if item is _END:
+            if item is END:
                 return
             if isinstance(item, BaseException):
                 raise item
             yield item
-
-    def close(self) -> None:
-        """Stop the thread (also mid-video, after a failure) and free what it queued."""
-        self._stop.set()
-        self._thread.join()
-        while not self.queue.empty():
-            self.queue.get_nowait()
 
 
 # ------------------------------------------------------------------------------------------ one video

@@ -38,7 +38,7 @@ PLOT_FILES = ("loss.png", "auc.png")  # in plots/, beside test.py's curves
 RESUME_FREE = ("config", "exp_name", "runs_dir", "resume", "overwrite", "stop_epoch", "max_epoch",
                "pretrained_ckpt", "device", "threads", "num_workers", "eval_batch_size", "no_progress", "tensorboard",
                "folds_dir", "folds", "seeds", "study_workers",
-               "no_plots")
+               "no_plots", "comment")
 
 
 def advance_schedule(scheduler: LRScheduler, steps: int) -> None:
