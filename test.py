@@ -21,6 +21,7 @@ timeline.png and overlay.mp4; for a folder also summary.csv and failures.csv (sc
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -82,9 +83,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     video.add_argument("--reconnect", type=int, default=0,
                        help="--stream: times a silent or broken source is reopened before the run ends (default: 0)")
     video.add_argument("--threshold", type=float, default=None,
-                       help="score at or above which a moment counts as anomalous (intervals, red frames) "
-                            "(default: the validation-selected threshold stored in the checkpoint; "
-                            f"{DEFAULT_THRESHOLD:g} for checkpoints without one, e.g. the published ones)")
+                       help="the alarm threshold, one rule everywhere: a score at or above it counts as anomalous "
+                            "(--video: intervals, red frames, --stream alerts; --test_list: the false alarm rate, "
+                            "beside the rate at 0.5) (default: the validation-selected threshold stored in the "
+                            f"checkpoint; {DEFAULT_THRESHOLD:g} for videos of checkpoints without one, e.g. the "
+                            "published ones, where --test_list reports the rate at 0.5 only)")
     video.add_argument("--window_clips", type=int, default=None,
                        help="map checkpoints: clips per sliding window of the curve (default: about "
                             f"{SLIDING_SECONDS:g} s, 4 clips of X3D-L's 2.67 s)")
@@ -99,7 +102,6 @@ def score_videos(args) -> int:
     """--video, --video_root or --stream: each video's scores.csv, timeline.png and overlay.mp4
     (scripts/evaluation/video_outputs.py); a stream's JSON lines, scores.csv and timeline.png
     (scripts/evaluation/stream.py)."""
-    import math
     from functools import partial
 
     from scripts.core.devices import resolve_device, use_threads
@@ -112,8 +114,6 @@ def score_videos(args) -> int:
 
     live = args.stream is not None
     say = partial(print, file=sys.stderr, flush=True) if live else print  # a stream's stdout: JSON lines only
-    if args.threshold is not None and not (math.isfinite(args.threshold) and 0 <= args.threshold <= 1):
-        raise MateError(f"--threshold: must be a score in [0, 1], got {args.threshold}")
     threads = use_threads(args.threads)
     scorer = VideoScorer(args.checkpoint, backbone=args.backbone, backbone_checkpoint=args.backbone_checkpoint,
                          pretrained=args.pretrained, random_weights=args.random_weights,
@@ -247,6 +247,8 @@ def main(argv=None) -> int:
     from scripts.evaluation.evaluation import format_report, run_test
 
     upstream_checkpoint(args, parser)
+    if args.threshold is not None and not (math.isfinite(args.threshold) and 0 <= args.threshold <= 1):
+        raise MateError(f"--threshold: must be a score in [0, 1], got {args.threshold}")
 
     given = [name for name in ("test_list", "video", "video_root", "stream") if getattr(args, name) is not None]
     if len(given) != 1:

@@ -29,6 +29,12 @@ def test_frame_level_auc_on_synthetic_sequences(seq_run):
     assert frame["n_videos"] == 60 and frame["problems"] == [] and frame["unlisted"] == []
     assert len(list((seq_run / "runs/seq/plots/videos").glob("*.png"))) == 2
     assert "frame ROC-AUC" in proc.stdout
+    metrics = json.loads((seq_run / "runs/seq/test_metrics.json").read_text())
+    far = metrics["false_alarm_rate"]  # with frames: the normal videos' frames at the stored threshold and 0.5
+    assert far["level"] == "frame" and far["threshold_from"].startswith("validation") and far["n"] > 0
+    assert 0 <= far["at_threshold"] <= 1 and 0 <= far["at_0.5"] <= 1 and "false alarm rate" in proc.stdout
+    assert set(frame["per_class_ap_trapezoid"]) == set(frame["per_class_ap"])
+    assert {"video_pr_auc", "video_pr_auc_trapezoid", "frame.frame_ap"} <= set(metrics["ap_definitions"])
 
 
 def test_annotation_and_manifest_mismatches_are_reported(seq_run, tmp_path):

@@ -23,7 +23,9 @@ from scripts.data.feature_settings import check_test_features
 from scripts.core.fileio import save_npy, write_json, write_text
 from scripts.core.locks import exclusive_lock
 from scripts.data.framegt import FrameGroundTruth, align, dataset_of, read_annotations
-from scripts.evaluation.metrics import frame_ap, frame_ap_trapezoid, frame_auc, plot_roc_pr, summarize
+from scripts.evaluation.field_metrics import AP_DEFINITIONS as AP_DEFINITIONS_ALL
+from scripts.evaluation.field_metrics import alarm_threshold, false_alarm_rate, format_far
+from scripts.evaluation.metrics import frame_ap, frame_ap_trapezoid, frame_auc, plot_roc_pr, summarize, trapezoid_ap
 from scripts.core.plots import new_figure, save_figure
 from scripts.evaluation.scoring import Scores, average_crops, score_dataset
 from scripts.core.devices import resolve_device, use_threads
@@ -122,7 +124,8 @@ def frames_of(ds: FeatureDataset, scores: Scores, annotations: dict, gt_file: Pa
 
 
 def frame_metrics(ds: FeatureDataset, scores: Scores, gt_file: Path, frames_per_snippet: int,
-                  plot_dir: Path | None = None, plot_videos: int = 0) -> dict[str, Any]:
+                  plot_dir: Path | None = None, plot_videos: int = 0,
+                  alarm: tuple[float | None, str] | None = None) -> dict[str, Any]:
     """Frame-level ROC-AUC and AP over all frames concatenated, on anomalous videos only, per class.
 
     The annotation file's form names the benchmark (scripts/framegt.dataset_of): XD-Violence's form
@@ -143,6 +146,11 @@ def frame_metrics(ds: FeatureDataset, scores: Scores, gt_file: Path, frames_per_
     result["roc_auc_anomalous_videos"] = frame_auc([gt.labels[i] for i in anomalous], [gt.scores[i] for i in anomalous])
     result["per_class_roc_auc"] = per_class_frame_metric(gt, frame_auc)
     result["per_class_ap"] = per_class_frame_metric(gt, frame_ap)
+    result["per_class_ap_trapezoid"] = per_class_frame_metric(gt, frame_ap_trapezoid)
+    if alarm is not None:  # normal videos: those without an annotated frame
+        normal = [s for lab, s in zip(gt.labels, gt.scores) if not lab.any()]
+        result["false_alarm_rate"] = false_alarm_rate(np.concatenate(normal) if normal else np.zeros(0),
+                                                      level="frame", threshold=alarm[0], threshold_from=alarm[1])
     if dataset == XD_DATASET:
         several = {name: list(xd.classes) for name in gt.names
                    for xd in [parse_xd_name(name)] if xd is not None and len(xd.classes) > 1}
@@ -215,6 +223,11 @@ def run_test(args: argparse.Namespace) -> dict[str, Any]:
     labels = ds.labels.numpy().astype(int)
     metrics = summarize(labels, scores.video, [e.cls for e in entries], n_boot=args.n_boot, seed=args.seed)
     stored = ckpt.get("metrics") or {}
+    metrics["video_pr_auc_trapezoid"] = trapezoid_ap(labels, scores.video)
+    metrics["ap_definitions"] = AP_DEFINITIONS_ALL
+    alarm = alarm_threshold(args.threshold, known(stored.get("val_threshold")))
+    metrics["false_alarm_rate"] = false_alarm_rate(scores.video[labels == 0], level="video", threshold=alarm[0],
+                                                   threshold_from=alarm[1])
     metrics.update(best_epoch=ckpt.get("epoch"), val_roc_auc=known(stored.get("val_roc_auc")),
                    val_pr_auc=known(stored.get("val_pr_auc")), checkpoint=str(args.checkpoint),
                    test_list=str(args.test_list), extraction_check=settings_check,
@@ -233,9 +246,12 @@ def write_results(args: argparse.Namespace, ds, ckpt: dict[str, Any], scores: Sc
                   metrics: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """predictions.csv, preds_fold{X}.npy, test_metrics.json and the plots of one evaluation."""
     if args.gt is not None:
+        far = metrics["false_alarm_rate"]
         metrics["frame"] = frame_metrics(ds, scores, args.gt, ckpt["feature"].get("frames_per_snippet", 16),
                                          plot_dir=out_dir / "plots" / "videos",
-                                         plot_videos=0 if args.no_plots else args.plot_videos)
+                                         plot_videos=0 if args.no_plots else args.plot_videos,
+                                         alarm=(far["threshold"], far["threshold_from"]))
+        metrics["false_alarm_rate"] = metrics["frame"]["false_alarm_rate"]  # the frame level, when there are frames
     metrics["headline"] = headline(metrics)
     tag = fold_tag(args.fold, Path(args.test_list), Path(args.checkpoint))
     preds = out_dir / (f"preds_fold{tag}.npy" if tag is not None else "preds.npy")
@@ -264,6 +280,8 @@ def format_report(metrics: dict[str, Any]) -> str:
              f"{'video PR-AUC':<22}{metrics['pr_auc']:.4f}  [95% CI {plo:.4f}-{phi:.4f}]",
              f"{'val ROC-AUC (ckpt)':<22}{'n/a' if val is None else f'{val:.4f}'}  "
              f"(epoch {'n/a' if epoch is None else epoch})"]
+    if metrics.get("false_alarm_rate"):
+        lines.append(format_far(metrics["false_alarm_rate"]))
     if metrics.get("extraction_check"):
         lines.append(metrics["extraction_check"])
     per_class = {k: v for k, v in metrics.get("per_class_roc_auc", {}).items() if v == v}
