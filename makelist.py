@@ -11,6 +11,7 @@ r"""Make train/test manifests from a feature folder, or write the embedded synth
     python makelist.py --synthetic data/synthetic --n_train 200 --n_test 60 --layout map
     python makelist.py --synthetic data/synthetic_hard --difficulty hard   # the harder regime (docs/data.md)
     python makelist.py --synthetic data/ucf_synth --names official --feature_dim 16   # the 1,900 official names
+    python makelist.py --check data/ucf_x3d                  # is a download complete? counts, shapes, names
     # the hard sequence regime at the field's widths, in a peer's own file format (then import_peers.py)
     python makelist.py --peer_synthetic data/peer_synth/ucf_rtfm --peer_format ucf_rtfm --n_train 160 --n_test 80
 
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from scripts.core.cli import run
 from scripts.core.errors import MateError
+from scripts.data.download_check import FORMATS as DOWNLOADS
 from scripts.data.lists import OFFICIAL_TEST, OFFICIAL_TRAIN, holds_ucf_crime, split_official, split_stratified
 from scripts.data.manifest import TEST_MANIFEST_KEY, format_count_table, relative_to_folder, write_manifest
 
@@ -58,6 +60,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                             "data/ucf_crime/Anomaly_Test.txt)")
     lists.add_argument("--test_ratio", type=float, default=0.2,
                        help="test fraction of --split random (default: 0.2)")
+    check = parser.add_argument_group("checking a download (docs/data.md, \"Where the data lives\")")
+    check.add_argument("--check", type=Path, default=None, metavar="DIR",
+                       help="check a downloaded feature folder instead of listing it: file count, each file's "
+                            "array shape (from its header), missing and extra names; one line each, exit 1 if "
+                            "incomplete (default: off)")
+    check.add_argument("--check_format", choices=tuple(DOWNLOADS), default="ucf_x3d",
+                       help="what a complete download holds: ucf_x3d 1,900 [192, 16, 10, 10] (the shared MATE "
+                            "features); ucf_rtfm 1,900 [T, 10, 2048] <video>_i3d.npy; ucf_wu 19,000 [T, 1024] "
+                            "<video>__0..9.npy; xd_wu 23,770 [T, 1024]; sh_rtfm 437 [T, 10, 2048] "
+                            "(default: ucf_x3d)")
     synth = parser.add_argument_group("the embedded synthetic data set")
     synth.add_argument("--synthetic", type=Path, default=None, metavar="DIR",
                        help="write the synthetic data set into DIR (features/, train.txt, test.txt) "
@@ -171,8 +183,20 @@ def make_lists(args: argparse.Namespace) -> int:
     return 1 if result.missing else 0
 
 
+def check_folder(args) -> int:
+    """--check DIR: is a downloaded feature folder complete (scripts/data/download_check.py)?"""
+    from scripts.data.download_check import check_download
+
+    lines, complete = check_download(args.check, args.check_format)
+    for line in lines:
+        print(line)
+    return 0 if complete else 1
+
+
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
+    if args.check is not None:
+        return check_folder(args)
     if args.peer_synthetic is not None:
         return make_peer_synthetic_set(args)
     return make_synthetic_set(args) if args.synthetic is not None else make_lists(args)

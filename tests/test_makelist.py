@@ -130,3 +130,42 @@ def test_auto_split_is_random_for_other_names_and_official_for_ucf_names(tmp_pat
     proc = run_script("makelist.py", "--features_dir", tmp_path / "ucf", "--split", "random",
                       "--train_split", "x.txt", "--out_train", out / "r_train.txt", "--out_test", out / "r_test.txt")
     assert proc.returncode == 2 and "--split random takes no --train_split" in proc.stderr
+
+
+def header_only(path: Path, shape) -> None:
+    """A .npy file with a valid header and no data: the check reads headers only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": tuple(shape)})
+
+
+def test_check_a_download_complete_short_and_misshaped(tmp_path):
+    """makelist.py --check: the 1,900 official names at [192, 16, 10, 10] are complete; three missing, one of
+    another shape, one extra name and a text file are each one line, and the exit code is 1."""
+    from scripts.data.lists import OFFICIAL_TEST, OFFICIAL_TRAIN, read_split
+
+    folder = tmp_path / "ucf_x3d"
+    names = read_split(OFFICIAL_TRAIN) + read_split(OFFICIAL_TEST)
+    for name in names:
+        header_only(folder / ("Normal" if "Normal" in name else name.rstrip("0123456789_x")) / f"{name}.npy",
+                    (192, 16, 10, 10))
+    done = run_script("makelist.py", "--check", folder)
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == "complete", done.stdout
+    assert done.stdout.startswith(f"{folder}: 1900 .npy files; a complete ucf_x3d download holds 1900")
+    for name in names[:3]:
+        next(folder.rglob(f"{name}.npy")).unlink()
+    header_only(next(folder.rglob(f"{names[5]}.npy")), (192, 16, 8, 8))
+    header_only(folder / "Abuse" / "Copy_of_Abuse001.npy", (192, 16, 10, 10))
+    (folder / "notes.npy").write_text("not an array")
+    done = run_script("makelist.py", "--check", folder)
+    lines = done.stdout.splitlines()
+    assert done.returncode == 1 and lines[-1] == "incomplete"
+    assert any(line.startswith("missing: 3 video file(s): ") and names[0] in line for line in lines)
+    assert any(line.startswith("wrong shape: 2 file(s): ") and "[192, 16, 8, 8]" in line
+               and "notes.npy (not a .npy array" in line for line in lines)
+    assert any(line.startswith("extra: 2 file(s) not in the official split: ") for line in lines)
+    wu = tmp_path / "xd"
+    for i in range(4):
+        header_only(wu / f"v{i}__0.npy", (30, 1024))
+    done = run_script("makelist.py", "--check", wu, "--check_format", "xd_wu")
+    assert done.returncode == 1 and "count: 4 of 23770 files (missing 23766" in done.stdout
