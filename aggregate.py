@@ -11,6 +11,9 @@ experiments on the same test videos.
     # the benchmark table (make benchmark): experiments x (headline, video ROC-AUC) x (val-selected, oracle),
     # mean ± std [95% CI] over seeds x folds, Wilcoxon p against the baseline
     python aggregate.py --benchmark runs/bench_*_s*_fold* --baseline bench_mil
+    # two per-frame predictions on one frame GT (test.py's snippet_scores*.npz / frame_scores*.npy, a peer's
+    # pred.npy): DeLong on frame ROC-AUC and a bootstrap that resamples videos
+    python aggregate.py --frame_compare runs/a/snippet_scores_fold0.npz peer_pred.npy --gt list/gt-ucf.npy
 
 Each run folder needs test.py's `test_metrics.json` and `predictions.csv`; the best validation epoch
 and its numbers come from `test_metrics.json` (or, if it lacks them, from the best `val_roc_auc` row
@@ -55,6 +58,17 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--benchmark", type=Path, nargs="*", default=None, metavar="RUN_DIR",
                         help="run folders <experiment>_s<seed>_fold<k> of several experiments on one feature set: "
                              "print and write the benchmark table (docs/benchmarks.md) instead (default: off)")
+    parser.add_argument("--frame_compare", type=Path, nargs=2, default=None, metavar=("PRED_A", "PRED_B"),
+                        help="compare two per-frame predictions on --gt: each a .npy of frame scores (a peer's "
+                             "pred.npy, test.py's frame_scores*.npy) or test.py's snippet_scores*.npz (expanded over "
+                             "16 frames per snippet); DeLong on frame ROC-AUC and a paired bootstrap that resamples "
+                             "videos, whose frame counts come from an .npz among them or --videos (default: off)")
+    parser.add_argument("--gt", type=Path, default=None,
+                        help="--frame_compare: the frame GT array, 0/1 per frame concatenated (the peers' gt-*.npy) "
+                             "(default: none)")
+    parser.add_argument("--videos", type=Path, default=None,
+                        help="--frame_compare: a snippet_scores*.npz giving the videos' lengths when both "
+                             "predictions are .npy (default: from the predictions)")
     parser.add_argument("--baseline", type=str, default=None,
                         help="the experiment of --benchmark the others are tested against (default: none)")
     parser.add_argument("--out", type=Path, default=None,
@@ -126,6 +140,15 @@ def main(argv=None) -> int:
         raise MateError(f"--n_boot must be at least 1, got {args.n_boot}")
     if args.table is not None:
         return write_table(args)
+    if args.frame_compare is not None:
+        from scripts.evaluation.snippet_outputs import format_frame_compare, frame_compare
+
+        if args.gt is None:
+            raise MateError("--frame_compare needs --gt: the frame GT array both predictions are scored on")
+        a, b = args.frame_compare
+        print(format_frame_compare(frame_compare(a, b, args.gt, videos=args.videos, n_boot=args.n_boot,
+                                                 seed=args.seed), a, b))
+        return 0
     if args.benchmark is not None:
         return write_benchmark(args)
     if not args.runs:

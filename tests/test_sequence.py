@@ -35,6 +35,27 @@ def test_frame_level_auc_on_synthetic_sequences(seq_run):
     assert 0 <= far["at_threshold"] <= 1 and 0 <= far["at_0.5"] <= 1 and "false alarm rate" in proc.stdout
     assert set(frame["per_class_ap_trapezoid"]) == set(frame["per_class_ap"])
     assert {"video_pr_auc", "video_pr_auc_trapezoid", "frame.frame_ap"} <= set(metrics["ap_definitions"])
+    # the scores behind the frame figures: snippets (.npz, no object arrays), frames (x16), a CSV
+    import numpy as np
+    from scripts.core.devices import resolve_device
+    from scripts.evaluation.evaluation import load_for_scoring
+    from scripts.evaluation.scoring import average_crops, score_dataset
+
+    run = seq_run / "runs/seq"
+    with np.load(run / "snippet_scores.npz", allow_pickle=False) as z:
+        snippets, lengths, videos = z["scores"], z["lengths"], z["videos"]
+    assert snippets.dtype == np.float32 and videos.dtype.kind == "U" and len(videos) == 60
+    model, _, ds, _ = load_for_scoring(run / "checkpoint_best.pth", seq_run / "data/test.txt",
+                                       device=resolve_device("cpu"), progress=False)
+    ds, rescored = average_crops(ds, score_dataset(model, ds), source="test")
+    assert lengths.tolist() == [len(s) for s in rescored.snippets]
+    assert np.abs(snippets - np.concatenate(rescored.snippets)).max() < 1e-6
+    frames = np.load(run / "frame_scores.npy")
+    assert frames.dtype == np.float32 and len(frames) == 16 * lengths.sum()
+    assert np.array_equal(frames, np.repeat(snippets, 16))
+    rows = (run / "snippet_scores.csv").read_text().splitlines()
+    assert rows[0] == "video,snippet,start_frame,end_frame,score" and len(rows) == 1 + lengths.sum()
+    assert rows[2].split(",")[1:4] == ["1", "16", "31"]
 
 
 def test_annotation_and_manifest_mismatches_are_reported(seq_run, tmp_path):

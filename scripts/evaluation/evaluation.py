@@ -259,6 +259,13 @@ def write_results(args: argparse.Namespace, ds, ckpt: dict[str, Any], scores: Sc
     save_npy(preds, scores.video.astype(np.float32))
     write_json(out_dir / "test_metrics.json", metrics)
     metrics["written"] = [str(out_dir / "predictions.csv"), str(preds), str(out_dir / "test_metrics.json")]
+    if ds.is_sequence:  # the scores behind every frame figure, for the peers' eval code and aggregate.py
+        from scripts.evaluation.snippet_outputs import write_snippet_scores
+
+        suffix = f"_fold{tag}" if tag is not None else ""
+        metrics["written"] += map(str, write_snippet_scores(out_dir, suffix, [e.name for e in ds.entries],
+                                                            scores.snippets,
+                                                            ckpt["feature"].get("frames_per_snippet", 16)))
     if not args.no_plots:
         metrics["written"] += map(str, plot_roc_pr(labels, scores.video, out_dir / "plots",
                                                    title=f"{out_dir.name}: {Path(args.test_list).name}"))
