@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 
 from scripts.core.cli import run
+from scripts.data.crops import as_videos, count_videos
 from scripts.core.errors import MateError
 from scripts.data.folds import (PUBLISHED_SEED, STRATIFY_RULES, fold_counts, format_fold_summary, list_args_parser,
                            make_folds, resolve_test_list, write_folds)
@@ -63,10 +64,15 @@ def main(argv=None) -> int:
               f"--stratify {args.stratify}")
     paths = write_folds(folds, args.out_dir, test, header=header, overwrite=args.overwrite)
     print(said)
-    print(format_fold_summary([fold_counts(tr, va, test) for tr, va in folds]))
+    if len(as_videos(entries, source=str(args.rgb_list))) != len(entries):
+        print(f"{args.rgb_list}: a per-crop manifest, {count_videos(entries, source=str(args.rgb_list))}; the "
+              "counts below are of videos, and a video's crops stay in one fold")
+    videos = [(as_videos(tr), as_videos(va)) for tr, va in folds]
+    print(format_fold_summary([fold_counts(tr, va, as_videos(test) if test is not None else None)
+                               for tr, va in videos]))
     print()
     print("videos per class in each val part:")
-    print(format_count_table({f"fold{i}": va for i, (_, va) in enumerate(folds)}))
+    print(format_count_table({f"fold{i}": va for i, (_, va) in enumerate(videos)}))
     parts = "train,val,test" if test is not None else "train,val"
     print(f"\nwrote {len(paths)} files to {args.out_dir}: fold{{0..{args.k - 1}}}_{{{parts}}}.txt "
           f"(Fold 1 = fold0_*)")

@@ -224,3 +224,31 @@ def test_help_mentions_every_flag(script, flags):
     for flag in flags:
         assert flag in text
     assert "Fold 1 = fold0" in text and "default: 5" in text and "default: data/manifests" in text
+
+
+def test_crop_lines_are_counted_as_videos(tmp_path):
+    """A per-crop manifest (import_peers.py --crops each: 12 videos x 5 crops): StratifiedKFold.py and the
+    training log count videos and name the crop lines."""
+    import numpy as np
+
+    from scripts.data.crops import count_videos
+    from scripts.data.manifest import read_manifest
+
+    lines = []
+    for v in range(12):
+        cls = "Normal" if v % 2 else "Abuse"
+        for k in range(5):
+            path = tmp_path / "f" / f"{cls}{v:03d}_x264__{k}.npy"
+            path.parent.mkdir(exist_ok=True)
+            np.save(path, np.zeros((4, 8), np.float32))
+            lines.append(f"{path} {0 if cls == 'Normal' else 1} {cls}")
+    (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
+    entries = read_manifest(tmp_path / "train.txt")
+    assert count_videos(entries, "train") == "12 train videos (60 crop lines)"
+    assert count_videos(entries[:5], "x") == "1 x videos (5 crop lines)"
+    done = run_script("StratifiedKFold.py", "--rgb_list", tmp_path / "train.txt", "--k", "3", "--out_dir",
+                      tmp_path / "folds")
+    assert done.returncode == 0, done.stderr
+    assert "a per-crop manifest, 12 videos (60 crop lines)" in done.stdout
+    total = [line for line in done.stdout.splitlines() if line.startswith("total")][0]
+    assert total.split()[1:] == ["4", "4", "4"]  # videos per val part, not crop lines

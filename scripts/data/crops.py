@@ -48,3 +48,17 @@ def video_entry(video: str, crops: Sequence[VideoEntry]) -> VideoEntry:
 
 def per_video(entries: Sequence[VideoEntry], groups: list[tuple[str, list[int]]]) -> list[VideoEntry]:
     return [video_entry(v, [entries[i] for i in idx]) for v, idx in groups]
+
+
+def as_videos(entries: Sequence[VideoEntry], *, source: str = "manifest") -> list[VideoEntry]:
+    """The videos of a manifest: one entry per video of a per-crop manifest, the entries otherwise."""
+    groups = crop_groups(entries, source=source)
+    return list(entries) if groups is None else per_video(entries, groups)
+
+
+def count_videos(entries: Sequence[VideoEntry], what: str = "", *, source: str = "manifest") -> str:
+    """`64 train videos (320 crop lines)` for a per-crop manifest, `64 train videos` otherwise: counts are of
+    videos everywhere, crop lines named as such."""
+    videos = len(as_videos(entries, source=source))
+    text = f"{videos} {what + ' ' if what else ''}videos"
+    return text if videos == len(entries) else f"{text} ({len(entries)} crop lines)"

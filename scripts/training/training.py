@@ -39,6 +39,7 @@ from scripts.core.runlog import RunFolder, git_commit, tensorboard_writer
 from scripts.core.fileio import write_json
 from scripts.evaluation.evaluation import ORACLE_FILE
 from scripts.training.oracle import Oracle
+from scripts.data.crops import count_videos
 from scripts.training.resume import (PLOT_FILES, RUN_FILES, TrainState, check_disjoint, check_resume_features,
                                      check_resume_options, check_training_options, prepare_run_dir, restore,
                                      rng_state, set_rng_state)
@@ -218,7 +219,7 @@ class RunTrainer:
         verb = "resuming" if stored is not None else "starting"
         run.log(f"{verb} {run_dir} at epoch {self.state.epoch + 1}/{args.max_epoch}: "
                 f"{args.model_variant} ({count_parameters(model):,} parameters) on {device} ({threads}), "
-                f"{len(train_ds)} train / {len(self.val_ds)} val videos, features {list(train_ds.feature_shape)}, "
+                f"{count_videos(train_ds.entries, 'train')} / {count_videos(self.val_ds.entries, 'val')}, features {list(train_ds.feature_shape)}, "
                 f"git {git_commit() or 'unknown'}"
                 + (f", initialised from {args.pretrained_ckpt}" if pretrained is not None else ""))
         # what every checkpoint holds (today's format, scripts/models/history.py)
