@@ -29,7 +29,7 @@ from scripts.core.cli import run
 from scripts.option import get_bootstrap_parser, get_runtime_parser
 from scripts.evaluation.single_video import DEFAULT_THRESHOLD, SLIDING_SECONDS
 from scripts.extraction.backbone_args import add_backbone_arguments, add_clip_batching_arguments
-from scripts.upstream_flags import add_upstream_flags
+from scripts.core.upstream_flags import add_upstream_flags
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -206,10 +206,10 @@ def score_live(args, scorer, out_dir: Path, threshold: float, said: str) -> int:
 
 
 def upstream_checkpoint(args, parser) -> None:
-    """AIx699/MATE's test.py names a run and an architecture, not a file (scripts/upstream_flags.py):
+    """AIx699/MATE's test.py names a run and an architecture, not a file (scripts/core/upstream_flags.py):
     --model_name NAME scores runs/NAME/checkpoint_best.pth, on ucf_x3d_test.txt when no list is given."""
     from scripts.core.errors import MateError
-    from scripts.upstream_flags import UPSTREAM_TEST_LIST, resolve_upstream_flags, runs_of_variant
+    from scripts.core.upstream_flags import UPSTREAM_TEST_LIST, resolve_upstream_flags, runs_of_variant
 
     for note in resolve_upstream_flags(args, parser, "test"):
         print(f"note: {note}")

@@ -24,7 +24,7 @@ from scripts.data.manifest import VideoEntry
 from scripts.core.memory import release_freed_memory
 from scripts.models.motion import motion_map
 
-CROP_MODES = ("mean", "space")
+CROP_MODES = ("mean", "space", "score_mean")  # score_mean: scripts/models/crop_scoring.py
 CACHE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
@@ -143,6 +143,7 @@ class FeatureDataset(Dataset):
         if not self.entries:
             raise MateError("no videos to load")
         self.num_segments = num_segments
+        self.crop_mode = crop_mode
         if workers < 0:
             raise MateError(f"--num_workers: must be 0 or more, got {workers}")
         dtype = CACHE_DTYPES[cache_dtype]

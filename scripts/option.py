@@ -69,9 +69,12 @@ def get_data_parser(add_help: bool = False) -> argparse.ArgumentParser:
                        help="training resamples sequence features [T, D] to this many time steps by "
                             "averaging uniform chunks; map features [C, T, H, W] keep their T; test "
                             "uses the full sequence (default: 32)")
-    group.add_argument("--crop_mode", choices=("mean", "space"), default="mean",
-                       help="for [T, K, D] multi-crop features: 'mean' averages the K crops, 'space' "
-                            "lays them out as K spatial positions (default: mean)")
+    group.add_argument("--crop_mode", choices=("mean", "space", "score_mean"), default="mean",
+                       help="for [T, K, D] multi-crop files (RTFM's [T, 10, 2048]): 'mean' averages the K crops' "
+                            "features, 'space' lays them out as K spatial positions, 'score_mean' is RTFM's rule: "
+                            "each crop scored on its own and the scores averaged over the crops, in training and "
+                            "at test (scripts/models/crop_scoring.py; not the extractor's --crops 1|3|10) "
+                            "(default: mean)")
     group.add_argument("--cache_dtype", choices=("float32", "float16"), default="float32",
                        help="dtype of the in-memory feature cache; float16 halves memory (about 1 GB "
                             "for UCF-Crime's 1,610 training maps) at a small precision cost "
@@ -165,7 +168,7 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = Non
 def options_to_dict(args: argparse.Namespace) -> dict[str, Any]:
     """Resolved options as JSON-ready plain data (paths become strings)."""
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items())
-            if not k.startswith("upstream_")}  # aliases unresolved by a caller (scripts/upstream_flags.py)
+            if not k.startswith("upstream_")}  # aliases unresolved by a caller (scripts/core/upstream_flags.py)
 
 
 def get_model_parser(add_help: bool = False) -> argparse.ArgumentParser:

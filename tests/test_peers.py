@@ -337,3 +337,30 @@ def test_pel4vad_shanghaitech_labels_its_lines_and_s3r_lists_bare_ids(tmp_path):
                       "--out_dir", tmp_path / "o3", "--no_progress")
     assert done.returncode == 0, done.stderr
     assert [e.name for e in read_manifest(tmp_path / "o3/test.txt")] == names[4:]
+
+
+def test_rtfm_crops_scored_each_and_averaged_and_frame_files_of_the_gt_length(tmp_path):
+    """main.py --crop_mode score_mean on an RTFM-family import ([T, 10, D] per video): each crop scored,
+    the scores averaged over crops (scripts/models/crop_scoring.py), trained and tested; test.py's per-frame
+    file has the length of the peers' gt-ucf.npy."""
+    from scripts.models import crop_scoring
+    from scripts.model import build_model, config_for_variant
+
+    train_names, test_names = ucf_names(6, 6, "train"), ucf_names(4, 4, "test")
+    arrays, events = generate(tmp_path, train_names + test_names, seed=0, crops=10)
+    train, test = write_rtfm(tmp_path, "train", train_names, arrays), write_rtfm(tmp_path, "test", test_names, arrays)
+    gt = frame_gt(arrays, events, test_names)
+    np.save(tmp_path / "gt-ucf.npy", gt)
+    out = import_set(tmp_path, "rtfm", "ucf", train, test, "--gt", tmp_path / "gt-ucf.npy")
+    metrics = train_and_test(tmp_path, out, "configs/ucf_i3d.json", "--crop_mode", "score_mean")
+    assert metrics["frame"]["n_frames"] == gt.size and 0 <= metrics["frame"]["frame_roc_auc"] <= 1
+    frames = np.load(tmp_path / "runs/peer/frame_scores.npy")
+    assert frames.shape == gt.shape  # the peers' pred.npy convention: a GT-long array
+    # the rule itself: the mean of the crops' probabilities
+    torch.manual_seed(0)
+    model = build_model(config_for_variant("fast", in_channels=16)).eval()
+    x = torch.randn(2, 16, 8, 10, 1)  # [B, D, T, K, 1]
+    with torch.no_grad():
+        out_ = crop_scoring.forward(model, x, None, "score_mean")
+        one = [torch.sigmoid(model(x[:, :, :, k:k + 1]).video_logit) for k in range(10)]
+    assert torch.allclose(torch.sigmoid(out_.video_logit), torch.stack(one).mean(0), atol=1e-5)

@@ -5,7 +5,6 @@ compare with test.py --video; the `slow` ones (make test-slow) need real-time se
 stream, SIGINT mid-stream, a silent source, a source faster than compute, and `-` read from a real pipe."""
 import io
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -15,7 +14,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
 from scripts.evaluation import stream as live
 from scripts.evaluation.demo_video import send_udp, transport_stream

@@ -50,7 +50,8 @@ def import_peers(args: argparse.Namespace) -> dict:
     """Read, check and write (see the module docstring); returns import.json's record."""
     if args.crops == "each" and args.family == "rtfm":
         raise MateError("--crops each: the rtfm family keeps a video's crops in one [T, 10, D] file; train on it "
-                        "with --crop_mode mean (crops averaged) or space (crops as positions)")
+                        "with main.py --crop_mode mean (crops averaged), space (crops as positions) or score_mean "
+                        "(RTFM's rule: each crop scored, the scores averaged)")
     if (args.gt is None) == (args.frame_masks is None):
         raise MateError("pass exactly one of --gt (the concatenated frame GT .npy) and --frame_masks (a folder "
                         "of per-video masks, ShanghaiTech's test_frame_mask/)")

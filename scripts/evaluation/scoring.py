@@ -7,6 +7,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from scripts.core.errors import MateError
+from scripts.models import crop_scoring
+from scripts.models.crop_scoring import SCORE_MEAN
+
 from scripts.dataset import FeatureDataset
 from scripts.model import feature_motion_map
 
@@ -46,12 +50,15 @@ def score_dataset(model: torch.nn.Module, ds: FeatureDataset, *, device: torch.d
             x = x.pin_memory()  # page-locked, so the non_blocking copy overlaps the GPU's work
         x = x.to(device, non_blocking=True)  # [B, C, T, H, W]
         override = None  # the model's own MotionMap, or the same numbers computed once per video
+        crop_mode = getattr(ds, "crop_mode", "mean")
         if motion_off:
+            if crop_mode == SCORE_MEAN:
+                raise MateError("a MotionMap switched off is not available with --crop_mode score_mean")
             B, C, T, H, W = x.shape
             override = x.new_zeros(B, T, H, W)
-        elif motion_key:
+        elif motion_key and crop_mode != SCORE_MEAN:
             override = ds.motion_maps(idx, *motion_key)
-        out = model(x, motion=override)
+        out = crop_scoring.forward(model, x, override, crop_mode)  # score_mean: each crop scored, averaged
         video.append(torch.sigmoid(out.video_logit).float().cpu())
         snippets.extend(torch.sigmoid(out.snippet_logits).float().cpu().numpy())
         embeddings.append(out.embedding.float().cpu())

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from scripts.model import model_from_checkpoint
+from scripts.models import crop_scoring
 from scripts.models.checkpoint import load_checkpoint
 from scripts.dataset import to_model_layout
 from scripts.core.errors import MateError
@@ -167,7 +168,8 @@ class VideoScorer:
         """Sequence checkpoints: one score per snippet of features [n, D] (or [n, crops, D])."""
         with torch.inference_mode():
             x = torch.from_numpy(to_model_layout(features, crop_mode=self.feature.get("crop_mode", "mean")))[None]
-            return torch.sigmoid(self.model(x.to(self.device)).snippet_logits[0]).float().cpu().numpy()
+            out = crop_scoring.forward(self.model, x.to(self.device), None, self.feature.get("crop_mode", "mean"))
+            return torch.sigmoid(out.snippet_logits[0]).float().cpu().numpy()
 
     def score(self, video: Path, progress: bool = True) -> VideoScores:
         spec = self.extract.spec
@@ -189,7 +191,8 @@ class VideoScorer:
             if not self.sequence and not points:  # fewer clips than K: one window over all of them
                 points.append((0, self.window_score(recent)))
             x = torch.from_numpy(to_model_layout(features, crop_mode=self.feature.get("crop_mode", "mean")))[None]
-            out = self.model(x.to(self.device))  # x [1, C, T, H, W]
+            out = crop_scoring.forward(self.model, x.to(self.device), None,  # x [1, C, T, H, W]
+                                       self.feature.get("crop_mode", "mean"))
         fps = float(sidecar["fps"] or 30.0)  # a container without a frame rate: seconds assume 30 fps
         duration = sidecar["num_frames"] / fps
         if self.sequence:

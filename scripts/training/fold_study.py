@@ -62,6 +62,10 @@ class DatasetView:
     def is_sequence(self) -> bool:
         return self.parent.is_sequence
 
+    @property
+    def crop_mode(self) -> str:
+        return self.parent.crop_mode
+
     def __len__(self) -> int:
         return len(self.indices)
 

@@ -40,6 +40,8 @@ from scripts.core.fileio import write_json
 from scripts.evaluation.evaluation import ORACLE_FILE
 from scripts.training.oracle import Oracle
 from scripts.data.crops import count_videos
+from scripts.models import crop_scoring
+from scripts.models.crop_scoring import SCORE_MEAN
 from scripts.training.resume import (PLOT_FILES, RUN_FILES, TrainState, check_disjoint, check_resume_features,
                                      check_resume_options, check_training_options, prepare_run_dir, restore,
                                      rng_state, set_rng_state)
@@ -352,8 +354,8 @@ def train_one_epoch(model, loss_fn, optimizer, scheduler, train_ds, sampler, arg
             x = x.pin_memory()  # page-locked, so the non_blocking copy below overlaps the GPU's work
         x, y = x.to(device, non_blocking=True), y.to(device)  # x [B, C, T, H, W], y [B]
         # the MotionMap of these features, computed once per video (None: the model computes its own)
-        motion = train_ds.motion_maps(idx, *motion_key) if motion_key else None
-        out = model(x, motion=motion)
+        motion = train_ds.motion_maps(idx, *motion_key) if motion_key and train_ds.crop_mode != SCORE_MEAN else None
+        out = crop_scoring.forward(model, x, motion, train_ds.crop_mode)  # score_mean: each crop scored, averaged
         loss, terms = loss_fn(out.video_logit, out.snippet_logits, out.embedding, y)
         if not torch.isfinite(loss):
             raise MateError(f"{args.exp_name}: the loss became {float(loss)} at epoch {epoch}, step {step}; "
