@@ -367,6 +367,7 @@ def test_default_weights_offline_and_not_cached_is_one_line(tmp_path, hub_cache,
     assert not (tmp_path / "o").exists() and not any(cache.glob("*"))  # nothing written, no partial file
 
 
+@pytest.mark.slow  # a second interpreter: make test-slow
 def test_default_weights_offline_through_the_process_boundary(tmp_path):
     """A real process, its real downloader: a proxy on a closed local port refuses the connection at once."""
     with socket.socket() as s:

@@ -148,6 +148,7 @@ def test_timeline_shades_the_annotated_seconds(tmp_path):
     assert len(spans) == 1 and spans[0].get_x() == 1.0 and spans[0].get_width() == 1.0
 
 
+@pytest.mark.slow  # a second interpreter: make test-slow
 def test_video_scoring_defaults_to_the_official_weights(tmp_path):
     """No weight flag: the Kinetics-400 weights from torch's hub cache; an empty cache offline is one line."""
     video = write_video(tmp_path / "cam.avi", 30)
