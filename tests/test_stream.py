@@ -164,8 +164,13 @@ def test_sigint_mid_stream_leaves_complete_scores(tmp_path):
                              str(ckpt), "--backbone", "x3d_xs", "--random_weights", "--window_clips", "1",
                              "--out_dir", str(tmp_path / "live"), "--threads", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    stop = threading.Event()
-    sender = threading.Thread(target=lambda: (time.sleep(2.0), send_udp(ts, port, seconds=30.0, stop=stop)),
+    header = []  # the scorer's start-up lines (stderr); the last comes just before the source is opened
+    while not any(line.startswith("note: RANDOM") for line in header):
+        line = proc.stderr.readline()
+        assert line, f"test.py --stream ended before streaming: {''.join(header)}"
+        header.append(line)
+    stop = threading.Event()  # a loaded machine may take many seconds to start: send only once it listens
+    sender = threading.Thread(target=lambda: (time.sleep(1.0), send_udp(ts, port, seconds=30.0, stop=stop)),
                               daemon=True)
     sender.start()
     seen = []
