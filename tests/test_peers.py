@@ -113,15 +113,22 @@ def train_and_test(root: Path, out: Path, config: str = "configs/sequence.json",
     return json.loads((runs / "peer/test_metrics.json").read_text())
 
 
-@pytest.mark.parametrize("family", ["rtfm", "wu"])
-def test_ucf_import_equals_the_peers_computation(tmp_path, family):
-    train_names, test_names = ucf_names(6, 6, "train"), ucf_names(4, 4, "test")
-    arrays, events = generate(tmp_path, train_names + test_names, seed=0, crops=10)
+def imported(tmp_path: Path, family: str, dataset: str, train_names: list, test_names: list, *, seed: int,
+             crops: int, gt_name: str = "gt.npy"):
+    """Peer-format feature files of the names (rtfm: one [T, K, D] file per video; wu: a file per crop), their
+    concatenated frame GT, and import_peers.py's import of both: (output folder, arrays, GT)."""
+    arrays, events = generate(tmp_path, train_names + test_names, seed=seed, crops=crops)
     write = write_rtfm if family == "rtfm" else write_wu
     train, test = write(tmp_path, "train", train_names, arrays), write(tmp_path, "test", test_names, arrays)
     gt = frame_gt(arrays, events, test_names)
-    np.save(tmp_path / "gt-ucf.npy", gt)
-    out = import_set(tmp_path, family, "ucf", train, test, "--gt", tmp_path / "gt-ucf.npy")
+    np.save(tmp_path / gt_name, gt)
+    return import_set(tmp_path, family, dataset, train, test, "--gt", tmp_path / gt_name), arrays, gt
+
+
+@pytest.mark.parametrize("family", ["rtfm", "wu"])
+def test_ucf_import_equals_the_peers_computation(tmp_path, family):
+    train_names, test_names = ucf_names(6, 6, "train"), ucf_names(4, 4, "test")
+    out, arrays, gt = imported(tmp_path, family, "ucf", train_names, test_names, seed=0, crops=10, gt_name="gt-ucf.npy")
     entries = read_manifest(out / "train.txt")
     assert [e.name for e in entries] == train_names and [e.label for e in entries] == [1] * 6 + [0] * 6
     assert [e.cls for e in entries[:4]] == ["Abuse", "Arson", "Burglary", "Fighting"]
@@ -162,11 +169,7 @@ def test_pel4vad_names_crop_zero_without_a_suffix(tmp_path):
 
 def test_xd_violence_five_crops_and_its_headline(tmp_path):
     train_names, test_names = xd_names(6, 6, "train"), xd_names(4, 4, "test")
-    arrays, events = generate(tmp_path, train_names + test_names, seed=3, crops=5)
-    train, test = write_wu(tmp_path, "train", train_names, arrays), write_wu(tmp_path, "test", test_names, arrays)
-    gt = frame_gt(arrays, events, test_names)
-    np.save(tmp_path / "gt.npy", gt)
-    out = import_set(tmp_path, "wu", "xd", train, test, "--gt", tmp_path / "gt.npy")
+    out, arrays, gt = imported(tmp_path, "wu", "xd", train_names, test_names, seed=3, crops=5)
     assert [e.cls for e in read_manifest(out / "train.txt")[:3]] == ["Fighting", "Shooting", "Riot"]
     metrics = train_and_test(tmp_path, out, "configs/xd_i3d.json")
     assert metrics["frame"]["dataset"] == "XD-Violence" and metrics["headline"]["metric"] == "frame_ap"
@@ -346,12 +349,8 @@ def test_rtfm_crops_scored_each_and_averaged_and_frame_files_of_the_gt_length(tm
     from scripts.models import crop_scoring
     from scripts.model import build_model, config_for_variant
 
-    train_names, test_names = ucf_names(6, 6, "train"), ucf_names(4, 4, "test")
-    arrays, events = generate(tmp_path, train_names + test_names, seed=0, crops=10)
-    train, test = write_rtfm(tmp_path, "train", train_names, arrays), write_rtfm(tmp_path, "test", test_names, arrays)
-    gt = frame_gt(arrays, events, test_names)
-    np.save(tmp_path / "gt-ucf.npy", gt)
-    out = import_set(tmp_path, "rtfm", "ucf", train, test, "--gt", tmp_path / "gt-ucf.npy")
+    out, _, gt = imported(tmp_path, "rtfm", "ucf", ucf_names(6, 6, "train"), ucf_names(4, 4, "test"), seed=0,
+                          crops=10, gt_name="gt-ucf.npy")
     metrics = train_and_test(tmp_path, out, "configs/ucf_i3d.json", "--crop_mode", "score_mean")
     assert metrics["frame"]["n_frames"] == gt.size and 0 <= metrics["frame"]["frame_roc_auc"] <= 1
     frames = np.load(tmp_path / "runs/peer/frame_scores.npy")
