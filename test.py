@@ -78,8 +78,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                        help="--stream: append the JSON lines to this file instead of standard output "
                             "(default: standard output)")
     video.add_argument("--stream_timeout", type=float, default=10.0,
-                       help="--stream: seconds without a frame before the source is reopened or the run ends "
-                            "(default: 10)")
+                       help="--stream: seconds without a frame before the source is reopened or the run ends; "
+                            "a network source gets 2 s more, FFmpeg's time to learn its format (default: 10)")
     video.add_argument("--reconnect", type=int, default=0,
                        help="--stream: times a silent or broken source is reopened before the run ends (default: 0)")
     video.add_argument("--threshold", type=float, default=None,

@@ -67,10 +67,16 @@ def is_live(source: str) -> bool:
 PROBE_S = 1.0  # seconds of a live stream FFmpeg reads to learn its format before the first frame
 
 
+def wait_s(timeout: float) -> float:
+    """How long FFmpeg waits for a live source before giving up: --stream_timeout plus the probing's time."""
+    return timeout + PROBE_S + 1.0
+
+
 def open_source(source: str, timeout: float):
-    """The PyAV container of SOURCE; `timeout` bounds each read, and the opening gets PROBE_S + 1 s more
-    (FFmpeg reads the stream's first second to learn its format; PyAV counts the first read's wait
-    from the start of the opening, so a read timeout alone would end a slow start)."""
+    """The PyAV container of SOURCE. FFmpeg waits at most `wait_s(timeout)` = timeout + PROBE_S + 1 s for
+    the opening and for each read: the opening reads the stream's first second to learn its format, and
+    PyAV may count the first read's wait from the start of the opening (measured: a read timeout shorter
+    than a slow opening ended the stream at its first frames), so reads get the same bound."""
     import av
 
     try:
@@ -80,11 +86,11 @@ def open_source(source: str, timeout: float):
         if source.startswith("udp://"):
             options["overrun_nonfatal"] = "1"
         fmt = "v4l2" if source.startswith("/dev/video") else None
-        return av.open(source, format=fmt, options=options, timeout=(timeout + PROBE_S + 1.0, timeout))
+        return av.open(source, format=fmt, options=options, timeout=wait_s(timeout))
     except (av.FFmpegError, OSError, ValueError) as exc:
         text = " ".join(str(exc).split())
         if "exit requested" in text.lower() or "timed out" in text.lower():
-            raise MateError(f"{source}: nothing received for {timeout + PROBE_S + 1.0:g} s (--stream_timeout "
+            raise MateError(f"{source}: nothing received for {wait_s(timeout):g} s (--stream_timeout "
                             f"{timeout:g} + {PROBE_S + 1.0:g} s to open)") from None
         raise MateError(f"{source}: cannot open the stream ({text})") from None
 
@@ -171,7 +177,7 @@ class LiveReader(Producer):
                     text = " ".join(str(exc).split())
                     timed_out = "exit requested" in text.lower() or "timed out" in text.lower()
                     self.end_reason = "timeout" if timed_out else "error"
-                    why = f"no frame for {self.timeout:g} s" if timed_out else f"the stream broke ({text})"
+                    why = f"no frame for {wait_s(self.timeout):g} s" if timed_out else f"the stream broke ({text})"
                     raise MateError(f"{self.source}: {why}; stopped after {self.reconnect} reconnect "
                                     "attempt(s)") from None
             finally:
@@ -314,7 +320,7 @@ def score_stream(scorer: VideoScorer, source: str, out_dir: Path, *, threshold: 
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if threading.current_thread() is threading.main_thread() \
         else None
     # a pipe has no FFmpeg timeout: silence there is caught here; a network source's reader gives up first
-    limit = (timeout + PROBE_S + 1.0) * (reconnect + 1) + 2.0 if reader.live else timeout
+    limit = wait_s(timeout) * (reconnect + 1) + 2.0 if reader.live else timeout
     reason = "eof"
     try:
         while True:
