@@ -299,8 +299,29 @@ class StreamOutputs:
         return written
 
 
-class _Terminated(Exception):
-    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt."""
+class _Stop:
+    """Ctrl-C and SIGTERM ask the stream to stop; the main loop ends after the clip in hand, so no
+    signal lands inside a write, a plot or a lock (a lock left held there once hung the finish). A second
+    signal interrupts at once."""
+
+    def __init__(self):
+        self.requested = threading.Event()
+        self._previous: dict = {}
+
+    def __enter__(self) -> "_Stop":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested.is_set():
+            raise KeyboardInterrupt
+        self.requested.set()
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def score_stream(scorer: VideoScorer, source: str, out_dir: Path, *, threshold: float, said: str,
@@ -316,45 +337,10 @@ def score_stream(scorer: VideoScorer, source: str, out_dir: Path, *, threshold: 
     history = history or int(scorer.feature.get("num_segments") or 32)
     recent: deque = deque(maxlen=scorer.K if not scorer.sequence else history)  # clip maps or snippet vectors
     windows: deque[Clip] = deque(maxlen=recent.maxlen)
-    reader = LiveReader(source, scorer, timeout=timeout, reconnect=reconnect).start()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if threading.current_thread() is threading.main_thread() \
-        else None
-    # a pipe has no FFmpeg timeout: silence there is caught here; a network source's reader gives up first
-    limit = wait_s(timeout) * (reconnect + 1) + 2.0 if reader.live else timeout
-    reason = "eof"
-    try:
-        while True:
-            try:
-                item = reader.queue.get(timeout=0.25)
-            except queue.Empty:
-                silent = time.monotonic() - reader.last_read
-                if silent > limit:  # the reader is stuck in a blocking read
-                    reader.end_reason = "timeout"
-                    raise MateError(f"{source}: no frame for {silent:.0f} s (--stream_timeout {timeout:g}); stopped")
-                continue
-            if item is END:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            started = time.perf_counter()
-            _score_clip(scorer, item, recent, windows, outputs, reader)
-            outputs.compute_s += time.perf_counter() - started
-        if not scorer.sequence and not outputs.scores and recent:  # fewer clips than K: one window over all
-            _emit_window(scorer, recent, windows, outputs, reader)
-    except (KeyboardInterrupt, _Terminated):
-        reason = "interrupted"
-    except MateError as exc:
-        reason = reader.end_reason if reader.end_reason != "eof" else "error"
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-    finally:
-        reader.close()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-    return reason, outputs.finish(reason, reader)
-
-
-def _raise_terminated(signum, frame):
-    raise _Terminated()
+    with _Stop() as stop:  # Ctrl-C and SIGTERM are a request from here on: the files are finished whole
+        reader = LiveReader(source, scorer, timeout=timeout, reconnect=reconnect).start()
+        reason = _consume(scorer, reader, stop, recent, windows, outputs, timeout, reconnect)
+        return reason, outputs.finish(reason, reader)
 
 
 def _score_clip(scorer: VideoScorer, clip: Clip, recent: deque, windows: deque, outputs: StreamOutputs,
@@ -378,3 +364,43 @@ def _emit_window(scorer, recent, windows, outputs, reader) -> None:
     last = windows[-1]
     outputs.point(windows[0].start, last.end, scorer.window_score(recent), latency=time.monotonic() - last.arrived,
                   behind=reader.newest - last.end, dropped=reader.dropped_frames)
+
+
+def _consume(scorer, reader: LiveReader, stop: _Stop, recent: deque, windows: deque, outputs: StreamOutputs,
+             timeout: float, reconnect: int) -> str:
+    """The main loop: score each clip as it comes until the source ends, a stop is asked or an error;
+    returns why it ended."""
+    source = reader.source
+    # a pipe has no FFmpeg timeout: silence there is caught here; a network source's reader gives up first
+    limit = wait_s(timeout) * (reconnect + 1) + 2.0 if reader.live else timeout
+    reason = "eof"
+    try:
+        while True:
+            if stop.requested.is_set():
+                reason = "interrupted"
+                break
+            try:
+                item = reader.queue.get(timeout=0.25)
+            except queue.Empty:
+                silent = time.monotonic() - reader.last_read
+                if silent > limit:  # the reader is stuck in a blocking read
+                    reader.end_reason = "timeout"
+                    raise MateError(f"{source}: no frame for {silent:.0f} s (--stream_timeout {timeout:g}); stopped")
+                continue
+            if item is END:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            started = time.perf_counter()
+            _score_clip(scorer, item, recent, windows, outputs, reader)
+            outputs.compute_s += time.perf_counter() - started
+        if reason == "eof" and not scorer.sequence and not outputs.scores and recent:  # fewer clips than K
+            _emit_window(scorer, recent, windows, outputs, reader)  # one window over all of them
+    except KeyboardInterrupt:  # a second Ctrl-C
+        reason = "interrupted"
+    except MateError as exc:
+        reason = reader.end_reason if reader.end_reason != "eof" else "error"
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+    finally:
+        reader.close()
+    return reason
