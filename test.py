@@ -218,6 +218,9 @@ def upstream_checkpoint(args, parser) -> None:
         if hasattr(args, key):
             delattr(args, key)
     if name is not None:
+        from scripts.core.errors import check_component
+
+        check_component(name, "--model_name")
         if args.checkpoint is not None:
             raise MateError("--model_name names the run whose checkpoint is scored; drop --checkpoint or it")
         args.checkpoint = Path("runs") / name / "checkpoint_best.pth"
@@ -247,6 +250,8 @@ def main(argv=None) -> int:
     from scripts.evaluation.evaluation import format_report, run_test
 
     upstream_checkpoint(args, parser)
+    if args.n_boot < 1:
+        raise MateError(f"--n_boot: must be at least 1, got {args.n_boot}")
     if args.threshold is not None and not (math.isfinite(args.threshold) and 0 <= args.threshold <= 1):
         raise MateError(f"--threshold: must be a score in [0, 1], got {args.threshold}")
 

@@ -22,7 +22,7 @@ import torch
 from torch.optim.lr_scheduler import LRScheduler
 
 from scripts.core.devices import check_threads
-from scripts.core.errors import MateError
+from scripts.core.errors import MateError, check_component
 from scripts.data.feature_settings import describe
 from scripts.model import ModelConfig
 from scripts.model import expected_shapes
@@ -220,6 +220,7 @@ def set_rng_state(state: dict) -> None:
 
 def check_training_options(args: argparse.Namespace) -> None:
     """Refuse option values that cannot train, in one line, before anything is read or written."""
+    check_component(args.exp_name, "--exp_name")  # the run folder is <runs_dir>/<exp_name>, nothing outside
     if args.max_epoch < 1:
         raise MateError(f"--max_epoch: must be at least 1, got {args.max_epoch}")
     if args.select_from_epoch < 1:
