@@ -9,7 +9,7 @@ r"""Train MATE on precomputed features (docs/design.md §5); everything goes to 
     python main.py --config configs/fast.json --folds_dir data/manifests --folds 5 --seeds 0 1 2 \
         --exp_name fast     # the whole fold study in one process: runs/fast_s<seed>_fold<k>/
     python main.py --rgb_list train.txt --test_rgb_list val.txt --model_arch fast --model_name motion_fast
-                            # AIx699/MATE's flag names (scripts/core/upstream_flags.py): --model_arch fast is paper_fast
+                            # AIx699/MATE's flag names (scripts/evaluation/upstream_flags.py): --model_arch fast is paper_fast
 
 Options: code defaults < --config file < flags on the command line. The run folder holds config.json,
 train.log, metrics.csv, checkpoint_best.pth (best validation ROC-AUC), checkpoint_last.pth, plots/.
@@ -24,7 +24,7 @@ import argparse
 
 from scripts.core.cli import run
 from scripts.core.errors import MateError
-from scripts.core.upstream_flags import add_upstream_flags, resolve_upstream_flags
+from scripts.evaluation.upstream_flags import add_upstream_flags, resolve_upstream_flags
 from scripts.option import (get_config_parser, get_data_parser, get_loss_parser, get_model_parser,
                             get_runtime_parser, get_train_parser, parse_args)
 

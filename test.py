@@ -29,7 +29,7 @@ from scripts.core.cli import run
 from scripts.option import get_bootstrap_parser, get_runtime_parser
 from scripts.evaluation.single_video import DEFAULT_THRESHOLD, SLIDING_SECONDS
 from scripts.extraction.backbone_args import add_backbone_arguments, add_clip_batching_arguments
-from scripts.core.upstream_flags import add_upstream_flags
+from scripts.evaluation.upstream_flags import add_upstream_flags
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -133,7 +133,9 @@ def score_videos(args) -> int:
         from scripts.models.checkpoint import output_folder
         out_dir = output_folder(args.checkpoint, scorer.ckpt) / ("stream" if live else "videos")
     if live:
-        return score_live(args, scorer, out_dir, threshold, said)
+        from scripts.evaluation.stream import run_stream
+
+        return run_stream(args, scorer, out_dir, threshold, said)
     annotations = {}
     if args.gt is not None:
         from scripts.data.framegt import read_annotations
@@ -186,70 +188,15 @@ def score_videos(args) -> int:
     return 0
 
 
-def score_live(args, scorer, out_dir: Path, threshold: float, said: str) -> int:
-    """--stream: JSON lines to stdout or --events until the source ends (scripts/evaluation/stream.py)."""
-    import contextlib
-
-    from scripts.evaluation.stream import score_stream
-
-    with contextlib.ExitStack() as stack:
-        events = sys.stdout
-        if args.events is not None:
-            args.events.parent.mkdir(parents=True, exist_ok=True)
-            events = stack.enter_context(open(args.events, "a", encoding="utf-8"))
-        reason, written = score_stream(scorer, args.stream, out_dir, threshold=threshold, said=said, events=events,
-                                       timeout=args.stream_timeout, reconnect=args.reconnect,
-                                       history=args.window_clips if scorer.sequence else None,
-                                       plots=not args.no_plots)
-    print(f"stream ended ({reason}); wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
-    return 0 if reason in ("eof", "interrupted") else 1
-
-
-def upstream_checkpoint(args, parser) -> None:
-    """AIx699/MATE's test.py names a run and an architecture, not a file (scripts/core/upstream_flags.py):
-    --model_name NAME scores runs/NAME/checkpoint_best.pth, on ucf_x3d_test.txt when no list is given."""
-    from scripts.core.errors import MateError
-    from scripts.core.upstream_flags import UPSTREAM_TEST_LIST, resolve_upstream_flags, runs_of_variant
-
-    for note in resolve_upstream_flags(args, parser, "test"):
-        print(f"note: {note}")
-    name, variant = getattr(args, "upstream_run", None), getattr(args, "upstream_arch", None)
-    for key in ("upstream_run", "upstream_arch"):
-        if hasattr(args, key):
-            delattr(args, key)
-    if name is not None:
-        from scripts.core.errors import check_component
-
-        check_component(name, "--model_name")
-        if args.checkpoint is not None:
-            raise MateError("--model_name names the run whose checkpoint is scored; drop --checkpoint or it")
-        args.checkpoint = Path("runs") / name / "checkpoint_best.pth"
-        if not args.checkpoint.is_file():
-            raise MateError(f"--model_name {name}: {args.checkpoint} does not exist (train it with main.py "
-                            f"--model_name {name})")
-        if not any(getattr(args, k) is not None for k in ("test_list", "video", "video_root", "stream")):
-            args.test_list = UPSTREAM_TEST_LIST
-    if args.checkpoint is None:
-        found = f"; runs of {variant} here: {', '.join(runs_of_variant(Path('runs'), variant)) or 'none'}" \
-            if variant else ""
-        raise MateError("give --checkpoint (a checkpoint file) or --model_name NAME (runs/NAME/checkpoint_best.pth)"
-                        + found)
-    if variant is not None:
-        from scripts.models.checkpoint import load_checkpoint
-
-        trained = (load_checkpoint(args.checkpoint).get("options") or {}).get("model_variant")
-        if trained is not None and trained != variant:
-            raise MateError(f"{args.checkpoint}: trained as --model_variant {trained}, not {variant} "
-                            "(--model_arch); drop --model_arch or name another run")
-
-
 def main(argv=None) -> int:
     parser = get_args_parser()
     args = parser.parse_args(argv)
     from scripts.core.errors import MateError
     from scripts.evaluation.evaluation import format_report, run_test
 
-    upstream_checkpoint(args, parser)
+    from scripts.evaluation.upstream_flags import resolve_test_checkpoint
+
+    resolve_test_checkpoint(args, parser)
     if args.n_boot < 1:
         raise MateError(f"--n_boot: must be at least 1, got {args.n_boot}")
     if args.threshold is not None and not (math.isfinite(args.threshold) and 0 <= args.threshold <= 1):

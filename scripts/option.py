@@ -168,7 +168,7 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = Non
 def options_to_dict(args: argparse.Namespace) -> dict[str, Any]:
     """Resolved options as JSON-ready plain data (paths become strings)."""
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items())
-            if not k.startswith("upstream_")}  # aliases unresolved by a caller (scripts/core/upstream_flags.py)
+            if not k.startswith("upstream_")}  # aliases unresolved by a caller (scripts/evaluation/upstream_flags.py)
 
 
 def get_model_parser(add_help: bool = False) -> argparse.ArgumentParser:

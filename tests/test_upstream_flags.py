@@ -1,4 +1,4 @@
-"""AIx699/MATE's flag names (scripts/core/upstream_flags.py): its README's train and test commands run as
+"""AIx699/MATE's flag names (scripts/evaluation/upstream_flags.py): its README's train and test commands run as
 written (epochs aside) on the official-named synthetic set, every alias resolves to its option, and what
 has no meaning here is refused in one line."""
 import json
@@ -9,7 +9,7 @@ import pytest
 
 from scripts.core.errors import MateError
 from scripts.option import parse_args
-from scripts.core.upstream_flags import resolve_upstream_flags
+from scripts.evaluation.upstream_flags import resolve_upstream_flags
 from tests.conftest import load_script, run_script
 
 

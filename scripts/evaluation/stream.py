@@ -28,6 +28,7 @@ with one line.
 """
 from __future__ import annotations
 
+import contextlib
 import queue
 import signal
 import sys
@@ -316,3 +317,18 @@ def _consume(scorer, reader: LiveReader, stop: _Stop, recent: deque, windows: de
     finally:
         reader.close()
     return reason
+
+
+def run_stream(args, scorer: VideoScorer, out_dir: Path, threshold: float, said: str) -> int:
+    """test.py --stream: JSON lines to stdout or --events until the source ends; returns the exit code."""
+    with contextlib.ExitStack() as stack:
+        events = sys.stdout
+        if args.events is not None:
+            args.events.parent.mkdir(parents=True, exist_ok=True)
+            events = stack.enter_context(open(args.events, "a", encoding="utf-8"))
+        reason, written = score_stream(scorer, args.stream, out_dir, threshold=threshold, said=said, events=events,
+                                       timeout=args.stream_timeout, reconnect=args.reconnect,
+                                       history=args.window_clips if scorer.sequence else None,
+                                       plots=not args.no_plots)
+    print(f"stream ended ({reason}); wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    return 0 if reason in ("eof", "interrupted") else 1

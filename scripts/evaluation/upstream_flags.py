@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scripts.core.errors import MateError
+from scripts.core.errors import MateError, check_component
 
 HEADING = ("AIx699/MATE names: the upstream repository's flags, each mapped to this repo's option (this "
            "repo's own names are the documented ones)")
@@ -133,3 +133,36 @@ def runs_of_variant(runs_dir: Path, variant: str) -> list[str]:
         if options.get("model_variant") == variant and (config.parent / "checkpoint_best.pth").is_file():
             found.append(config.parent.name)
     return found
+
+
+def resolve_test_checkpoint(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """AIx699/MATE's test.py names a run and an architecture, not a file (scripts/evaluation/upstream_flags.py):
+    --model_name NAME scores runs/NAME/checkpoint_best.pth, on ucf_x3d_test.txt when no list is given."""
+    for note in resolve_upstream_flags(args, parser, "test"):
+        print(f"note: {note}")
+    name, variant = getattr(args, "upstream_run", None), getattr(args, "upstream_arch", None)
+    for key in ("upstream_run", "upstream_arch"):
+        if hasattr(args, key):
+            delattr(args, key)
+    if name is not None:
+        check_component(name, "--model_name")
+        if args.checkpoint is not None:
+            raise MateError("--model_name names the run whose checkpoint is scored; drop --checkpoint or it")
+        args.checkpoint = Path("runs") / name / "checkpoint_best.pth"
+        if not args.checkpoint.is_file():
+            raise MateError(f"--model_name {name}: {args.checkpoint} does not exist (train it with main.py "
+                            f"--model_name {name})")
+        if not any(getattr(args, k) is not None for k in ("test_list", "video", "video_root", "stream")):
+            args.test_list = UPSTREAM_TEST_LIST
+    if args.checkpoint is None:
+        found = f"; runs of {variant} here: {', '.join(runs_of_variant(Path('runs'), variant)) or 'none'}" \
+            if variant else ""
+        raise MateError("give --checkpoint (a checkpoint file) or --model_name NAME (runs/NAME/checkpoint_best.pth)"
+                        + found)
+    if variant is not None:
+        from scripts.models.checkpoint import load_checkpoint  # torch: only when a run is checked
+
+        trained = (load_checkpoint(args.checkpoint).get("options") or {}).get("model_variant")
+        if trained is not None and trained != variant:
+            raise MateError(f"{args.checkpoint}: trained as --model_variant {trained}, not {variant} "
+                            "(--model_arch); drop --model_arch or name another run")
