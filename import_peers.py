@@ -48,9 +48,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                              "(G:\\..., /home/...): a list path is tried as written, beside the list, under this "
                              "folder, then by its file name anywhere under it (default: none)")
     parser.add_argument("--crops", choices=("mean", "each"), default="mean",
-                        help="wu family: mean = one input per video, its crop files averaged; each = every crop "
-                             "a manifest line, trained as its own sample and averaged per video at validation "
-                             "and test, as UR-DMU, PEL4VAD and BN-WVAD (default: mean)")
+                        help="mean = one input per video (wu: its crop files averaged; rtfm: its [T, K, D] file, "
+                             "read by main.py --crop_mode); each = every crop a manifest line, trained as its own "
+                             "sample and averaged per video at validation and test, as UR-DMU, PEL4VAD and "
+                             "BN-WVAD (rtfm: K links to the one file, line k reading crop k) (default: mean)")
     parser.add_argument("--out_dir", type=Path, required=True, help="folder to write the import into")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier import there (default: refuse)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars (default: off)")

@@ -2,7 +2,8 @@
 
 Three on-disk shapes are accepted and brought into the model layout `[C, T, H, W]`:
 `[C, T, H, W]` X3D maps as they are, `[T, D]` sequences as `[D, T, 1, 1]`, and `[T, K, D]` multi-crop
-sequences as `[D, T, 1, 1]` (crops averaged) or `[D, T, K, 1]` (crops as spatial positions).
+sequences as `[D, T, 1, 1]` (crops averaged) or `[D, T, K, 1]` (crops as spatial positions); a per-crop line
+`<video>__<k>.npy` of a `[T, K, D]` file is its crop k, `[T, D]`.
 Manifest parsing lives in scripts/data/manifest.py and is re-exported here.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
 from scripts.core.errors import MateError
+from scripts.data.crops import crop_index
 from scripts.data.manifest import VideoEntry
 from scripts.core.memory import release_freed_memory
 from scripts.models.motion import motion_map
@@ -29,10 +31,15 @@ CACHE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
 def load_array(path: str | Path) -> np.ndarray:
-    """Load a feature `.npy`, turning every way it can be broken into a MateError naming the file."""
+    """Load a feature `.npy`, turning every way it can be broken into a MateError naming the file. A per-crop
+    line (`<video>__<k>.npy`, scripts/data/crops.py) whose file is `[T, K, D]` gives crop k, `[T, D]`, read
+    alone from the mapped file."""
     path = Path(path)
+    crop = crop_index(path.stem)
     try:
-        arr = np.load(path, allow_pickle=False)
+        arr = np.load(path, allow_pickle=False, mmap_mode=None if crop is None else "r")
+        if crop is not None and isinstance(arr, np.ndarray):
+            arr = select_crop(np.asarray(arr), crop, path)
     except FileNotFoundError:
         raise MateError(f"{path}: feature file not found") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
@@ -47,6 +54,15 @@ def load_array(path: str | Path) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise MateError(f"{path}: contains NaN or Inf values")
     return arr
+
+
+def select_crop(arr: np.ndarray, crop: int, path: Path) -> np.ndarray:
+    """Crop k of a `[T, K, D]` array, copied out of the mapped file; any other array as it is, in memory."""
+    if arr.ndim != 3:
+        return np.array(arr)
+    if crop >= arr.shape[1]:
+        raise MateError(f"{path}: a line for crop {crop} of a file with {arr.shape[1]} crops {list(arr.shape)}")
+    return np.array(arr[:, crop, :])
 
 
 def is_sequence(arr: np.ndarray) -> bool:

@@ -16,6 +16,7 @@ from sklearn.metrics import auc, average_precision_score, precision_recall_curve
 from scripts.core.errors import MateError
 from scripts.data import peer_synthetic
 from scripts.data.manifest import read_manifest
+from scripts.dataset import load_array
 from scripts.data.peers import PeerVideo, check_gt_length, intervals, video_and_crop
 from scripts.evaluation.evaluation import load_for_scoring
 from scripts.evaluation.scoring import score_dataset
@@ -252,19 +253,26 @@ def test_intervals_are_inclusive_runs():
     assert intervals(np.zeros(4)) == []
 
 
-def test_each_crop_a_sample_and_the_mean_over_crops_at_test(tmp_path):
-    """--crops each (UR-DMU, PEL4VAD, BN-WVAD): a manifest line per crop, folds that keep a video's crops
-    together, and test.py's video and frame figures from the mean over each video's crops, equal to the
-    peers' computation (crop scores averaged, then repeated x16 against the GT)."""
+@pytest.mark.parametrize("family", ["wu", "rtfm"])
+def test_each_crop_a_sample_and_the_mean_over_crops_at_test(tmp_path, family):
+    """--crops each (UR-DMU, PEL4VAD, BN-WVAD; for RTFM's [T, K, D] files, K links to the one file, line k
+    reading crop k): a manifest line per crop, folds that keep a video's crops together, and test.py's video
+    and frame figures from the mean over each video's crops, equal to the peers' computation (crop scores
+    averaged, then repeated x16 against the GT)."""
     train_names, test_names = ucf_names(6, 6, "train"), ucf_names(4, 4, "test")
     arrays, events = generate(tmp_path, train_names + test_names, seed=7, crops=3)
-    train, test = write_wu(tmp_path, "train", train_names, arrays), write_wu(tmp_path, "test", test_names, arrays)
+    write = write_wu if family == "wu" else write_rtfm
+    train, test = write(tmp_path, "train", train_names, arrays), write(tmp_path, "test", test_names, arrays)
     gt = frame_gt(arrays, events, test_names)
     np.save(tmp_path / "gt.npy", gt)
-    out = import_set(tmp_path, "wu", "ucf", train, test, "--gt", tmp_path / "gt.npy", "--crops", "each")
+    out = import_set(tmp_path, family, "ucf", train, test, "--gt", tmp_path / "gt.npy", "--crops", "each")
     entries = read_manifest(out / "train.txt")
     assert [e.name for e in entries[:4]] == ["Abuse001_x264__0", "Abuse001_x264__1", "Abuse001_x264__2",
                                              "Arson002_x264__0"]
+    for k in range(3):  # every line is that crop's [T, D] sequence, whichever family wrote it
+        np.testing.assert_array_equal(load_array(entries[k].path), arrays["Abuse001_x264"][:, k, :])
+    if family == "rtfm":  # links, nothing written apart
+        assert all(e.path.is_symlink() for e in entries)
     assert run_script("StratifiedKFold.py", "--rgb_list", out / "train.txt", "--test_list", out / "test.txt",
                       "--k", "3", "--out_dir", out / "folds").returncode == 0
     check = run_script("StratifiedKFold_verify.py", "--rgb_list", out / "train.txt", "--test_list", out / "test.txt",
@@ -363,3 +371,13 @@ def test_rtfm_crops_scored_each_and_averaged_and_frame_files_of_the_gt_length(tm
         out_ = crop_scoring.forward(model, x, None, "score_mean")
         one = [torch.sigmoid(model(x[:, :, :, k:k + 1]).video_logit) for k in range(10)]
     assert torch.allclose(torch.sigmoid(out_.video_logit), torch.stack(one).mean(0), atol=1e-5)
+
+
+def test_a_crop_line_past_the_files_crops_is_one_line(tmp_path):
+    """A per-crop line `<video>__<k>.npy` of a [T, K, D] file reads crop k; k >= K is refused naming the file."""
+    np.save(tmp_path / "v.npy", np.arange(24, dtype=np.float32).reshape(2, 3, 4))
+    (tmp_path / "v__2.npy").symlink_to("v.npy")
+    (tmp_path / "v__3.npy").symlink_to("v.npy")
+    np.testing.assert_array_equal(load_array(tmp_path / "v__2.npy"), [[8, 9, 10, 11], [20, 21, 22, 23]])
+    with pytest.raises(MateError, match=r"v__3.npy: a line for crop 3 of a file with 3 crops \[2, 3, 4\]"):
+        load_array(tmp_path / "v__3.npy")

@@ -148,9 +148,11 @@ def read_manifest(path: str | os.PathLike, *, check_exists: bool = True,
     manifest = Path(path)
     if manifest.is_dir():
         raise MateError(f"{manifest}: is a folder, not a manifest")
+    from scripts.data.crops import crop_index  # (crops.py builds on this module)
+
     lines = read_lines(manifest, "manifest")
     entries: list[VideoEntry] = []
-    seen: dict[Path, int] = {}
+    seen: dict[tuple[Path, int | None], int] = {}
     for lineno, line in enumerate(lines, start=1):
         parsed = parse_line(line, source=f"{manifest}:{lineno}")
         if parsed is None:
@@ -158,10 +160,11 @@ def read_manifest(path: str | os.PathLike, *, check_exists: bool = True,
         raw, label, cls = parsed
         resolved = resolve_path(raw, manifest, check_exists=check_exists)
         same = Path(_real_path(resolved))  # one file reached through a symlinked folder too
-        if same in seen:
-            raise MateError(f"{manifest}:{lineno}: '{raw}' is listed twice (first on line {seen[same]}, "
+        key = (same, crop_index(resolved.stem))  # the crop lines of one [T, K, D] file are K inputs
+        if key in seen:
+            raise MateError(f"{manifest}:{lineno}: '{raw}' is listed twice (first on line {seen[key]}, "
                             f"the same file {same})")
-        seen[same] = lineno
+        seen[key] = lineno
         entries.append(VideoEntry(path=resolved, label=label, cls=cls))
     if not entries:
         raise MateError(f"{manifest}: manifest lists no videos")

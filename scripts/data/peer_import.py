@@ -5,8 +5,9 @@ Written into --out_dir:
     features/<video>.npy   rtfm family: a relative link to the peer's [T, 10, 2048] file (read with
                            --crop_mode mean: the crops averaged, or space: the crops as positions); wu family
                            with --crops mean: the mean of the video's crop files, [T, D]
-    features/<video>__<k>.npy  wu family with --crops each: a link to each crop file, one manifest line per
-                           crop, as the peers train (scripts/data/crops.py)
+    features/<video>__<k>.npy  --crops each: one manifest line per crop, as the peers train
+                           (scripts/data/crops.py); wu family: a link to each crop file; rtfm family: K links
+                           to the video's [T, K, D] file, line k reading its crop k (nothing written apart)
     train.txt, test.txt    manifests `<path> <label> <class>`, in the lists' order (anomalous first)
     test_gt.txt            the frame GT of the test videos in this repo's annotation forms, each video's
                            16 x T frames exactly the peer's (test.py --gt; main.py --oracle_gt)
@@ -30,10 +31,13 @@ from scripts.data.peers import (DATASETS, FAMILIES, FileFinder, PeerVideo, annot
 
 def feature_entries(v: PeerVideo, family: str, crops: str, folder: Path) -> list[VideoEntry]:
     """The manifest line(s) of a video (see the module docstring): one file, or with --crops each one link
-    per crop file, `<video>__<k>.npy` (scripts/data/crops.py)."""
+    per crop, `<video>__<k>.npy` (scripts/data/crops.py): to each crop file (wu), or K to the one [T, K, D]
+    file (rtfm)."""
     if crops == "each":
+        files = (v.files if family == "wu" else
+                 v.files * int(np.load(v.files[0], mmap_mode="r", allow_pickle=False).shape[1]))
         out = []
-        for k, f in enumerate(v.files):
+        for k, f in enumerate(files):
             relative_link(f, folder / f"{v.name}__{k}.npy")
             out.append(VideoEntry(folder / f"{v.name}__{k}.npy", v.label, v.cls))
         return out
@@ -48,10 +52,6 @@ def feature_entries(v: PeerVideo, family: str, crops: str, folder: Path) -> list
 
 def import_peers(args: argparse.Namespace) -> dict:
     """Read, check and write (see the module docstring); returns import.json's record."""
-    if args.crops == "each" and args.family == "rtfm":
-        raise MateError("--crops each: the rtfm family keeps a video's crops in one [T, 10, D] file; train on it "
-                        "with main.py --crop_mode mean (crops averaged), space (crops as positions) or score_mean "
-                        "(RTFM's rule: each crop scored, the scores averaged)")
     if (args.gt is None) == (args.frame_masks is None):
         raise MateError("pass exactly one of --gt (the concatenated frame GT .npy) and --frame_masks (a folder "
                         "of per-video masks, ShanghaiTech's test_frame_mask/)")
@@ -82,8 +82,10 @@ def import_peers(args: argparse.Namespace) -> dict:
               "train_list": str(args.train_list), "test_list": str(args.test_list),
               "gt": str(args.gt or args.frame_masks), "crops": len(test[0].files) if args.family == "wu" else
               int(np.load(test[0].files[0], mmap_mode="r").shape[1]),
-              "crop_input": {"each": "every crop file a manifest line: a training sample of its own, and the mean "
-                                     "over a video's crops at validation and test",
+              "crop_input": {"each": "every crop a manifest line: a training sample of its own, and the mean "
+                                     "over a video's crops at validation and test" + (
+                                         "" if args.family == "wu" else
+                                         " (line k links the video's [T, K, D] file and reads its crop k)"),
                              "mean": "each video's crop files averaged" if args.family == "wu" else
                              "one [T, K, D] file per video: --crop_mode mean averages the crops"}[args.crops],
               "train_videos": len(train), "train_anomalous": sum(v.label for v in train),
