@@ -21,8 +21,7 @@ from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
 from scripts.core.errors import MateError
-from scripts.data.crops import crop_index
-from scripts.data.manifest import VideoEntry
+from scripts.data.manifest import VideoEntry, crop_index
 from scripts.core.memory import release_freed_memory
 from scripts.models.motion import motion_map
 

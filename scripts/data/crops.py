@@ -2,31 +2,17 @@
 PEL4VAD and BN-WVAD train. The line is a crop file of its own (`[T, D]`, Wu's family) or a link to the video's
 `[T, K, D]` file, of which it reads crop k (RTFM's family: no crop is written apart). Either way every crop
 is a training sample of its own, and at test (and validation) a video's score is the mean over its crops'
-scores (docs/benchmarks.md, "Crops"). The crops of a video stay together in folds (scripts/data/folds.py), so no video is in a fold's train and val parts at once.
+scores (docs/benchmarks.md, "Crops"). The crops of a video stay together in folds (scripts/data/folds.py), so
+no video is in a fold's train and val parts at once. The name rule (crop_video, crop_index) is the manifest's
+(scripts/data/manifest.py).
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Sequence
 
 from scripts.core.errors import MateError
-from scripts.data.manifest import VideoEntry
-
-_CROP = re.compile(r"^(?P<video>.+)__(?P<crop>\d+)$")
-
-
-def crop_video(name: str) -> str | None:
-    """`Abuse001_x264__3` -> `Abuse001_x264`; None for a name without a crop suffix."""
-    m = _CROP.match(name)
-    return m.group("video") if m else None
-
-
-def crop_index(name: str) -> int | None:
-    """`Abuse001_x264__3` -> 3; None for a name without a crop suffix. A per-crop line whose file holds all
-    of a video's crops (`[T, K, D]`, RTFM's family) reads crop k of it (scripts/dataset.py: load_array)."""
-    m = _CROP.match(name)
-    return int(m.group("crop")) if m else None
+from scripts.data.manifest import VideoEntry, crop_video
 
 
 def crop_groups(entries: Sequence[VideoEntry], *, source: str = "manifest") -> list[tuple[str, list[int]]] | None:

@@ -142,14 +142,29 @@ def resolve_path(raw: str, manifest: Path, *, check_exists: bool = True) -> Path
     raise MateError(f"{manifest}: feature file '{raw}' not found (looked for {tried})")
 
 
+# A per-crop line's name, `<video>__<k>` (scripts/data/crops.py)
+_CROP = re.compile(r"^(?P<video>.+)__(?P<crop>\d+)$")
+
+
+def crop_video(name: str) -> str | None:
+    """`Abuse001_x264__3` -> `Abuse001_x264`; None for a name without a crop suffix."""
+    m = _CROP.match(name)
+    return m.group("video") if m else None
+
+
+def crop_index(name: str) -> int | None:
+    """`Abuse001_x264__3` -> 3; None for a name without a crop suffix. A per-crop line whose file holds all
+    of a video's crops (`[T, K, D]`, RTFM's family) reads crop k of it (scripts/dataset.py: load_array)."""
+    m = _CROP.match(name)
+    return int(m.group("crop")) if m else None
+
+
 def read_manifest(path: str | os.PathLike, *, check_exists: bool = True,
                   require_both_labels: bool = False) -> list[VideoEntry]:
     """Read a manifest into entries, validating every line (errors name the file and line)."""
     manifest = Path(path)
     if manifest.is_dir():
         raise MateError(f"{manifest}: is a folder, not a manifest")
-    from scripts.data.crops import crop_index  # (crops.py builds on this module)
-
     lines = read_lines(manifest, "manifest")
     entries: list[VideoEntry] = []
     seen: dict[tuple[Path, int | None], int] = {}
