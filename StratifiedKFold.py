@@ -15,7 +15,7 @@ the per-fold counts (Fold 1 = fold0_*).
 import argparse
 from pathlib import Path
 
-from scripts.core.cli import run
+from scripts.core.cli import OneLineParser, run
 from scripts.data.crops import as_videos, count_videos
 from scripts.core.errors import MateError
 from scripts.data.folds import (PUBLISHED_SEED, STRATIFY_RULES, fold_counts, format_fold_summary, list_args_parser,
@@ -24,8 +24,8 @@ from scripts.data.manifest import format_count_table, read_manifest
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        "StratifiedKFold", add_help=add_help, parents=[list_args_parser()], description=__doc__,
+    parser = OneLineParser(
+        "StratifiedKFold.py", add_help=add_help, parents=[list_args_parser()], description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out_dir", type=Path, default=Path("data/manifests"),
                         help="folder for the fold files (default: data/manifests)")

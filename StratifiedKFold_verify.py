@@ -11,14 +11,14 @@ train + val is not the list, unbalanced labels, or a test video in any train or 
 import argparse
 from pathlib import Path
 
-from scripts.core.cli import run
+from scripts.core.cli import OneLineParser, run
 from scripts.data.folds import format_fold_summary, list_args_parser, resolve_test_list, verify_folds
 from scripts.data.manifest import read_manifest
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        "StratifiedKFold_verify", add_help=add_help, parents=[list_args_parser()],
+    parser = OneLineParser(
+        "StratifiedKFold_verify.py", add_help=add_help, parents=[list_args_parser()],
         description="Check the folds written by StratifiedKFold.py. Files are numbered from 0 "
                     "(fold0_train.txt); the printed summary numbers folds from 1 (Fold 1 = fold0_*). "
                     "Exit 0 if every check passes, 1 if any fails, 2 on unreadable or missing files.")

@@ -33,14 +33,14 @@ from pathlib import Path
 
 from scripts.evaluation.aggregation import compare, default_out, experiment_summary, load_runs
 from scripts.evaluation.aggregation_report import comparison_rows, csv_rows, format_comparison, format_experiment, to_csv
-from scripts.core.cli import run
+from scripts.core.cli import OneLineParser, run
 from scripts.core.errors import MateError
 from scripts.option import get_bootstrap_parser
 from scripts.core.fileio import write_text
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser("aggregate.py", description=__doc__, add_help=add_help,
+    parser = OneLineParser("aggregate.py", description=__doc__, add_help=add_help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      parents=[get_bootstrap_parser()])
     parser.add_argument("--runs", type=Path, nargs="*", default=[], metavar="RUN_DIR",

@@ -35,7 +35,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from scripts.core.cli import run
+from scripts.core.cli import OneLineParser, run
 from scripts.option import get_runtime_parser
 from scripts.extraction.clips import CLIP_SAMPLINGS
 from scripts.data.feature_settings import CLOCK_FPS
@@ -44,7 +44,7 @@ from scripts.extraction.x3d import PRESETS, PYTORCHVIDEO_X3D_L
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser("feature_extractor.py", description=__doc__, add_help=add_help,
+    parser = OneLineParser("feature_extractor.py", description=__doc__, add_help=add_help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      parents=[get_runtime_parser(loading=False)])  # --seed: random weights
     io = parser.add_argument_group("videos and outputs")

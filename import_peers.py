@@ -24,12 +24,12 @@ whose length is not 16 x the test features' snippets (the other family's GT, say
 import argparse
 from pathlib import Path
 
-from scripts.core.cli import run
+from scripts.core.cli import OneLineParser, run
 from scripts.data.peers import DATASETS, FAMILIES
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser("import_peers.py", description=__doc__, add_help=add_help,
+    parser = OneLineParser("import_peers.py", description=__doc__, add_help=add_help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--family", choices=tuple(FAMILIES), required=True,
                         help="rtfm: " + FAMILIES["rtfm"] + "; wu: " + FAMILIES["wu"])

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 
-from scripts.core.cli import run
+from scripts.core.cli import OneLineParser, run
 from scripts.core.errors import MateError
 from scripts.evaluation.upstream_flags import add_upstream_flags, resolve_upstream_flags
 from scripts.option import (get_config_parser, get_data_parser, get_loss_parser, get_model_parser,
@@ -30,7 +30,7 @@ from scripts.option import (get_config_parser, get_data_parser, get_loss_parser,
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         "main.py", description=__doc__, add_help=add_help, formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[get_config_parser(), get_train_parser(), get_model_parser(), get_loss_parser(),
                  get_data_parser(), get_runtime_parser(plots=True)])

@@ -26,7 +26,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from scripts.core.cli import run
+from scripts.core.cli import OneLineParser, run
 from scripts.core.errors import MateError
 from scripts.data.download_check import FORMATS as DOWNLOADS
 from scripts.data.lists import OFFICIAL_TEST, OFFICIAL_TRAIN, holds_ucf_crime, split_official, split_stratified
@@ -36,7 +36,7 @@ SHOW_MISSING = 20  # missing videos listed by name; the rest are counted
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser("makelist.py", description=__doc__, add_help=add_help,
+    parser = OneLineParser("makelist.py", description=__doc__, add_help=add_help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     lists = parser.add_argument_group("manifests from a feature folder")
     lists.add_argument("--features_dir", type=Path, default=None,

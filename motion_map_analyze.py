@@ -21,14 +21,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scripts.core.cli import run
+from scripts.core.cli import OneLineParser, run
 from scripts.core.errors import MateError
 from scripts.diagnostics.motion_stats import TAU_PERCENTILE
 from scripts.option import get_analysis_parser, get_runtime_parser
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser("motion_map_analyze.py", description=__doc__, add_help=add_help,
+    parser = OneLineParser("motion_map_analyze.py", description=__doc__, add_help=add_help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      parents=[get_analysis_parser(), get_runtime_parser()])
     parser.add_argument("--motion_window", type=int, default=2,

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scripts.core.cli import run
+from scripts.core.cli import OneLineParser, run
 from scripts.core.errors import MateError
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser("snr_experiment.py", description=__doc__, add_help=add_help,
+    parser = OneLineParser("snr_experiment.py", description=__doc__, add_help=add_help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--T", type=int, default=64, help="snippets per bag (default: 64)")
     parser.add_argument("--L", type=int, default=8, help="anomalous snippets in an anomalous bag (default: 8)")

@@ -25,7 +25,7 @@ import math
 import sys
 from pathlib import Path
 
-from scripts.core.cli import run
+from scripts.core.cli import OneLineParser, run
 from scripts.option import get_bootstrap_parser, get_runtime_parser
 from scripts.evaluation.single_video import DEFAULT_THRESHOLD, SLIDING_SECONDS
 from scripts.extraction.backbone_args import add_backbone_arguments, add_clip_batching_arguments
@@ -33,7 +33,7 @@ from scripts.evaluation.upstream_flags import add_upstream_flags
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser("test.py", description=__doc__, add_help=add_help,
+    parser = OneLineParser("test.py", description=__doc__, add_help=add_help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      parents=[get_runtime_parser(plots=True), get_bootstrap_parser()])
     parser.add_argument("--test_list", type=Path, default=None, help="test manifest (this or --video is required)")

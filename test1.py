@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 
-from scripts.core.cli import run
+from scripts.core.cli import OneLineParser, run
 from scripts.option import get_analysis_parser, get_runtime_parser
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser("test1.py", description=__doc__, add_help=add_help,
+    parser = OneLineParser("test1.py", description=__doc__, add_help=add_help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      parents=[get_analysis_parser(), get_runtime_parser()])
     parser.add_argument("--method", choices=("umap", "pca"), default="umap",

@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scripts.core.cli import run
+from scripts.core.cli import OneLineParser, run
 from scripts.option import get_analysis_parser, get_bootstrap_parser, get_runtime_parser
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser("test2.py", description=__doc__, add_help=add_help,
+    parser = OneLineParser("test2.py", description=__doc__, add_help=add_help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      parents=[get_analysis_parser(), get_runtime_parser(), get_bootstrap_parser()])
     parser.add_argument("--checkpoint_on", type=Path, default=None, help="the model with motion (default: none)")

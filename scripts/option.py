@@ -15,11 +15,12 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from scripts.core.cli import OneLineParser
 from scripts.core.errors import MateError
 
 
 def get_config_parser(add_help: bool = False) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=add_help)
+    parser = OneLineParser(add_help=add_help)
     parser.add_argument("--config", type=Path, default=None,
                         help="JSON file of option values (keys = flag names without '--'); it overrides "
                              "the defaults and is overridden by flags given on the command line "
@@ -29,7 +30,7 @@ def get_config_parser(add_help: bool = False) -> argparse.ArgumentParser:
 
 def get_runtime_parser(add_help: bool = False, *, loading: bool = True, plots: bool = False) -> argparse.ArgumentParser:
     """Seed, device, progress bars, (`loading`) the feature-loading threads and (`plots`) --no_plots."""
-    parser = argparse.ArgumentParser(add_help=add_help)
+    parser = OneLineParser(add_help=add_help)
     group = parser.add_argument_group("runtime")
     group.add_argument("--seed", type=int, default=0,
                        help="random seed for numpy, torch and batch order; same seed, same numbers on "
@@ -55,7 +56,7 @@ def get_runtime_parser(add_help: bool = False, *, loading: bool = True, plots: b
 
 def get_bootstrap_parser(add_help: bool = False) -> argparse.ArgumentParser:
     """The bootstrap's size, shared by test.py, test2.py and aggregate.py."""
-    parser = argparse.ArgumentParser(add_help=add_help)
+    parser = OneLineParser(add_help=add_help)
     parser.add_argument("--n_boot", type=int, default=2000,
                         help="bootstrap replicates of the 95%% CIs and paired comparisons; more replicates, "
                              "steadier interval ends (default: 2000)")
@@ -63,7 +64,7 @@ def get_bootstrap_parser(add_help: bool = False) -> argparse.ArgumentParser:
 
 
 def get_data_parser(add_help: bool = False) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=add_help)
+    parser = OneLineParser(add_help=add_help)
     group = parser.add_argument_group("features")
     group.add_argument("--num_segments", type=int, default=32,
                        help="training resamples sequence features [T, D] to this many time steps by "
@@ -194,7 +195,7 @@ def get_model_parser(add_help: bool = False) -> argparse.ArgumentParser:
 
     paper_uses = [f"--{f.name}" for f in flags if "paper_fast" in f.variants and paper_rule(f.field)[0] == USES]
     mil_uses = [f"--{f.name}" for f in flags if "mil" in f.variants]
-    parser = argparse.ArgumentParser(add_help=add_help)
+    parser = OneLineParser(add_help=add_help)
     groups = {MODEL: parser.add_argument_group("model"),
               SIZES: parser.add_argument_group("sizes (default: the variant's; fast and base are tuned to about "
                                                "8.5k and 40k parameters on 192 channels)"),
@@ -222,7 +223,7 @@ def get_loss_parser(add_help: bool = False) -> argparse.ArgumentParser:
     """The loss options, one per LossConfig field (scripts/models/losses.py), and --no_triplet."""
     from scripts.models.losses import LossConfig  # torch: training parsers only
 
-    parser = argparse.ArgumentParser(add_help=add_help)
+    parser = OneLineParser(add_help=add_help)
     group = parser.add_argument_group("loss")
     for f in dataclasses.fields(LossConfig):
         group.add_argument(f"--{f.name}", type=float, default=f.default,
@@ -233,7 +234,7 @@ def get_loss_parser(add_help: bool = False) -> argparse.ArgumentParser:
 
 
 def get_train_parser(add_help: bool = False) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=add_help)
+    parser = OneLineParser(add_help=add_help)
     group = parser.add_argument_group("training")
     group.add_argument("--train_list", type=Path, default=None, help="training manifest (required)")
     group.add_argument("--val_list", type=Path, default=None,
@@ -311,7 +312,7 @@ def get_train_parser(add_help: bool = False) -> argparse.ArgumentParser:
 
 def get_analysis_parser(add_help: bool = False) -> argparse.ArgumentParser:
     """Flags shared by the diagnostics (test1.py, test2.py, motion_map_analyze.py)."""
-    parser = argparse.ArgumentParser(add_help=add_help)
+    parser = OneLineParser(add_help=add_help)
     group = parser.add_argument_group("inputs and outputs")
     group.add_argument("--test_list", type=Path, default=None,
                        help="manifest of the videos to analyse (default: the test list of the run's last "

@@ -1,25 +1,59 @@
-"""The CLI boundary: user faults become one line on stderr and a non-zero exit."""
+"""The CLI boundary: user faults become one line on stderr and a non-zero exit (docs/design.md §10).
+
+Nothing else reaches the terminal around that line: argparse's errors are one line too (no usage block,
+OneLineParser), Python warnings (torch's, numpy's) raised during the run are held and shown only when the
+run ends otherwise, and FFmpeg's own log lines are silenced (OPENCV_FFMPEG_LOGLEVEL; PyAV logs nothing by
+default), since every decoding fault is reported by the repo itself, naming the file.
+"""
 from __future__ import annotations
 
+import argparse
+import os
 import sys
-from typing import Callable, Sequence
+import warnings
+from typing import Callable, NoReturn, Sequence
 
 from scripts.core.errors import MateError
 from scripts.core.memory import keep_freed_memory
 
 EXIT_USER_ERROR = 2
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when OpenCV first opens a video
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one MateError line, `error: main.py: argument --lr: invalid float value:
+    'x' (see --help)`, not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise MateError(f"{self.prog}: {message} (see --help)")
 
 
 def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
-    """Run a script's `main(argv)`; a MateError prints `error: <message>` and exits with code 2."""
+    """Run a script's `main(argv)`; a MateError prints `error: <message>` and exits with code 2, and the
+    warnings raised before it are dropped; any other end shows them, once each."""
     keep_freed_memory()  # batch-sized blocks are reused, not page-faulted in afresh (scripts/core/memory.py)
-    try:
-        code = main(argv)
-    except MateError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    with warnings.catch_warnings(record=True) as held:
+        try:
+            code = main(argv)
+        except MateError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
+        except KeyboardInterrupt:
+            show(held)
+            print("interrupted", file=sys.stderr)
+            sys.exit(130)
+        except BaseException:
+            show(held)
+            raise
+    show(held)
     sys.exit(code or 0)
 
+
+def show(held: list[warnings.WarningMessage]) -> None:
+    """The held warnings, each (message, category, place) once."""
+    seen = set()
+    for w in held:
+        key = (str(w.message), w.category, w.filename, w.lineno)
+        if key not in seen:
+            seen.add(key)
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from scripts.core.cli import OneLineParser
 from scripts.core.errors import MateError
 from scripts.data.crops import crop_groups, crop_video, per_video
 from scripts.data.manifest import (VideoEntry, check_both_labels, companion_test_manifest, format_entry,
@@ -30,7 +31,7 @@ PUBLISHED_SEED = 42  # the random_state of the published folds
 
 def list_args_parser() -> argparse.ArgumentParser:
     """Flags shared by StratifiedKFold.py and StratifiedKFold_verify.py (used through `parents=`)."""
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = OneLineParser(add_help=False)
     parser.add_argument("--rgb_list", type=Path, required=True,
                         help="training manifest to split (required); path-only lines get label and "
                              "class from the name, as in the published lists")

@@ -100,7 +100,7 @@ def send_udp(path: Path, port: int, *, seconds: float, host: str = "127.0.0.1", 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser("python -m scripts.evaluation.demo_video", description=__doc__,
+    parser = OneLineParser("python -m scripts.evaluation.demo_video", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="the MP4 to write")
     parser.add_argument("--seconds", type=float, default=40.0, help="length (default: 40)")
@@ -111,6 +111,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from scripts.core.cli import run
+    from scripts.core.cli import OneLineParser, run
 
     run(main)

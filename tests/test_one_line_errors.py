@@ -1,0 +1,57 @@
+"""Issue #31: around a one-line error nothing else reaches the terminal (docs/design.md §10): argparse's
+errors are one line in every script (scripts/core/cli.py: OneLineParser), Python warnings raised before a
+MateError are dropped (and shown when the run ends otherwise), FFmpeg's own log lines are silenced."""
+import warnings
+
+import pytest
+
+from scripts.core.cli import run
+from scripts.core.errors import MateError
+from tests.conftest import run_script
+
+SCRIPTS = ["main.py", "test.py", "feature_extractor.py", "makelist.py", "StratifiedKFold.py",
+           "StratifiedKFold_verify.py", "aggregate.py", "import_peers.py", "snr_experiment.py", "test1.py",
+           "test2.py", "motion_map_analyze.py"]  # train.py is main.py
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_an_unknown_flag_is_one_line_in_every_script(script):
+    done = run_script(script, "--no_such_flag", "3")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"error: {script}: ") and "usage:" not in done.stderr
+    assert "unrecognized arguments: --no_such_flag" in done.stderr or "arguments are required" in done.stderr
+
+
+def test_a_bad_value_names_its_flag_in_one_line():
+    done = run_script("main.py", "--max_epoch", "abc")
+    assert done.returncode == 2
+    assert done.stderr == "error: main.py: argument --max_epoch: invalid int value: 'abc' (see --help)\n"
+
+
+def raises_after_warning(argv):
+    warnings.warn("torch says something long", UserWarning)
+    raise MateError("data.npy: the fault")
+
+
+def warns_and_succeeds(argv):
+    for _ in range(3):
+        warnings.warn("kept for a finished run", UserWarning)
+    return 0
+
+
+def test_warnings_are_dropped_around_an_error_and_shown_once_after_success(capsys):
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")  # as a run that warns from many places: the held list decides
+        with pytest.raises(SystemExit) as stop:
+            run(raises_after_warning, [])
+        assert stop.value.code == 2 and capsys.readouterr().err == "error: data.npy: the fault\n"
+        assert shown == []
+        with pytest.raises(SystemExit) as stop:
+            run(warns_and_succeeds, [])
+    assert stop.value.code == 0 and [str(w.message) for w in shown] == ["kept for a finished run"]
+
+
+def test_ffmpeg_is_silenced_for_opencv():
+    import os
+
+    assert os.environ["OPENCV_FFMPEG_LOGLEVEL"] == "-8"  # AV_LOG_QUIET, set when scripts.core.cli is imported
