@@ -26,7 +26,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from scripts.core.cli import OneLineParser, run
+from scripts.core.cli import OneLineParser, finite_float, run
 from scripts.core.errors import MateError
 from scripts.data.download_check import FORMATS as DOWNLOADS
 from scripts.data.lists import OFFICIAL_TEST, OFFICIAL_TRAIN, holds_ucf_crime, split_official, split_stratified
@@ -58,7 +58,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     lists.add_argument("--test_split", type=Path, default=None,
                        help="test split file; implies --split official (default: "
                             "data/ucf_crime/Anomaly_Test.txt)")
-    lists.add_argument("--test_ratio", type=float, default=0.2,
+    lists.add_argument("--test_ratio", type=finite_float, default=0.2,
                        help="test fraction of --split random (default: 0.2)")
     check = parser.add_argument_group("checking a download (docs/data.md, \"Where the data lives\")")
     check.add_argument("--check", type=Path, default=None, metavar="DIR",

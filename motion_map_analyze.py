@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scripts.core.cli import OneLineParser, run
+from scripts.core.cli import OneLineParser, finite_float, run
 from scripts.core.errors import MateError
 from scripts.diagnostics.motion_stats import TAU_PERCENTILE
 from scripts.option import get_analysis_parser, get_runtime_parser
@@ -34,10 +34,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--motion_window", type=int, default=2,
                         help="preceding steps of the MotionMap's reference without a checkpoint (default: 2)")
     threshold = parser.add_mutually_exclusive_group()
-    threshold.add_argument("--tau", type=float, default=None,
+    threshold.add_argument("--tau", type=finite_float, default=None,
                            help="absolute area-ratio threshold on the motion magnitude, >= 0 (default: from "
                                 "--tau_percentile)")
-    threshold.add_argument("--tau_percentile", type=float, default=TAU_PERCENTILE,
+    threshold.add_argument("--tau_percentile", type=finite_float, default=TAU_PERCENTILE,
                            help="tau = this percentile of the normal videos' motion magnitudes (every cell), so "
                                 "their area ratio is about 1 - p/100; a lower p counts weaker motion "
                                 f"(default: {TAU_PERCENTILE:g})")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scripts.core.cli import OneLineParser, run
+from scripts.core.cli import OneLineParser, finite_float, run
 from scripts.core.errors import MateError
 
 
@@ -24,15 +24,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--T", type=int, default=64, help="snippets per bag (default: 64)")
     parser.add_argument("--L", type=int, default=8, help="anomalous snippets in an anomalous bag (default: 8)")
-    parser.add_argument("--sigma", type=float, default=1.0, help="noise std of a snippet score (default: 1.0)")
-    parser.add_argument("--beta", type=float, default=2.0,
+    parser.add_argument("--sigma", type=finite_float, default=1.0, help="noise std of a snippet score (default: 1.0)")
+    parser.add_argument("--beta", type=finite_float, default=2.0,
                         help="sharpness of the motion weights softmax(beta x motion) (default: 2.0)")
-    parser.add_argument("--false_rate", type=float, default=0.05,
+    parser.add_argument("--false_rate", type=finite_float, default=0.05,
                         help="f: motion fires on a non-anomalous snippet with probability rho x f (default: 0.05)")
     parser.add_argument("--topk", type=int, default=8, help="k of top-k pooling (default: 8)")
-    parser.add_argument("--amplitudes", type=float, nargs="+", default=[0.25, 0.5, 1.0, 1.5, 2.0],
+    parser.add_argument("--amplitudes", type=finite_float, nargs="+", default=[0.25, 0.5, 1.0, 1.5, 2.0],
                         help="anomaly amplitudes a (default: 0.25 0.5 1 1.5 2)")
-    parser.add_argument("--rhos", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0],
+    parser.add_argument("--rhos", type=finite_float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0],
                         help="motion strengths rho in [0, 1] (default: 0 0.25 0.5 0.75 1)")
     parser.add_argument("--n_bags", type=int, default=2000, help="bags per class and setting (default: 2000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

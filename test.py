@@ -25,7 +25,7 @@ import math
 import sys
 from pathlib import Path
 
-from scripts.core.cli import OneLineParser, run
+from scripts.core.cli import OneLineParser, finite_float, run
 from scripts.option import get_bootstrap_parser, get_runtime_parser
 from scripts.evaluation.single_video import DEFAULT_THRESHOLD, SLIDING_SECONDS
 from scripts.extraction.backbone_args import add_backbone_arguments, add_clip_batching_arguments
@@ -77,12 +77,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     video.add_argument("--events", type=Path, default=None,
                        help="--stream: append the JSON lines to this file instead of standard output "
                             "(default: standard output)")
-    video.add_argument("--stream_timeout", type=float, default=10.0,
+    video.add_argument("--stream_timeout", type=finite_float, default=10.0,
                        help="--stream: seconds without a frame before the source is reopened or the run ends; "
                             "a network source gets 2 s more, FFmpeg's time to learn its format (default: 10)")
     video.add_argument("--reconnect", type=int, default=0,
                        help="--stream: times a silent or broken source is reopened before the run ends (default: 0)")
-    video.add_argument("--threshold", type=float, default=None,
+    video.add_argument("--threshold", type=finite_float, default=None,
                        help="the alarm threshold, one rule everywhere: a score at or above it counts as anomalous "
                             "(--video: intervals, red frames, --stream alerts; --test_list: the false alarm rate, "
                             "beside the rate at 0.5) (default: the validation-selected threshold stored in the "

@@ -36,12 +36,18 @@ def load_array(path: str | Path) -> np.ndarray:
     path = Path(path)
     crop = crop_index(path.stem)
     try:
+        check_npy_magic(path)
         arr = np.load(path, allow_pickle=False, mmap_mode=None if crop is None else "r")
         if crop is not None and isinstance(arr, np.ndarray):
             arr = select_crop(np.asarray(arr), crop, path)
     except FileNotFoundError:
         raise MateError(f"{path}: feature file not found") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except ValueError as exc:
+        if "pickle" in str(exc) or "Object arrays" in str(exc):
+            raise MateError(f"{path}: holds pickled Python objects, not a numeric array (refused: loading "
+                            "them could run code from the file)") from None
+        raise MateError(f"{path}: not a readable .npy array ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise MateError(f"{path}: not a readable .npy array ({exc})") from None
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
         raise MateError(f"{path}: expected a numeric array, got dtype {getattr(arr, 'dtype', type(arr))}")
@@ -53,6 +59,22 @@ def load_array(path: str | Path) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise MateError(f"{path}: contains NaN or Inf values")
     return arr
+
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def check_npy_magic(path: Path) -> None:
+    """A file named .npy that is not one (text, an .npz archive, anything else) is named as such, not
+    misread as pickled data."""
+    with open(path, "rb") as f:
+        head = f.read(len(NPY_MAGIC))
+    if head == NPY_MAGIC:
+        return
+    if not head:
+        raise MateError(f"{path}: empty file (0 bytes), not a .npy array")
+    what = "a zip (.npz) archive" if head.startswith(b"PK") else f"it starts with {head!r}"
+    raise MateError(f"{path}: not a .npy array (no .npy header: {what})")
 
 
 def select_crop(arr: np.ndarray, crop: int, path: Path) -> np.ndarray:
@@ -166,7 +188,13 @@ class FeatureDataset(Dataset):
         def load(entry: VideoEntry) -> tuple[torch.Tensor, bool]:
             arr = load_array(entry.path)
             x = torch.from_numpy(to_model_layout(arr, crop_mode=crop_mode))
-            return (x if x.dtype == dtype else x.to(dtype)), is_sequence(arr)
+            if x.dtype != dtype:
+                x = x.to(dtype)
+                if not bool(torch.isfinite(x).all()):
+                    raise MateError(f"{entry.path}: values up to {float(np.abs(arr).max()):.3g} overflow "
+                                    f"--cache_dtype {cache_dtype} (largest {torch.finfo(dtype).max:.0f}); use "
+                                    "--cache_dtype float32")
+            return x, is_sequence(arr)
 
         with ThreadPoolExecutor(max_workers=workers) if workers > 0 else contextlib.nullcontext() as pool:
             loaded = pool.map(load, self.entries) if pool is not None else map(load, self.entries)

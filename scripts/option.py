@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from scripts.core.cli import OneLineParser
+from scripts.core.cli import OneLineParser, finite_float
 from scripts.core.errors import MateError
+from scripts.core.fileio import read_text
 
 
 def get_config_parser(add_help: bool = False) -> argparse.ArgumentParser:
@@ -104,9 +106,11 @@ def _check_scalar(value: Any, action: argparse.Action, key: str, source: Path) -
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise fault("an integer")
-    elif kind is float:
+    elif kind in (float, finite_float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fault("a number")
+        if not math.isfinite(value):
+            raise fault("a finite number")
         value = float(value)
     elif not isinstance(value, str):
         raise fault("a string")
@@ -128,11 +132,7 @@ def load_config(path: str | Path, parser: argparse.ArgumentParser, _seen: tuple[
     if path.resolve() in _seen:
         raise MateError(f"{path}: '{EXTENDS}' goes round in a cycle ({' -> '.join(str(p) for p in _seen)})")
     try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise MateError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MateError(f"{path}: cannot read config ({exc})") from None
+        raw = json.loads(read_text(path, "config file"))
     except json.JSONDecodeError as exc:
         raise MateError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(raw, dict):
@@ -226,7 +226,7 @@ def get_loss_parser(add_help: bool = False) -> argparse.ArgumentParser:
     parser = OneLineParser(add_help=add_help)
     group = parser.add_argument_group("loss")
     for f in dataclasses.fields(LossConfig):
-        group.add_argument(f"--{f.name}", type=float, default=f.default,
+        group.add_argument(f"--{f.name}", type=finite_float, default=f.default,
                            help=f"{f.metadata['help']} (default: {f.default:g})")
     group.add_argument("--no_triplet", action="store_true",
                        help="ablation: drop the triplet loss (sets its weight to 0) (default: off)")
@@ -246,13 +246,13 @@ def get_train_parser(add_help: bool = False) -> argparse.ArgumentParser:
     group.add_argument("--batch_size", type=int, default=16,
                        help="videos per batch, half normal and half anomalous; keep it equal across "
                             "compared experiments (default: 16)")
-    group.add_argument("--lr", type=float, default=0.002, help="AdamW peak learning rate (default: 0.002)")
-    group.add_argument("--weight_decay", type=float, default=0.002, help="AdamW weight decay (default: 0.002)")
+    group.add_argument("--lr", type=finite_float, default=0.002, help="AdamW peak learning rate (default: 0.002)")
+    group.add_argument("--weight_decay", type=finite_float, default=0.002, help="AdamW weight decay (default: 0.002)")
     group.add_argument("--max_epoch", type=int, default=150,
                        help="training epochs; with --resume it may grow (not shrink): the warm-up + cosine "
                             "schedule is then recomputed for the new length from the stored step, so the "
                             "numbers differ from a run started with the larger value (default: 150)")
-    group.add_argument("--warmup_epochs", type=float, default=5.0,
+    group.add_argument("--warmup_epochs", type=finite_float, default=5.0,
                        help="linear warm-up length in epochs, then cosine decay to lr/100 (default: 5)")
     group.add_argument("--select_from_epoch", type=int, default=1,
                        help="the first epoch checkpoint_best.pth may come from; earlier epochs are trained and "
@@ -260,7 +260,7 @@ def get_train_parser(add_help: bool = False) -> argparse.ArgumentParser:
                             "epoch can reach the top validation ROC-AUC first and keep it (ties keep the first); "
                             "the sequence configs set it (docs/model.md); a run of fewer epochs selects from its "
                             "last (default: 1, every epoch)")
-    group.add_argument("--grad_clip", type=float, default=1.0,
+    group.add_argument("--grad_clip", type=finite_float, default=1.0,
                        help="clip the gradient norm to this value; 0 = off (default: 1.0)")
     group.add_argument("--eval_batch_size", type=int, default=32,
                        help="videos per batch when scoring (map features) (default: 32)")

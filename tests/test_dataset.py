@@ -56,8 +56,15 @@ def test_bad_arrays(tmp_path, arr, fault):
 def test_unreadable_and_missing(tmp_path):
     junk = tmp_path / "junk.npy"
     junk.write_bytes(b"this is not numpy")
-    with pytest.raises(MateError, match="not a readable .npy"):
-        load_array(junk)
+    with pytest.raises(MateError, match=r"junk.npy: not a .npy array \(no .npy header: it starts with b'this i'\)"):
+        load_array(junk)  # named for what it is, never "pickled data ... allow_pickle" (issue #31, item 14)
+    pickled = tmp_path / "objects.npy"
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(MateError, match="objects.npy: holds pickled Python objects, not a numeric array"):
+        load_array(pickled)
+    (tmp_path / "empty.npy").write_bytes(b"")
+    with pytest.raises(MateError, match=r"empty.npy: empty file \(0 bytes\)"):
+        load_array(tmp_path / "empty.npy")
     truncated = tmp_path / "cut.npy"
     np.save(truncated, np.ones((100, 64), np.float32))
     truncated.write_bytes(truncated.read_bytes()[:500])

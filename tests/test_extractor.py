@@ -319,7 +319,7 @@ def test_wrong_checkpoints_are_named(tmp_path):
     junk, nothing = tmp_path / "junk.pyth", tmp_path / "notensors.pyth"
     junk.write_bytes(b"not a checkpoint")
     torch.save({"epoch": 3}, nothing)
-    for path, fault in ((missing, "weights do not match x3d_xs \\(missing 1"), (junk, "cannot load checkpoint"),
+    for path, fault in ((missing, "weights do not match x3d_xs \\(missing 1"), (junk, "not a PyTorch backbone checkpoint \\(a text file starting 'not a checkpoint'\\)"),
                         (nothing, "not an X3D checkpoint"), (tmp_path / "absent.pyth", "not found")):
         with pytest.raises(MateError, match=fault) as info:
             load_backbone("x3d_xs", checkpoint=path)

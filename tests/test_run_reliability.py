@@ -259,7 +259,7 @@ def test_resume_refuses_features_made_otherwise(tmp_path):
 
 @pytest.mark.parametrize("flag, value, needle", [
     ("--max_epoch", "0", "--max_epoch: must be at least 1, got 0"), ("--max_epoch", "-2", "got -2"),
-    ("--lr", "nan", "--lr: must be a finite number >= 0, got nan"), ("--lr", "inf", "got inf"),
+    ("--lr", "nan", "argument --lr: must be a finite number, got 'nan'"), ("--lr", "inf", "got 'inf'"),
     ("--lr", "-0.1", "got -0.1"), ("--weight_decay", "-1", "--weight_decay: must be a finite number >= 0"),
     ("--batch_size", "1", "--batch_size: must be an even number >= 2"), ("--batch_size", "0", "got 0"),
     ("--warmup_epochs", "-1", "--warmup_epochs"), ("--stop_epoch", "0", "--stop_epoch")])

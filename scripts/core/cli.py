@@ -8,6 +8,7 @@ default), since every decoding fault is reported by the repo itself, naming the 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import warnings
@@ -26,6 +27,18 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise MateError(f"{self.prog}: {message} (see --help)")
+
+
+def finite_float(text: str) -> float:
+    """argparse type of every float flag: NaN and infinities are refused in one line (they pass `> 0` and
+    `<= 1` checks and then make a silent wrong result or a traceback far from the flag)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
 
 
 def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:

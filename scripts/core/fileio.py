@@ -140,14 +140,25 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
 
 
-def read_lines(path: str | os.PathLike, what: str) -> list[str]:
-    """The lines of a text input; missing or unreadable is a MateError naming the file and `what` it is."""
+def read_text(path: str | os.PathLike, what: str) -> str:
+    """A text input (manifest, list, config, annotation) as UTF-8, a byte-order mark dropped (editors on
+    Windows write one); missing, a folder, unreadable or binary is one MateError naming the file and `what`."""
     from scripts.core.errors import MateError
 
     path = Path(path)
     try:
-        return path.read_text().splitlines()
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise MateError(f"{path}: {what} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MateError(f"{path}: cannot read {what} ({exc})") from None
+    except IsADirectoryError:
+        raise MateError(f"{path}: is a folder, not a {what}") from None
+    except UnicodeDecodeError as exc:
+        raise MateError(f"{path}: {what} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                        f"{exc.start}); a binary file?") from None
+    except OSError as exc:
+        raise MateError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+
+
+def read_lines(path: str | os.PathLike, what: str) -> list[str]:
+    """The lines of a text input (read_text)."""
+    return read_text(path, what).splitlines()

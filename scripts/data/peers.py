@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from scripts.core.errors import MateError
+from scripts.core.fileio import read_text
 from scripts.data.manifest import NORMAL_CLASS, infer_class
 from scripts.data.xd_violence import parse_name as parse_xd_name
 
@@ -63,10 +64,7 @@ def list_lines(path: Path) -> list[tuple[int, str, int | None]]:
     """(line number, the feature path, the line's own 0/1 label or None) of a list file as published: CRLF or
     LF, a numeric label column (PEL4VAD's ShanghaiTech: `train/01_0014_0.npy 1.0`) read, a CSV `path,label`
     header and its text labels (VadCLIP) or S3R's `video-id` header skipped, blank lines skipped."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise MateError(f"{path}: cannot read the list ({exc.strerror})") from None
+    text = read_text(path, "list")
     out = []
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -233,13 +231,27 @@ def check_gt_length(frames: int, videos: list[PeerVideo], gt_path: Path, dataset
                     f"the test list's features are {expected:,}{where}")
 
 
+def read_frame_labels(path: Path) -> np.ndarray:
+    """A frame-label .npy (a concatenated GT or one video's mask) as a flat 0/1 array; anything else (not
+    an array, NaN, a value other than 0 and 1, empty) is one MateError, not an annotation with no events."""
+    try:
+        gt = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise MateError(f"{path}: not a readable .npy array ({str(exc).splitlines()[0][:120]})") from None
+    if not isinstance(gt, np.ndarray) or gt.dtype.kind not in "biuf" or gt.size == 0:
+        raise MateError(f"{path}: expected a non-empty numeric array of frame labels, got "
+                        f"{getattr(gt, 'dtype', type(gt).__name__)} {list(getattr(gt, 'shape', []))}")
+    gt = gt.reshape(-1)
+    bad = np.flatnonzero((gt != 0) & (gt != 1))
+    if bad.size:
+        raise MateError(f"{path}: frame labels must be 0 or 1; frame {bad[0]:,} holds {gt[bad[0]]} "
+                        f"({bad.size:,} such frames)")
+    return gt
+
+
 def gt_from_concatenated(gt_path: Path, videos: list[PeerVideo], dataset: str, family: str) -> list[np.ndarray]:
     """The peers' concatenated GT (`gt-ucf.npy`, `gt.npy`, `gt-sh.npy`) cut into per-video frame labels."""
-    try:
-        gt = np.load(gt_path)
-    except (OSError, ValueError) as exc:
-        raise MateError(f"{gt_path}: not a readable .npy array ({exc})") from None
-    gt = gt.reshape(-1)
+    gt = read_frame_labels(gt_path)
     check_gt_length(gt.size, videos, gt_path, dataset, family, gt)
     bounds = np.cumsum([0] + [FRAMES_PER_SNIPPET * v.snippets for v in videos])
     return [(gt[a:b] > 0.5).astype(np.int8) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -258,7 +270,7 @@ def gt_from_masks(mask_dir: Path, videos: list[PeerVideo]) -> list[np.ndarray]:
                 raise MateError(f"{path}: missing: the anomalous test video {v.name} needs its frame mask")
             out.append(np.zeros(frames, np.int8))
             continue
-        mask = (np.load(path).reshape(-1) > 0.5).astype(np.int8)
+        mask = read_frame_labels(path).astype(np.int8)
         if v.snippets not in (math.ceil(mask.size / 16), mask.size // 16):
             raise MateError(f"{path}: {mask.size} frames, but {v.name}'s features have {v.snippets} snippets "
                             f"(ceil({mask.size}/16) = {math.ceil(mask.size / 16)}): mask and features disagree")

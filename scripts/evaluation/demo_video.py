@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     parser = OneLineParser("python -m scripts.evaluation.demo_video", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="the MP4 to write")
-    parser.add_argument("--seconds", type=float, default=40.0, help="length (default: 40)")
+    parser.add_argument("--seconds", type=finite_float, default=40.0, help="length (default: 40)")
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     print(f"wrote {looped_video(args.out, args.seconds)}")
@@ -111,6 +111,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from scripts.core.cli import OneLineParser, run
+    from scripts.core.cli import OneLineParser, finite_float, run
 
     run(main)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from scripts.core.cli import finite_float
 from scripts.core.errors import MateError, check_component
 
 HEADING = ("AIx699/MATE names: the upstream repository's flags, each mapped to this repo's option (this "
@@ -52,8 +53,8 @@ def add_upstream_flags(parser: argparse.ArgumentParser, script: str) -> None:
                                "selection; give a validation fold (StratifiedKFold.py) for a clean figure", type=Path)
         alias("model_name", "= --exp_name: the run folder runs/<name>/")
         alias("model_arch", "= " + arch_help, choices=tuple(ARCHS))
-        alias("warmup", "= --warmup_epochs", type=float)
-        alias("dropout_rate", "= --dropout", type=float)
+        alias("warmup", "= --warmup_epochs", type=finite_float)
+        alias("dropout_rate", "= --dropout", type=finite_float)
         group.add_argument("--comment", type=str, default=None,
                            help="free text recorded in config.json (upstream put it in its checkpoint folder's "
                                 "name) (default: none)")
@@ -68,7 +69,7 @@ def add_upstream_flags(parser: argparse.ArgumentParser, script: str) -> None:
         alias("model_name", "score runs/<name>/checkpoint_best.pth (this repo: --checkpoint)")
         alias("model_arch", "the architecture the run must have: " + arch_help + "; without --model_name or "
                             "--checkpoint the runs of that architecture are listed", choices=tuple(ARCHS))
-    alias("attn_dropout_rate", "refused: upstream reads it nowhere but in its checkpoint folder's name", type=float)
+    alias("attn_dropout_rate", "refused: upstream reads it nowhere but in its checkpoint folder's name", type=finite_float)
 
 
 def resolve_upstream_flags(args: argparse.Namespace, parser: argparse.ArgumentParser, script: str) -> list[str]:

@@ -34,6 +34,7 @@ from torch import nn
 
 from scripts.core.errors import MateError
 from scripts.core.fileio import atomic_write
+from scripts.models.checkpoint import safe_torch_load
 
 MAP_CHANNELS = 192
 HEAD_DIM = 2048
@@ -253,11 +254,7 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise MateError(f"{path}: checkpoint file not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling errors come in many types; all mean "not loadable"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MateError(f"{path}: cannot load checkpoint with weights_only=True ({reason})") from None
+    obj = safe_torch_load(path, "backbone checkpoint", "give pytorchvideo's X3D .pyth or a state dict")
     return _state_dict_of(obj, path)
 
 

@@ -53,24 +53,43 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise MateError(f"{path}: checkpoint not found")
-    kind = file_kind(path)
-    if kind is not None:
-        raise MateError(f"{path}: not a PyTorch checkpoint ({kind}); give the .pth / .pkl that main.py or the "
-                        "authors wrote")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch's unpickler raises KeyError, IndexError, ... on damaged files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "weights_only" in first or "Weights only" in first:
-            first = "it holds Python objects other than tensors and plain data, which MATE does not load"
-        raise MateError(f"{path}: not a readable MATE checkpoint ({type(exc).__name__}: {first})") from None
+    state = safe_torch_load(path, "checkpoint", "give the .pth / .pkl that main.py or the authors wrote",
+                            readable="MATE checkpoint")
     if is_plain_state_dict(state):
-        return published_checkpoint(state, source=path)
+        return check_finite_weights(published_checkpoint(state, source=path), path)
     if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
         raise MateError(f"{path}: not a MATE checkpoint (no model weights and config)")
     state = read_format(state, source=path)
     stored_model_config(state["model_config"], source=path)  # refuse a bad config here, whoever reads it
+    return check_finite_weights(state, path)
+
+
+def check_finite_weights(state: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A checkpoint whose weights hold NaN or Inf (a run that diverged, a damaged file) scores nothing
+    meaningful: refused here, naming a tensor, rather than failing later in a metric."""
+    bad = [k for k, v in state["model"].items()
+           if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise MateError(f"{path}: {len(bad)} weight tensor(s) hold NaN or Inf (first: {bad[0]}); a run that "
+                        "diverged or a damaged file: use an earlier checkpoint")
     return state
+
+
+def safe_torch_load(path: Path, what: str, hint: str, readable: str | None = None) -> Any:
+    """torch.load on the CPU with weights_only=True, every fault one MateError line: a file that is not a
+    torch file (text, empty, other binary) named by its first bytes, an unpickling fault by its first line,
+    and a file holding Python objects by that fact alone (never torch's advice to load it unsafely)."""
+    kind = file_kind(path)
+    if kind is not None:
+        raise MateError(f"{path}: not a PyTorch {what} ({kind}); {hint}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch's unpickler raises KeyError, IndexError, ... on damaged files
+        text = str(exc).strip()
+        first = text.splitlines()[0][:160] if text else type(exc).__name__
+        if "weights_only" in text or "Weights only" in text:
+            first = "it holds Python objects other than tensors and plain data, which MATE does not load"
+        raise MateError(f"{path}: not a readable {readable or what} ({type(exc).__name__}: {first})") from None
 
 
 def file_kind(path: Path) -> str | None:

@@ -342,6 +342,16 @@ def val_threshold(labels: np.ndarray, val, *, sequence: bool) -> float:
     return round(f1_threshold(labels, scores), 6)
 
 
+def non_finite_loss(loss, x: torch.Tensor, idx, train_ds, args, epoch: int, step: int) -> MateError:
+    """One line for a loss that became NaN or Inf: the batch's most extreme feature file, with its largest
+    |value|, and the flags that decide it (a flag's own NaN is refused when it is parsed)."""
+    peak = x.detach().abs().flatten(1).amax(dim=1)  # [B]
+    worst = int(peak.argmax())
+    return MateError(f"{train_ds.entries[idx[worst]].path}: the loss became {float(loss)} at epoch {epoch}, step "
+                     f"{step} on a batch holding this file, whose largest |value| is {float(peak[worst]):.3g} (run "
+                     f"{args.exp_name}); check the features for extreme values, or lower --lr ({args.lr:g})")
+
+
 def train_one_epoch(model, loss_fn, optimizer, scheduler, train_ds, sampler, args, device, epoch) -> dict[str, float]:
     """One pass over the balanced batches; returns the mean of each loss term."""
     model.train()
@@ -358,8 +368,7 @@ def train_one_epoch(model, loss_fn, optimizer, scheduler, train_ds, sampler, arg
         out = crop_scoring.forward(model, x, motion, train_ds.crop_mode)  # score_mean: each crop scored, averaged
         loss, terms = loss_fn(out.video_logit, out.snippet_logits, out.embedding, y)
         if not torch.isfinite(loss):
-            raise MateError(f"{args.exp_name}: the loss became {float(loss)} at epoch {epoch}, step {step}; "
-                            "lower --lr, or check the features for extreme values")
+            raise non_finite_loss(loss, x, idx, train_ds, args, epoch, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if args.grad_clip > 0:

@@ -1,0 +1,138 @@
+"""Issue #31: hostile and careless input files get one line naming the file and the fault, exit 2, and
+nothing half-written (docs/design.md §10). Items: 5 (a GT of NaN), 8 (NaN weights), 10 (a binary list),
+11/12 (NaN flags, a NaN loss, a float16 overflow), 13 (checkpoints that are text or hostile pickles),
+15 (byte-order marks)."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from scripts.core.errors import MateError
+from scripts.data.synthetic import make_synthetic
+from scripts.models.checkpoint import load_checkpoint
+from tests.conftest import run_script
+
+
+def one_line(done, *needles):
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    for n in needles:
+        assert str(n) in done.stderr, done.stderr
+    return done.stderr
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    root = tmp_path_factory.mktemp("syn")
+    make_synthetic(root, n_train=24, n_test=12, seed=0, feature_dim=4, progress=False)
+    return root
+
+
+def train(synthetic, runs, *extra):
+    return run_script("main.py", "--train_list", synthetic / "train.txt", "--val_list", synthetic / "test.txt",
+                      "--runs_dir", runs, "--exp_name", "x", "--max_epoch", "2", "--no_progress", "--no_plots",
+                      *extra)
+
+
+@pytest.mark.parametrize("flag", ["--lr", "--triplet_margin", "--warmup_epochs"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_float_flag_that_is_not_finite_is_one_line(flag, value, tmp_path):
+    done = run_script("main.py", f"{flag}={value}", "--train_list", "x", "--val_list", "y", "--runs_dir", tmp_path)
+    one_line(done, f"argument {flag}: must be a finite number, got '{value}'")
+    assert not any(tmp_path.iterdir())
+
+
+def test_snr_experiment_sigma_nan_is_one_line():
+    one_line(run_script("snr_experiment.py", "--sigma", "nan"), "argument --sigma: must be a finite number")
+
+
+def test_a_config_value_that_is_not_finite_is_one_line(tmp_path, synthetic):
+    config = tmp_path / "c.json"
+    config.write_text('{"lr": NaN}')
+    one_line(train(synthetic, tmp_path / "runs", "--config", config), "c.json: key 'lr' must be a finite number")
+
+
+def test_a_nan_loss_names_the_file_and_the_flag(tmp_path, synthetic):
+    err = one_line(train(synthetic, tmp_path / "runs", "--lr", "1e30", "--grad_clip", "0"),
+                   "the loss became nan", "--lr (1e+30)", ".npy")
+    assert "UserWarning" not in err
+
+
+def test_float16_overflow_is_named_at_load(tmp_path, synthetic):
+    features = tmp_path / "f.npy"
+    np.save(features, np.full((8, 4), 1e5, np.float32))
+    manifest = tmp_path / "train.txt"
+    manifest.write_text(f"{features} 1 Abuse\n" + (synthetic / "train.txt").read_text().replace(
+        "features/", f"{synthetic}/features/"))
+    done = run_script("main.py", "--train_list", manifest, "--val_list", synthetic / "test.txt", "--runs_dir",
+                      tmp_path / "runs", "--exp_name", "x", "--max_epoch", "1", "--no_progress", "--cache_dtype",
+                      "float16", "--config", "configs/sequence.json")
+    one_line(done, "f.npy: values up to 1e+05 overflow --cache_dtype float16")
+
+
+def test_a_checkpoint_with_nan_weights_is_refused_naming_a_tensor(tmp_path, synthetic):
+    assert train(synthetic, tmp_path / "runs").returncode == 0
+    ckpt = tmp_path / "runs/x/checkpoint_best.pth"
+    state = torch.load(ckpt, weights_only=True)
+    name = next(iter(state["model"]))
+    state["model"][name] = torch.full_like(state["model"][name], float("nan"))
+    torch.save(state, tmp_path / "nan.pth")
+    with pytest.raises(MateError, match=f"nan.pth: 1 weight tensor\\(s\\) hold NaN or Inf \\(first: {name}\\)"):
+        load_checkpoint(tmp_path / "nan.pth")
+    done = run_script("test.py", "--test_list", synthetic / "test.txt", "--checkpoint", tmp_path / "nan.pth",
+                      "--no_progress", "--no_plots")
+    one_line(done, "hold NaN or Inf")
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("echo hostile > /dev/null",))
+
+
+@pytest.mark.parametrize("what", ["text", "hostile"])
+def test_checkpoints_that_are_text_or_hostile_pickles(tmp_path, what, short_clip):
+    ckpt = tmp_path / "x.pyth"
+    if what == "text":
+        ckpt.write_text("weights\n")
+    else:
+        torch.save({"model": Payload()}, ckpt)
+    for script, flag in (("test.py", "--checkpoint"), ("feature_extractor.py", "--backbone_checkpoint")):
+        args = ("--test_list", "t.txt") if script == "test.py" else ("--video", short_clip, "--out_dir", tmp_path / "o")
+        err = one_line(run_script(script, *args, flag, ckpt, "--no_progress"), "x.pyth: not a ")
+        assert len(err) < 300 and "weights_only set to False" not in err and "pop from empty list" not in err
+        assert ("a text file starting 'weights'" in err) == (what == "text")
+        assert ("holds Python objects other than tensors" in err) == (what == "hostile")
+
+
+def test_a_binary_peer_list_is_one_line(tmp_path):
+    listing = tmp_path / "bin.list"
+    listing.write_bytes(bytes(range(256)) * 4)
+    done = run_script("import_peers.py", "--family", "rtfm", "--dataset", "ucf", "--train_list", listing,
+                      "--test_list", listing, "--gt", tmp_path / "gt.npy", "--out_dir", tmp_path / "out")
+    one_line(done, "bin.list: list is not UTF-8 text (byte 0x80 at offset 128); a binary file?")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("gt", [np.full(32, np.nan, np.float32), np.full(32, 0.7, np.float32),
+                                np.array(["a"] * 32)])
+def test_a_peer_gt_that_is_not_frame_labels_is_one_line(tmp_path, gt):
+    from scripts.data.peers import read_frame_labels
+
+    np.save(tmp_path / "gt.npy", gt)
+    with pytest.raises(MateError, match="gt.npy: (frame labels must be 0 or 1|expected a non-empty numeric)"):
+        read_frame_labels(tmp_path / "gt.npy")
+
+
+def test_byte_order_marks_are_read_as_text(tmp_path, synthetic):
+    bom = b"\xef\xbb\xbf"
+    manifest = tmp_path / "train.txt"
+    manifest.write_bytes(bom + (synthetic / "train.txt").read_text().replace(
+        "features/", f"{synthetic}/features/").encode())
+    config = tmp_path / "c.json"
+    config.write_bytes(bom + json.dumps({"max_epoch": 1}).encode())
+    done = run_script("main.py", "--train_list", manifest, "--val_list", synthetic / "test.txt", "--runs_dir",
+                      tmp_path / "runs", "--exp_name", "bom", "--config", config, "--no_progress", "--no_plots")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "runs/bom/config.json").read_text())["options"]["max_epoch"] == 1
