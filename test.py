@@ -46,6 +46,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--out_dir", type=Path, default=None,
                         help="where the outputs go (default: the checkpoint's folder; runs/<name> for a "
                              "published state dict)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="--test_list: replace the outputs of another test list in --out_dir (default: "
+                             "refuse; the same list again always replaces its own)")
     parser.add_argument("--batch_size", type=int, default=32, help="videos per batch for map features (default: 32)")
     parser.add_argument("--gt", type=Path, default=None,
                         help="frame annotations for frame-level ROC-AUC/AP, sequence features only: "

@@ -136,3 +136,22 @@ def test_byte_order_marks_are_read_as_text(tmp_path, synthetic):
                       tmp_path / "runs", "--exp_name", "bom", "--config", config, "--no_progress", "--no_plots")
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "runs/bom/config.json").read_text())["options"]["max_epoch"] == 1
+
+
+def test_test_py_keeps_another_lists_outputs_unless_overwrite(tmp_path, synthetic):
+    """Item 2: the fixed output names hold one test list's results; another list into the same folder is
+    refused without --overwrite (nothing replaced), the same list again replaces its own (make demo)."""
+    assert train(synthetic, tmp_path / "runs").returncode == 0
+    run_dir, other = tmp_path / "runs/x", tmp_path / "other.txt"
+    other.write_text("\n".join((synthetic / "test.txt").read_text().replace(
+        "features/", f"{synthetic}/features/").splitlines()[:-2]) + "\n")
+    test = lambda listing, *extra: run_script(  # noqa: E731
+        "test.py", "--test_list", listing, "--checkpoint", run_dir / "checkpoint_best.pth", "--no_progress",
+        "--no_plots", "--n_boot", "10", *extra)
+    assert test(synthetic / "test.txt").returncode == 0
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    one_line(test(other), f"{run_dir}: holds test.py's outputs for another test list", "--overwrite")
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
+    assert test(synthetic / "test.txt").returncode == 0  # the same list replaces its own
+    assert test(other, "--overwrite").returncode == 0
+    assert json.loads((run_dir / "test_metrics.json").read_text())["test_list"] == str(other)

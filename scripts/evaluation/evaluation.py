@@ -214,6 +214,8 @@ def run_test(args: argparse.Namespace) -> dict[str, Any]:
     """Score `args.test_list` with `args.checkpoint`; write the outputs; return test_metrics."""
     device = resolve_device(args.device)
     use_threads(args.threads)
+    if args.out_dir:
+        check_other_list(Path(args.out_dir), args.test_list, args.overwrite)  # before the work, when known
     model, ckpt, ds, settings_check = load_for_scoring(args.checkpoint, args.test_list, device=device,
                                                        progress=not args.no_progress, workers=args.num_workers,
                                                        force_settings=args.force_settings)
@@ -239,7 +241,26 @@ def run_test(args: argparse.Namespace) -> dict[str, Any]:
         metrics["oracle"] = oracle
     out_dir = Path(args.out_dir) if args.out_dir else output_folder(args.checkpoint, ckpt)
     with exclusive_lock(out_dir / TEST_LOCK_NAME, what=f"test.py's output folder {out_dir}"):  # one writer at a time
+        check_other_list(out_dir, args.test_list, args.overwrite)
         return write_results(args, ds, ckpt, scores, labels, metrics, out_dir)
+
+
+def check_other_list(out_dir: Path, test_list: Path, overwrite: bool) -> None:
+    """The fixed output names (docs/design.md §6) hold one test list's results: a folder holding another
+    list's is refused without --overwrite (aggregate.py would compare the wrong scores); the same list
+    again replaces its own, so a rerun (make demo) needs no flag."""
+    path = out_dir / "test_metrics.json"
+    if overwrite or not path.is_file():
+        return
+    try:
+        record = json.loads(path.read_text())
+        old = record.get("test_list_resolved") or str(Path(record["test_list"]).resolve())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise MateError(f"{path}: holds outputs test.py cannot read back; pass --overwrite to replace them, or "
+                        "--out_dir elsewhere") from None
+    if Path(old) != Path(test_list).resolve():
+        raise MateError(f"{out_dir}: holds test.py's outputs for another test list ({old}); pass --overwrite to "
+                        f"replace them with {test_list}'s, or --out_dir elsewhere")
 
 
 def write_results(args: argparse.Namespace, ds, ckpt: dict[str, Any], scores: Scores, labels: np.ndarray,
