@@ -127,6 +127,8 @@ def main(argv=None) -> int:
     from scripts.extraction.extraction_run import run_extraction
 
     summary, failures_csv = run_extraction(args)
+    for video, why in summary.redone:
+        print(f"{video}: extracted again: the kept features were damaged ({why})")
     print(f"written {len(summary.written)}, skipped {len(summary.skipped)} (already extracted; "
           f"--overwrite redoes them), failed {len(summary.failures)} -> {args.out_dir}")
     for video in summary.truncated:

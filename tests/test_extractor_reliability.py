@@ -275,3 +275,24 @@ def test_two_processes_with_other_settings_started_together(tmp_path):
     strides = {side["stride"] for side, _ in pairs(out).values()}
     assert len(pairs(out)) == 2 and len(strides) == 1
     assert json.loads((out / RECORD_NAME).read_text())["settings"]["stride"] in strides
+
+
+def test_resume_redoes_a_kept_array_its_sidecar_does_not_describe(tmp_path):
+    """Issue #31 item 3: a rerun checks each kept .npy against its sidecar (header shape and dtype, file size;
+    no full read), extracts a damaged one again and says so; the sound ones are skipped."""
+    root, out = make_root(tmp_path / "videos", 4), tmp_path / "features"
+    assert cli(root, out).returncode == 0
+    good = pairs(out)
+    cut, text, other = (out / "Abuse/V001_x264.npy", out / "Abuse/V003_x264.npy", out / "Normal/V000_x264.npy")
+    cut.write_bytes(cut.read_bytes()[:-40])
+    text.write_text("not features\n")
+    np.save(other, np.zeros((3, 3), np.float16))
+    done = cli(root, out)
+    assert done.returncode == 0 and "written 3, skipped 1 " in done.stdout, done.stdout
+    assert "Abuse/V001_x264.avi: extracted again: the kept features were damaged (shorter than its header " \
+           "promises (truncated))" in done.stdout
+    assert "Abuse/V003_x264.avi: extracted again: the kept features were damaged (not a .npy file" in done.stdout
+    assert "Normal/V000_x264.avi: extracted again: the kept features were damaged (float16 [3, 3] where its " \
+           "sidecar records float32" in done.stdout
+    again = pairs(out)
+    assert all(np.array_equal(again[v][1], good[v][1]) for v in good)

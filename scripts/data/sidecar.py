@@ -50,6 +50,28 @@ def write_features_and_sidecar(out: Path, features: np.ndarray, sidecar: dict) -
         json_path.unlink(missing_ok=True)
 
 
+def npy_damage(path: Path, sidecar: dict) -> str | None:
+    """Why a kept feature file does not match its sidecar (None: it does), from its header and size alone (no
+    full read): not a .npy, another shape or dtype than the sidecar records, or fewer or more bytes than that
+    header promises (a truncated copy, a file overwritten after extraction)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(6) != b"\x93NUMPY":
+                return "not a .npy file (no .npy header)"
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)  # the header read, the data only mapped
+        shape, dtype, offset = mapped.shape, mapped.dtype, mapped.offset
+        del mapped
+    except (OSError, ValueError, EOFError, AttributeError) as exc:
+        if "mmap length is greater than file size" in str(exc):
+            return "shorter than its header promises (truncated)"
+        return f"not a readable .npy ({str(exc).splitlines()[0][:80]})"
+    if list(shape) != list(sidecar.get("shape", shape)) or dtype.name != sidecar.get("dtype", dtype.name):
+        return f"{dtype.name} {list(shape)} where its sidecar records {sidecar.get('dtype')} {sidecar.get('shape')}"
+    expected = offset + int(np.prod(shape)) * dtype.itemsize
+    size = path.stat().st_size
+    return None if size == expected else f"{size:,} bytes where its header promises {expected:,}"
+
+
 def video_fps(sidecar: dict) -> Fraction | None:
     """The frame rate that maps a feature's frames to its snippets in time: the sidecar's fps when it was
     made on the clock in seconds (it has `window_s`, scripts/extraction/clips.py), else None (frames count)."""

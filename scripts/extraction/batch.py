@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from scripts.core.devices import torchrun_env
 from scripts.core.errors import MateError
-from scripts.data.sidecar import read_sidecar, write_features_and_sidecar
+from scripts.data.sidecar import npy_damage, read_sidecar, write_features_and_sidecar
 from scripts.extraction.extraction import ClipStream, ExtractSettings, features_from_stream
 from scripts.extraction.x3d import X3DFeatures
 
@@ -70,6 +70,7 @@ class Summary:
     skipped: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (video, error)
     truncated: list[str] = field(default_factory=list)  # written, but fewer frames than declared
+    redone: list[tuple[str, str]] = field(default_factory=list)  # (video, why its kept .npy was damaged)
 
 
 def settings_record(settings: ExtractSettings, backbone: X3DFeatures) -> dict:
@@ -88,15 +89,21 @@ def settings_record(settings: ExtractSettings, backbone: X3DFeatures) -> dict:
     return settings_of(record)
 
 
-def _done(job: Job, record: dict) -> bool:
-    """True when both outputs exist with the settings `record`; other settings are a failure, not a skip
-    (an older sidecar without one of the keys is refused, not assumed to match)."""
+def _done(job: Job, record: dict, summary: Summary) -> bool:
+    """True when both outputs exist with the settings `record` and the array is the one its sidecar records
+    (header shape and dtype, file size: npy_damage); a damaged array is redone, said in `summary.redone`;
+    other settings are a failure, not a skip (an older sidecar without one of the keys is refused, not
+    assumed to match)."""
     sidecar_path = job.out.with_suffix(".json")
     if not (job.out.is_file() and sidecar_path.is_file()):
         return False
     from scripts.data.feature_settings import KEYS, check_clock, settings_of
 
     sidecar = read_sidecar(job.out) or {}
+    damage = npy_damage(job.out, sidecar)
+    if damage is not None:
+        summary.redone.append((job.name, damage))
+        return False
     check_clock(sidecar, job.out)
     old = settings_of(sidecar)
     differ = [f"{k} {old.get(k)} != {record.get(k)}" for k in KEYS if old.get(k) != record.get(k)]
@@ -120,7 +127,7 @@ def extract_all(jobs: Sequence[Job], backbone: X3DFeatures, settings: ExtractSet
     summary, todo, record = Summary(), [], settings_record(settings, backbone)
     for job in jobs:
         try:
-            if not overwrite and _done(job, record):
+            if not overwrite and _done(job, record, summary):
                 summary.skipped.append(job.name)
                 continue
         except MateError as exc:
