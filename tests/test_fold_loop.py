@@ -35,12 +35,18 @@ def loop_env(tmp_path):
     fake = tmp_path / "python"
     fake.write_text(FAKE_PYTHON)
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    return {**os.environ, "PY": str(fake), "REAL_PY": sys.executable, "LOG": str(tmp_path / "log.txt"), "RUNS_DIR": str(tmp_path / "runs")}
+    for name in ("lists", "my_lists", "L"):  # the fold lists the loop checks for before any run
+        (tmp_path / name).mkdir()
+        for k in range(2):
+            for part in ("train", "val", "test"):
+                (tmp_path / name / f"fold{k}_{part}.txt").write_text("")
+    return {**os.environ, "PY": str(fake), "REAL_PY": sys.executable, "LOG": str(tmp_path / "log.txt"),
+            "RUNS_DIR": str(tmp_path / "runs"), "LISTS_ROOT": str(tmp_path)}
 
 
-def run_loop(env, *args, **extra):
-    return subprocess.run(["bash", str(ROOT / "run_folds.sh"), *map(str, args)], cwd=ROOT, env={**env, **extra},
-                          capture_output=True, text=True, timeout=60)
+def run_loop(env, lists, *args, **extra):
+    return subprocess.run(["bash", str(ROOT / "run_folds.sh"), os.path.join(env["LISTS_ROOT"], lists), *map(str, args)],
+                          cwd=ROOT, env={**env, **extra}, capture_output=True, text=True, timeout=60)
 
 
 def calls(env) -> list[str]:
@@ -73,12 +79,12 @@ def test_main_gets_the_seed_resume_and_the_fold_lists(loop_env):
     for seed, args in zip(("3", "4"), mains):
         given = dict(zip(args[::2], args[1::2]))
         assert given["--seed"] == seed and given["--exp_name"] == f"fast_s{seed}_fold0"
-        assert given["--train_list"] == "my_lists/fold0_train.txt" and given["--max_epoch"] == "7"
+        assert given["--train_list"].endswith("/my_lists/fold0_train.txt") and given["--max_epoch"] == "7"
         assert "--resume" in args and "--overwrite" not in args
 
 
 def test_ablations_runs_the_deciding_rows_over_their_seeds_first(loop_env, tmp_path):
-    done = subprocess.run(["bash", str(ROOT / "ablations.sh"), "lists", "1", "2", "1", "p"], cwd=ROOT,
+    done = subprocess.run(["bash", str(ROOT / "ablations.sh"), tmp_path / "lists", "1", "2", "1", "p"], cwd=ROOT,
                           env={**loop_env, "DECIDE_SEEDS": "0 1", "SEEDS": "5"}, capture_output=True, text=True,
                           timeout=60)
     with open(loop_env["LOG"]) as f:
@@ -101,9 +107,35 @@ def test_gt_and_oracle_reach_test_and_main(loop_env):
     with open(loop_env["LOG"]) as f:
         logged = {line.split(" | ")[0].split()[0]: line.split(" | ")[1].split() for line in f}
     value = lambda script, flag: logged[script][logged[script].index(flag) + 1]  # noqa: E731
-    assert value("main.py", "--oracle_test_list") == "L/fold0_test.txt" and value("main.py", "--oracle_gt") == "gt.txt"
+    assert value("main.py", "--oracle_test_list").endswith("/L/fold0_test.txt")
+    assert value("main.py", "--oracle_gt") == "gt.txt"
     assert value("test.py", "--gt") == "gt.txt"
     os.remove(loop_env["LOG"])
     run_loop(loop_env, "L", 1, 2, 1, "c=configs/fast.json")  # neither: neither flag
     with open(loop_env["LOG"]) as f:
         assert not any("--gt" in line or "--oracle" in line for line in f)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("lists", 0, 3, 1, "x=configs/fast.json"), "FOLDS must be a whole number >= 1, got '0'"),
+    (("lists", 2, "abc", 1, "x=configs/fast.json"), "EPOCHS must be a whole number >= 1, got 'abc'"),
+    (("lists", 2, 3, "0", "x=configs/fast.json"), "JOBS must be a whole number >= 1, got '0'"),
+    (("lists", 3, 3, 1, "x=configs/fast.json"), "lists/fold2_train.txt: not found (FOLDS=3;"),
+    (("nowhere", 1, 3, 1, "x=configs/fast.json"), "nowhere/fold0_train.txt: not found"),
+    (("lists", 2, 3, 1, "configs/fast.json"), "'configs/fast.json' is not NAME=CONFIG[@SEEDS]"),
+    (("lists", 2, 3, 1, "../up=configs/fast.json"), "NAME '../up' is not a plain folder name"),
+    (("lists", 2, 3, 1, "=configs/fast.json"), "NAME '' is not a plain folder name"),
+    (("lists", 2, 3, 1, "x=configs/none.json"), "config configs/none.json not found"),
+    (("lists", 2, 3, 1, "x=configs/fast.json@0,a"), "seed 'a' is not a whole number"),
+])
+def test_every_value_is_checked_once_before_any_run(loop_env, args, message):
+    """Issue #31 items 6 and 18: one line and exit 2 before any run, never one error per run."""
+    done = run_loop(loop_env, *args)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    assert done.stderr.startswith("error: run_folds.sh: ") and not os.path.exists(loop_env["LOG"])
+
+
+def test_ablations_with_a_bad_value_is_one_line(loop_env, tmp_path):
+    done = subprocess.run(["bash", str(ROOT / "ablations.sh"), tmp_path / "lists", "0", "2", "1", "p"], cwd=ROOT,
+                          env=loop_env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr == "error: run_folds.sh: FOLDS must be a whole number >= 1, got '0'\n"
