@@ -89,6 +89,15 @@ def test_the_lists_must_be_one_split(folds, tmp_path):
     assert done.returncode == 2 and "fold2_train.txt (--folds 3" in done.stderr
 
 
+def test_a_seed_given_twice_is_one_line_and_writes_nothing(folds, tmp_path):
+    """Issue #31 item 17: it locked its own run folder ("in use by pid N", itself) after starting others."""
+    done = run_script("main.py", "--folds_dir", folds / "folds", "--folds", "2", "--seeds", "0", "0", "--exp_name",
+                      "d", "--runs_dir", tmp_path / "runs", "--max_epoch", "1", *COMMON)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "--seeds: 0 given more than once; each seed is one run per fold" in done.stderr
+    assert not (tmp_path / "runs").exists()
+
+
 
 class FakeRun:
     """A run of `epochs` epochs that leaves a file per trained epoch in `root` (O_EXCL: an epoch trained

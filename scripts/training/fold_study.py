@@ -127,8 +127,11 @@ def run_study(args: argparse.Namespace) -> list[dict[str, Any]]:
     model_config_from_args(args, in_channels=1)  # the model options checked before the features load
     loss_cfg = loss_config_from_args(args)
     pretrained = None if args.pretrained_ckpt is None else load_checkpoint(args.pretrained_ckpt)
-    lists = fold_lists(Path(args.folds_dir), args.folds)
     seeds = args.seeds if args.seeds else [args.seed]
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:  # before anything is read or written: one run folder per (seed, fold)
+        raise MateError(f"--seeds: {', '.join(map(str, twice))} given more than once; each seed is one run per fold")
+    lists = fold_lists(Path(args.folds_dir), args.folds)
     plan = [(seed, k) for seed in seeds for k in range(args.folds)]
     everything, extraction, train_cache, val_cache = load_shared(args, lists)
     where = {e.name: i for i, e in enumerate(everything)}
