@@ -1,5 +1,6 @@
 """test.py --video: a new video is extracted (random X3D weights, explicit flag) and scored per snippet."""
 import csv
+import json
 import dataclasses
 import os
 import socket
@@ -171,3 +172,21 @@ def test_top_intervals_merge_runs():
                     scores=np.array([0.1, 0.7, 0.8, 0.2, 0.95, 0.1]), fps=30.0, num_frames=90, kind="snippet")
     assert top_intervals(s, 0.5) == [(2.0, 2.5, 0.95), (0.5, 1.5, pytest.approx(0.8))]
     assert s.frames()[-1] == (75, 89) and s.at(1.2) == pytest.approx(0.8) and s.at(5.0) is None
+
+
+@pytest.mark.parametrize("layout, shape", [("map", [192, 4, 5, 5]), ("sequence", [192, 32, 1, 1])])
+def test_a_video_shorter_than_a_clip_says_it_was_padded_and_ends_where_it_ends(tmp_path, layout, shape):
+    """Issue #31 item 7: a 1-frame, 0.1 s video: every clip frame repeats it, so the sidecar says padded
+    (x3d_xs takes 4 frames: 3 repeats), and the curve's one point ends at 0.1 s, not at the window's 1.6 s."""
+    video = write_video(tmp_path / "one.avi", 1, size=(96, 72), fps=10.0)
+    ckpt = make_checkpoint(tmp_path / "ckpt.pth", shape, layout == "sequence")
+    proc = run_script("test.py", "--video", video, "--checkpoint", ckpt, "--backbone", "x3d_xs", "--random_weights",
+                      "--out_dir", tmp_path / "out", "--no_overlay", "--no_progress")
+    assert proc.returncode == 0, proc.stderr
+    _, rows = read_scores(tmp_path / "out" / "one")
+    assert [(float(r["start_s"]), float(r["end_s"])) for r in rows] == [(0.0, 0.1)]
+    done = run_script("feature_extractor.py", "--video", video, "--out_dir", tmp_path / "f", "--backbone", "x3d_xs",
+                      "--random_weights", "--no_progress")
+    assert done.returncode == 0, done.stderr
+    sidecar = json.loads((tmp_path / "f/one.json").read_text())
+    assert sidecar["padded"] is True and sidecar["padded_frames"] == 3 and sidecar["num_clips"] == 1

@@ -204,6 +204,7 @@ class VideoScorer:
             scores = np.array([s for _, s in points])
             starts = np.array([float(clip_times[i][0]) for i, _ in points])
             ends = np.array([float(clip_times[min(i + self.K, clips_seen) - 1][1]) for i, _ in points])
+            ends = np.minimum(ends, duration)  # a video shorter than a clip's window ends where it ends
         return VideoScores(video_score=float(torch.sigmoid(out.video_logit[0])), starts=starts, ends=ends,
                            scores=scores, fps=fps, num_frames=int(sidecar["num_frames"]), kind=self.describe_points(),
                            settings=self.said, random_weights=self.random_weights)

@@ -215,7 +215,8 @@ class ClipAssembler:
         self.duration, self.fps = duration, fps
         self.num_frames = 0  # decoded so far
         self.next_clip = 0
-        self.padded_frames = 0  # strided: clip targets past the end of the video, given the last frame
+        self.padded_frames = 0  # clip frames past the end of the video: strided, targets given the last frame;
+        # uniform, the repeats in a window cut short by the end (the first window of a shorter video)
         self.dropped_frames = 0  # uniform: frames after the last window taken, in no clip
         self.peak_buffer = 0
         self.last_time: Fraction | None = None
@@ -265,6 +266,8 @@ class ClipAssembler:
             self._ended = True  # an empty window ends the video (pytorchvideo: a clip without frames)
             return []
         picks = uniform_offsets(len(frames), self.spec.num_frames)
+        if not (within or complete):  # a window cut short by the video's end: its repeats stand in for frames
+            self.padded_frames += self.spec.num_frames - len(set(picks))
         clip = torch.stack([self.preprocess(frames[p][1]) for p in picks], dim=1)  # [3, T, h, w]
         self._last_used = max(self._last_used, frames[-1][0])
         self.next_clip += 1
