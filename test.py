@@ -108,7 +108,7 @@ def score_videos(args) -> int:
     from functools import partial
 
     from scripts.core.devices import resolve_device, use_threads
-    from scripts.core.errors import MateError
+    from scripts.core.errors import MateError, mirrored_path
     from scripts.evaluation.single_video import VideoScorer, top_intervals
     from scripts.core.fileio import write_text
     from scripts.extraction.video import check_video_file, scan_videos
@@ -153,8 +153,8 @@ def score_videos(args) -> int:
     rows, failures = [], []
     for video in videos:
         name = video.relative_to(root).as_posix()
-        folder = out_dir / video.relative_to(root).with_suffix("")
         try:
+            folder = mirrored_path(out_dir, video.relative_to(root).with_suffix(""), f"{video}: its output folder")
             scores = scorer.score(video, progress=not args.no_progress)
             ann = annotations.get(video_stem(video.name))
             title = f"{name}: video score {scores.video_score:.3f}"

@@ -27,3 +27,43 @@ def test_test_py_refuses_a_negative_bootstrap_count(tmp_path):
     done = run_script("test.py", "--test_list", tmp_path / "t.txt", "--checkpoint", tmp_path / "c.pth",
                       "--n_boot", "-5")
     assert done.returncode == 2 and done.stderr.strip() == "error: --n_boot: must be at least 1, got -5"
+
+
+@pytest.mark.parametrize("relative", ["..", "a/../..", "", "/abs/x", "."])
+def test_a_mirrored_path_stays_in_its_folder(tmp_path, relative):
+    from scripts.core.errors import mirrored_path
+
+    with pytest.raises(MateError, match="v.mp4: its output folder"):
+        mirrored_path(tmp_path / "out", relative, "v.mp4: its output folder")
+    assert mirrored_path(tmp_path / "out", "Abuse/v", "x") == tmp_path / "out/Abuse/v"
+
+
+def test_a_mirrored_path_through_a_link_out_of_the_folder_is_refused(tmp_path):
+    from scripts.core.errors import mirrored_path
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/Abuse").symlink_to(tmp_path)
+    with pytest.raises(MateError, match="leads outside"):
+        mirrored_path(tmp_path / "out", "Abuse/v", "v.mp4: its output folder")
+
+
+def test_a_video_named_dot_dot_is_not_scored_outside_out_dir(tmp_path):
+    """test.py --video `...avi`: its folder would be `<out_dir>/..`."""
+    video = tmp_path / "in" / "...avi"
+    video.parent.mkdir()
+    video.write_bytes(b"x")
+    done = run_script("test.py", "--video", video, "--checkpoint", "data/published/MATE_base.pkl", "--random_weights",
+                      "--out_dir", tmp_path / "a" / "out", "--no_progress", "--no_overlay")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "...avi: its output folder: '..' is not a folder name" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+@pytest.mark.parametrize("line", ["features/..", "features/", "features/.npy", "..npy"])
+def test_a_peer_list_line_whose_video_name_is_no_file_name_is_refused(tmp_path, line):
+    from scripts.data.peers import FileFinder, read_peer_list
+
+    listing = tmp_path / "x.list"
+    listing.write_text(line + "\n")
+    with pytest.raises(MateError, match=r"x.list:1: .*its video name: '\.{0,2}' is not a folder name"):
+        read_peer_list(listing, "rtfm", "ucf", FileFinder(None))

@@ -17,6 +17,23 @@ def check_component(value: str, what: str) -> str:
 
     separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
     if value in ("", ".", "..") or any(sep in value for sep in separators) or "\0" in value:
-        raise MateError(f"{what}: {value!r} is not a folder name (empty, '.', '..' or a path separator); give a "
-                        "plain name such as fast_fold0")
+        raise MateError(f"{what}: {value!r} is not a folder name (empty, '.', '..' or a path separator)"
+                        + ("; give a plain name such as fast_fold0" if what.startswith("--") else ""))
     return value
+
+
+def mirrored_path(out_dir, relative, what: str):
+    """`out_dir / relative` for a path mirrored on purpose (a video's path under --video_root, its
+    extension dropped): every component a plain name (check_component: none empty, '.', '..'), never
+    absolute, and the result inside `out_dir` once symbolic links are followed; else one MateError."""
+    from pathlib import Path, PurePath
+
+    relative = PurePath(relative)
+    if relative.is_absolute() or not relative.parts:
+        raise MateError(f"{what}: {str(relative)!r} is not a relative path under the output folder")
+    for part in relative.parts:
+        check_component(part, what)
+    path = Path(out_dir) / relative
+    if not path.resolve().is_relative_to(Path(out_dir).resolve()):
+        raise MateError(f"{what}: {path} leads outside {out_dir} (a symbolic link on the way)")
+    return path

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.core.errors import MateError
+from scripts.core.errors import MateError, check_component
 from scripts.core.fileio import read_text
 from scripts.data.manifest import NORMAL_CLASS, infer_class
 from scripts.data.xd_violence import parse_name as parse_xd_name
@@ -144,6 +144,7 @@ def read_peer_list(path: Path, family: str, dataset: str, finder: FileFinder) ->
     videos: list[PeerVideo] = []
     for number, raw, given in list_lines(path):
         video, crop = video_and_crop(raw, dataset)
+        check_component(video, f"{path}:{number}: {raw}: its video name")  # it names features/<video>.npy
         if family == "rtfm" and crop is not None:
             raise MateError(f"{path}:{number}: {raw}: a per-crop file ('__{crop}') in a list of the rtfm family "
                             "(one [T, 10, 2048] file per video); use --family wu")

@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from scripts.core.devices import torchrun_env
-from scripts.core.errors import MateError
+from scripts.core.errors import MateError, mirrored_path
 from scripts.data.sidecar import npy_damage, read_sidecar, write_features_and_sidecar
 from scripts.extraction.extraction import ClipStream, ExtractSettings, features_from_stream
 from scripts.extraction.x3d import X3DFeatures
@@ -39,7 +39,7 @@ def plan_jobs(videos: Sequence[Path], out_dir: Path, root: Path | None = None) -
     jobs, seen = [], {}
     for video in videos:
         rel = video.relative_to(root) if root is not None else Path(video.name)
-        out = out_dir / rel.with_suffix(".npy")
+        out = mirrored_path(out_dir, rel.with_suffix(".npy"), f"{video}: its feature file")
         if out in seen:
             raise MateError(f"{video} and {seen[out]} would both be written to {out}; rename one")
         seen[out] = video
