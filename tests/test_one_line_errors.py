@@ -55,3 +55,21 @@ def test_ffmpeg_is_silenced_for_opencv():
     import os
 
     assert os.environ["OPENCV_FFMPEG_LOGLEVEL"] == "-8"  # AV_LOG_QUIET, set when scripts.core.cli is imported
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("content", [b"", b"hello world\n", b"\x00\x00\x00\x18ftypmp42" + bytes(200)])
+def test_broken_videos_print_no_ffmpeg_lines_around_the_error(tmp_path, content):
+    """Item 16: FFmpeg writes to the process's stderr (fd 2) itself, so only a real process shows it."""
+    from tests.conftest import run_subprocess
+
+    video = tmp_path / "broken.mp4"
+    video.write_bytes(content)
+    done = run_subprocess("feature_extractor.py", "--video", video, "--out_dir", tmp_path / "o", "--backbone",
+                          "x3d_xs", "--random_weights", "--no_progress")
+    assert "moov atom" not in done.stderr and "@ 0x" not in done.stderr, done.stderr
+    if done.returncode == 2:  # the empty file, named before a decoder sees it
+        assert done.stderr.count("\n") == 1 and "empty file (0 bytes)" in done.stderr
+    else:  # the batch's documented exit 1: its failure list, one video
+        assert done.returncode == 1 and done.stderr.startswith("1 video(s) failed") and done.stderr.count("\n") == 2
+        assert "cannot open video (corrupt, truncated or unsupported format)" in done.stderr
