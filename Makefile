@@ -10,7 +10,7 @@ DEMO_EPOCHS ?= 30
 # One OpenMP thread: on a 2-core machine two threads collapse as soon as anything else runs (README: speed)
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: demo demo-video test test-slow install clean-demo diagnostics ablations folds benchmark
+.PHONY: demo demo-video test test-slow fuzz install clean-demo diagnostics ablations folds benchmark
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,12 @@ test: install
 # The tests that need real-time seconds (a live UDP stream, SIGINT, a silent source) or run a benchmark script
 test-slow: install
 	MPLBACKEND=Agg $(PY) -m pytest -q -n auto --dist loadfile -m slow
+
+# The fuzz suite (tests/test_fuzz.py) at FUZZ_EXAMPLES inputs per property (make test runs a few each);
+# derandomised, so a failure is found again by the same command; prints what it tried
+FUZZ_EXAMPLES ?= 1000
+fuzz: install
+	MATE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) MPLBACKEND=Agg $(PY) -m pytest -q -s -p no:cacheprovider tests/test_fuzz.py
 
 demo: install
 	$(PY) makelist.py --synthetic $(DEMO_DATA) --n_train 200 --n_test 60 --seed 0 --overwrite

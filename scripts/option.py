@@ -140,9 +140,11 @@ def load_config(path: str | Path, parser: argparse.ArgumentParser, _seen: tuple[
     actions = _actions(parser)
     values: dict[str, Any] = {}
     if EXTENDS in raw:
-        if not isinstance(raw[EXTENDS], str):
-            raise MateError(f"{path}: '{EXTENDS}' must name a config file, got {json.dumps(raw[EXTENDS])}")
-        values.update(load_config(path.parent / raw[EXTENDS], parser, _seen + (path.resolve(),)))
+        base = path.parent / raw[EXTENDS] if isinstance(raw[EXTENDS], str) and raw[EXTENDS].strip() else None
+        if base is None or not base.is_file():
+            raise MateError(f"{path}: '{EXTENDS}' must name a config file, got {json.dumps(raw[EXTENDS])}"
+                            + (f" ({base} is not a file)" if base is not None else ""))
+        values.update(load_config(base, parser, _seen + (path.resolve(),)))
     for key, value in raw.items():
         if key.startswith("_") or key == EXTENDS:
             continue  # comments; the base config, read above

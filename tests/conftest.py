@@ -6,6 +6,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +21,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # spin against each other (or against another job) slow small ops by orders of magnitude, and one
 # thread gives the same numbers on every run.
 os.environ["OMP_NUM_THREADS"] = "1"
+# hypothesis (tests/test_fuzz.py) keeps no example database (database=None) and its caches out of the tree
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "mate-hypothesis"))
 SHARED_DATA = ROOT / "data" / "ucf_crime"  # the split and annotation files the repo ships
 TEST_DATA = ROOT / "tests" / "data"  # the short real clip
 PUBLISHED = ROOT / "data" / "published"  # the artefacts of AIx699/MATE (MIT licence, see NOTICE)

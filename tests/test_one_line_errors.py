@@ -73,3 +73,12 @@ def test_broken_videos_print_no_ffmpeg_lines_around_the_error(tmp_path, content)
     else:  # the batch's documented exit 1: its failure list, one video
         assert done.returncode == 1 and done.stderr.startswith("1 video(s) failed") and done.stderr.count("\n") == 2
         assert "cannot open video (corrupt, truncated or unsupported format)" in done.stderr
+
+
+def test_a_message_holding_line_breaks_is_still_one_line(capsys):
+    def fails(argv):
+        raise MateError("x\n\x1e\u2028\x85\ty.npy: the fault")
+
+    with pytest.raises(SystemExit):
+        run(fails, [])
+    assert capsys.readouterr().err == "error: x\\n\\x1e\\u2028\\x85\\ty.npy: the fault\n"

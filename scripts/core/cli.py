@@ -49,7 +49,7 @@ def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] 
         try:
             code = main(argv)
         except MateError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {one_line(str(exc))}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
         except KeyboardInterrupt:
             show(held)
@@ -60,6 +60,12 @@ def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] 
             raise
     show(held)
     sys.exit(code or 0)
+
+
+def one_line(text: str) -> str:
+    """A message as one line: characters a terminal or str.splitlines would break on, or would not show (a
+    file name can hold any of them), written as escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def show(held: list[warnings.WarningMessage]) -> None:

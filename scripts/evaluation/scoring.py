@@ -59,12 +59,27 @@ def score_dataset(model: torch.nn.Module, ds: FeatureDataset, *, device: torch.d
         elif motion_key and crop_mode != SCORE_MEAN:
             override = ds.motion_maps(idx, *motion_key)
         out = crop_scoring.forward(model, x, override, crop_mode)  # score_mean: each crop scored, averaged
+        check_finite_scores(out.video_logit, out.snippet_logits, x, idx, ds)
         video.append(torch.sigmoid(out.video_logit).float().cpu())
         snippets.extend(torch.sigmoid(out.snippet_logits).float().cpu().numpy())
         embeddings.append(out.embedding.float().cpu())
         motion.extend(out.motion.float().mean(dim=(2, 3)).cpu().numpy())
     return Scores(video=torch.cat(video).numpy(), snippets=snippets,
                   embeddings=torch.cat(embeddings).numpy(), motion=motion)
+
+
+def check_finite_scores(video_logit: torch.Tensor, snippet_logits: torch.Tensor, x: torch.Tensor, idx, ds) -> None:
+    """A NaN score (features so large that the model overflows) is one line naming the video's file, not a
+    traceback from a metric later."""
+    bad = (torch.isnan(video_logit.detach()) | torch.isnan(snippet_logits.detach()).flatten(1).any(1)).cpu()  # [B]
+    # (+-Inf logits are scores 1 and 0, still ordered)
+    if bool(bad.any()):
+        j = int(bad.nonzero()[0, 0])
+        entries = getattr(ds, "entries", None)
+        name = entries[idx[j]].path if entries is not None else f"video {idx[j]}"
+        peak = float(x[j].detach().abs().max())
+        raise MateError(f"{name}: the model's score is NaN (its largest |feature| is {peak:.3g}: values this "
+                        "extreme overflow the model; check the features)")
 
 
 @dataclass

@@ -81,7 +81,8 @@ def check_fields(cfg: Any, what: str = "model config") -> None:
         value, meta, type_ = getattr(cfg, f.name), f.metadata, kind(f)
 
         def fault(expected: str) -> MateError:
-            return MateError(f"{what}: {f.name} must be {expected}, got {value!r}")
+            flag = flag_name(f)  # the flag too: a user sets the value there or in a config
+            return MateError(f"{what}: {f.name} must be {expected}, got {value!r}" + (f" (--{flag})" if flag else ""))
 
         if type_ == "bool" and not isinstance(value, bool):
             raise fault("true or false")
