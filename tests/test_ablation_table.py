@@ -61,6 +61,7 @@ def test_every_config_is_a_row_and_the_docs_list_them(tmp_path):
             read_row(tmp_path / "r.json")
 
 
+@pytest.mark.slow  # make test-slow (make test stays under 90 s on 2 cores)
 def test_table_numbers_are_the_runs_numbers(table_runs):
     runs = sorted((table_runs / "runs").glob("t_*_s0_fold*"))
     out = table_runs / "table.csv"
@@ -85,6 +86,7 @@ def test_table_numbers_are_the_runs_numbers(table_runs):
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow  # make test-slow (make test stays under 90 s on 2 cores)
 def test_missing_rows_are_reported(table_runs):
     runs = sorted((table_runs / "runs").glob("t_full_s0_fold*")) + sorted((table_runs / "runs").glob("t_no_tcc_s0_fold*"))
     (table_runs / "runs/t_no_tcc_s0_fold1/test_metrics.json").rename(table_runs / "kept.json")

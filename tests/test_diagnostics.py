@@ -91,6 +91,7 @@ def test_area_ratio_counts_the_amount_of_motion_not_the_maps_shape():
     assert motion_area_ratio(n1, tau) == pytest.approx(0.1, abs=0.02) and motion_area_ratio(n2, tau) > 0.8
 
 
+@pytest.mark.slow  # make test-slow (make test stays under 90 s on 2 cores)
 def test_area_ratio_on_the_synthetic_set(tmp_path):
     """Features only, no model, make demo's synthetic set (200 / 60 videos): tau from the training
     manifest's normal videos, on the motion magnitudes, written with the output. Measured: tau 9.85, normal

@@ -56,6 +56,7 @@ def backbone(layout="map", feature="head", seed=0):
     return load_backbone("x3d_xs", random_weights=True, layout=layout, sequence_feature=feature)
 
 
+@pytest.mark.slow  # make test-slow (make test stays under 90 s on 2 cores)
 def test_x3d_l_defaults_are_the_shared_features(tmp_path, short_clip):
     """No backbone, weight or clip flag: the shared features' preprocessing, recorded in the sidecar."""
     settings = ExtractSettings.for_backbone("x3d_l")

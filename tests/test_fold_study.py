@@ -51,6 +51,7 @@ def study_and_separate(folds):
     return runs
 
 
+@pytest.mark.slow  # make test-slow (make test stays under 90 s on 2 cores)
 def test_the_study_equals_separate_runs(study_and_separate, folds):
     runs = study_and_separate
     for seed in (0, 1):
@@ -66,6 +67,7 @@ def test_the_study_equals_separate_runs(study_and_separate, folds):
     assert done.returncode == 0, done.stderr  # a study's run loads alone
 
 
+@pytest.mark.slow  # make test-slow (make test stays under 90 s on 2 cores)
 def test_a_killed_study_resumes_to_the_unbroken_numbers(study_and_separate, folds, tmp_path):
     runs = tmp_path / "runs"
     argv = ["main.py", "--folds_dir", folds / "folds", "--folds", "2", "--seeds", "0", "1", "--exp_name", "st",

@@ -522,6 +522,7 @@ def train_on_blobs(variant: str) -> tuple[float, float]:
     return roc_auc_score(y_test.numpy(), out.video_logit.numpy()), located
 
 
+@pytest.mark.slow  # make test-slow (make test stays under 90 s on 2 cores)
 def test_fast_model_learns_and_localises_a_synthetic_blob_task():
     auc, located = train_on_blobs("fast")
     assert auc >= 0.95 and located >= 0.9, (auc, located)  # measured: 1.0 and 1.0

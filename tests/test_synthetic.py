@@ -207,6 +207,7 @@ def _videos(n, split, seed, layout, difficulty="easy"):
     return out
 
 
+@pytest.mark.slow  # make test-slow (make test stays under 90 s on 2 cores)
 def test_map_difficulty():
     train, test = _videos(200, "train", 0, "map"), _videos(200, "test", 0, "map")
 
@@ -312,6 +313,7 @@ def test_hard_regime_keeps_ucf_crime_class_balance(tmp_path):
     assert "difficulty" not in (tmp_path / "e/train.txt").read_text()  # the easy set's files are unchanged
 
 
+@pytest.mark.slow  # make test-slow (make test stays under 90 s on 2 cores)
 def test_hard_map_difficulty():
     """Pooled features + logistic regression still learn it, a little less well than the easy set; the
     motion statistic alone, 0.73-0.82 on the easy set, is at chance here (passers-by, shake, crowds)."""
