@@ -42,7 +42,9 @@ def _report():
         print("\nfuzz: inputs tried per property and how each ended")
         for prop in FUZZ_EXAMPLES:
             counts = {k[1]: v for k, v in TALLY.items() if k[0] == prop}
-            print(f"  {prop:9s} {sum(counts.values()):6d} tried: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+            if counts:
+                print(f"  {prop:9s} {sum(counts.values()):6d} tried: "
+                      + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
 
 
 def repo_state() -> tuple:
@@ -50,8 +52,9 @@ def repo_state() -> tuple:
     return tuple(sorted(os.listdir(ROOT))), tuple(sorted(os.listdir(ROOT / "runs")))
 
 
-def outcome(prop: str, done, work: Path, names: list[str], before: tuple) -> bool:
-    """Check the property; True for exit 0 (the caller then checks its outputs)."""
+def outcome(prop: str, done, work: Path, names: list[str], before: tuple, reached: str | None = None) -> bool:
+    """Check the property; True for exit 0 (the caller then checks its outputs). `reached`: the missing file
+    an accepted input stops at (configs and flags), tallied apart."""
     assert repo_state() == before, "written into the repository"
     stray = [p for p in work.rglob("*") if not (p.is_relative_to(work / "in") or p.is_relative_to(work / "out"))]
     assert not stray, f"written outside the output folder: {stray}"
@@ -62,7 +65,8 @@ def outcome(prop: str, done, work: Path, names: list[str], before: tuple) -> boo
     assert done.returncode == 2, (done.returncode, done.stderr)
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert any(n in lines[0] for n in names), f"names none of {names}: {lines[0]}"
-    TALLY[prop, "exit 2, one line"] += 1
+    accepted = reached is not None and reached in lines[0]
+    TALLY[prop, "exit 2 at the missing list (input accepted)" if accepted else "exit 2, one line"] += 1
     return False
 
 
@@ -107,26 +111,28 @@ ODD_PATHS = ["missing.npy", "../../x.npy", "/", ".", "dir/", "'quoted'.npy", "a 
 
 
 @st.composite
-def manifests(draw, paths):
-    good = st.builds(lambda p, c: f"{p} {int(c != 'Normal')} {c}", st.sampled_from(paths),
-                     st.sampled_from(["Abuse", "Normal"]))
+def manifests(draw, lines):
+    """Some of the valid lines in any order, with up to three odd ones put in anywhere."""
+    paths = [ln.split()[0] for ln in lines]
     odd = st.one_of(st.builds(lambda p, l, c: f"{p} {l} {c}".strip(), st.sampled_from(paths + ODD_PATHS), LABELS,
                               CLASSES),
-                    st.sampled_from(["", "   ", "# a comment", "\t"]),
-                    st.builds(lambda p: f"'{p}'\t1\tAbuse", st.sampled_from(paths)),
+                    st.sampled_from(["", "   ", "# a comment", "\t"] + lines),  # a line twice, too
+                    st.builds(lambda ln: "'{}'\t{}\t{}".format(*ln.split()), st.sampled_from(lines)),
+                    st.builds(lambda ln: "  ".join(ln.split()) + "  ", st.sampled_from(lines)),
                     st.text(max_size=30))
-    lines = draw(st.lists(st.one_of(good, good, good, odd), max_size=14))
+    chosen = draw(st.permutations(lines))[:draw(st.integers(0, len(lines)))]
+    for _ in range(draw(st.integers(0, 3))):
+        chosen.insert(draw(st.integers(0, len(chosen))), draw(odd))
     newline = draw(st.sampled_from(["\n", "\r\n"]))
     encoding = draw(st.sampled_from(["utf-8", "utf-8", "utf-8-sig", "latin-1", "utf-16"]))
-    return newline.join(lines).encode(encoding, errors="replace")
+    return newline.join(chosen).encode(encoding, errors="replace")
 
 
 @fuzz("manifest")
 @given(data=st.data())
 def test_fuzz_manifests_through_stratified_kfold(features, data):
     root, lines = features
-    paths = [ln.split()[0] for ln in lines["train"]]
-    content = data.draw(manifests(paths))
+    content = data.draw(manifests(lines["train"]))
     before = repo_state()
     with workdir() as tmp:
         work = Path(tmp)
@@ -168,7 +174,7 @@ def test_fuzz_configs_through_main(config, base, broken):
         done = run_script("main.py", "--config", path, "--train_list", missing, "--val_list", missing,
                           "--runs_dir", work / "out", "--exp_name", "x", "--no_progress")
         assert not outcome("config", done, work, ["config.json", "base.json", "missing.json", "no_train.txt", "--"],
-                           before)
+                           before, reached="no_train.txt")
 
 
 # ---------------------------------------------------------------------------------------------- feature files
@@ -243,9 +249,12 @@ def peer_set(tmp_path_factory):
 def test_fuzz_peer_lists_and_gt_through_import_peers(peer_set, data):
     root, lists, gt = peer_set
     lines = lists["train"].read_text().splitlines()
-    mutated = data.draw(st.lists(st.one_of(st.sampled_from(lines), st.text(max_size=20),
-                                           st.sampled_from(["", "G:\\x\\..", "a/", "Normal_Videos001_x264.npy"])),
-                                 max_size=6))
+    keep = data.draw(st.lists(st.booleans(), min_size=len(lines), max_size=len(lines)))
+    mutated = [ln for ln, k in zip(lines, keep) if k]  # some of the lines, in the list's order
+    for _ in range(data.draw(st.integers(0, 2))):
+        odd = st.one_of(st.sampled_from(lines), st.text(max_size=20),
+                        st.sampled_from(["", "G:\\x\\..", "a/", "Normal_Videos001_x264.npy"]))
+        mutated.insert(data.draw(st.integers(0, len(mutated))), data.draw(odd))
     gt_kind = data.draw(st.sampled_from(["ok", "short", "nan", "two", "text", "2d", "bytes"]))
     g = {"ok": gt, "short": gt[:-16], "nan": np.where(gt > 0, np.nan, 0).astype(np.float32),
          "two": gt * 2, "text": np.array(["1"] * gt.size), "2d": gt.reshape(-1, 16)}.get(gt_kind)
@@ -295,4 +304,5 @@ def test_fuzz_flag_values(script, data):
             args = ["--test_list", missing, "--checkpoint", work / "in" / "none.pth", "--out_dir", work / "out",
                     "--no_progress"]
         done = run_script(script, *args, f"{flag}={value}")
-        assert not outcome("flags", done, work, [flag, "no_list.txt", "none.pth"], before)
+        assert not outcome("flags", done, work, [flag, "no_list.txt", "none.pth"], before,
+                           reached="no_list.txt" if script == "main.py" else "none.pth")
