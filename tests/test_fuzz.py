@@ -10,6 +10,7 @@ kept (database=None): the examples come from the seed, not from earlier runs.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -70,8 +71,14 @@ def outcome(prop: str, done, work: Path, names: list[str], before: tuple, reache
     return False
 
 
-def workdir() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="mate_fuzz_")
+@contextlib.contextmanager
+def workdir():
+    """One example's folder: its inputs go in `in/`, the script's outputs in `out/` (outcome checks that
+    nothing else appears)."""
+    with tempfile.TemporaryDirectory(prefix="mate_fuzz_") as tmp:
+        work = Path(tmp)
+        (work / "in").mkdir()
+        yield work
 
 
 # ------------------------------------------------------------------------------------------ shared inputs
@@ -134,9 +141,7 @@ def test_fuzz_manifests_through_stratified_kfold(features, data):
     root, lines = features
     content = data.draw(manifests(lines["train"]))
     before = repo_state()
-    with workdir() as tmp:
-        work = Path(tmp)
-        (work / "in").mkdir()
+    with workdir() as work:
         manifest = work / "in" / "train list.txt"
         manifest.write_bytes(content)
         done = run_script("StratifiedKFold.py", "--rgb_list", manifest, "--test_list", root / "test.txt", "--k", "2",
@@ -164,9 +169,7 @@ VALUES = st.one_of(st.integers(-3, 300), st.floats(allow_nan=True, allow_infinit
        broken=st.one_of(st.none(), st.text(max_size=20)))
 def test_fuzz_configs_through_main(config, base, broken):
     before = repo_state()
-    with workdir() as tmp:
-        work = Path(tmp)
-        (work / "in").mkdir()
+    with workdir() as work:
         path = work / "in" / "config.json"
         path.write_text(broken if broken is not None else json.dumps(config))
         (work / "in" / "base.json").write_text(json.dumps(base))
@@ -212,9 +215,7 @@ def test_fuzz_feature_files_through_test_py(features, hostile):
     root, lines = features
     kind, raw = hostile
     before = repo_state()
-    with workdir() as tmp:
-        work = Path(tmp)
-        (work / "in").mkdir()
+    with workdir() as work:
         bad = work / "in" / "Abuse999_x264.npy"
         bad.write_bytes(raw)
         manifest = work / "in" / "test.txt"
@@ -259,9 +260,7 @@ def test_fuzz_peer_lists_and_gt_through_import_peers(peer_set, data):
     g = {"ok": gt, "short": gt[:-16], "nan": np.where(gt > 0, np.nan, 0).astype(np.float32),
          "two": gt * 2, "text": np.array(["1"] * gt.size), "2d": gt.reshape(-1, 16)}.get(gt_kind)
     before = repo_state()
-    with workdir() as tmp:
-        work = Path(tmp)
-        (work / "in").mkdir()
+    with workdir() as work:
         train = work / "in" / "train.list"
         train.write_bytes(("\r\n".join(mutated)).encode("utf-8", errors="replace"))
         gt_path = work / "in" / "gt.npy"
@@ -293,9 +292,7 @@ def test_fuzz_flag_values(script, data):
     flag = data.draw(st.sampled_from(MAIN_FLAGS if script == "main.py" else TEST_FLAGS))
     value = data.draw(FLAG_VALUES)
     before = repo_state()
-    with workdir() as tmp:
-        work = Path(tmp)
-        (work / "in").mkdir()
+    with workdir() as work:
         missing = work / "in" / "no_list.txt"  # valid flags reach the list: this one is not there
         if script == "main.py":
             args = ["--train_list", missing, "--val_list", missing, "--runs_dir", work / "out", "--no_progress"]
