@@ -21,6 +21,7 @@ from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
 from scripts.core.errors import MateError
+from scripts.core.fileio import npy_header_fault
 from scripts.data.manifest import VideoEntry, crop_index
 from scripts.core.memory import release_freed_memory
 from scripts.models.motion import motion_map
@@ -36,7 +37,9 @@ def load_array(path: str | Path) -> np.ndarray:
     path = Path(path)
     crop = crop_index(path.stem)
     try:
-        check_npy_magic(path)
+        fault = npy_header_fault(path)
+        if fault is not None:
+            raise MateError(f"{path}: {fault}")
         arr = np.load(path, allow_pickle=False, mmap_mode=None if crop is None else "r")
         if crop is not None and isinstance(arr, np.ndarray):
             arr = select_crop(np.asarray(arr), crop, path)
@@ -59,22 +62,6 @@ def load_array(path: str | Path) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise MateError(f"{path}: contains NaN or Inf values")
     return arr
-
-
-NPY_MAGIC = b"\x93NUMPY"
-
-
-def check_npy_magic(path: Path) -> None:
-    """A file named .npy that is not one (text, an .npz archive, anything else) is named as such, not
-    misread as pickled data."""
-    with open(path, "rb") as f:
-        head = f.read(len(NPY_MAGIC))
-    if head == NPY_MAGIC:
-        return
-    if not head:
-        raise MateError(f"{path}: empty file (0 bytes), not a .npy array")
-    what = "a zip (.npz) archive" if head.startswith(b"PK") else f"it starts with {head!r}"
-    raise MateError(f"{path}: not a .npy array (no .npy header: {what})")
 
 
 def select_crop(arr: np.ndarray, crop: int, path: Path) -> np.ndarray:

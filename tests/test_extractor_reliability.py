@@ -291,7 +291,8 @@ def test_resume_redoes_a_kept_array_its_sidecar_does_not_describe(tmp_path):
     assert done.returncode == 0 and "written 3, skipped 1 " in done.stdout, done.stdout
     assert "Abuse/V001_x264.avi: extracted again: the kept features were damaged (shorter than its header " \
            "promises (truncated))" in done.stdout
-    assert "Abuse/V003_x264.avi: extracted again: the kept features were damaged (not a .npy file" in done.stdout
+    assert "Abuse/V003_x264.avi: extracted again: the kept features were damaged (not a .npy array (no .npy " \
+           "header: it starts with b'not fe'))" in done.stdout
     assert "Normal/V000_x264.avi: extracted again: the kept features were damaged (float16 [3, 3] where its " \
            "sidecar records float32" in done.stdout
     again = pairs(out)

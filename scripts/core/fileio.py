@@ -159,6 +159,22 @@ def read_text(path: str | os.PathLike, what: str) -> str:
         raise MateError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
 
 
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def npy_header_fault(path: str | os.PathLike) -> str | None:
+    """Why a file named .npy is not one, from its first bytes (None: it starts like one): empty, an .npz
+    archive, anything else (text); so that it is named for what it is, not misread as pickled data."""
+    with open(path, "rb") as f:
+        head = f.read(len(NPY_MAGIC))
+    if head == NPY_MAGIC:
+        return None
+    if not head:
+        return "empty file (0 bytes), not a .npy array"
+    what = "a zip (.npz) archive" if head.startswith(b"PK") else f"it starts with {head!r}"
+    return f"not a .npy array (no .npy header: {what})"
+
+
 def read_lines(path: str | os.PathLike, what: str) -> list[str]:
     """The lines of a text input (read_text)."""
     return read_text(path, what).splitlines()

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from scripts.core.errors import MateError
-from scripts.core.fileio import atomic_path
+from scripts.core.fileio import atomic_path, npy_header_fault
 
 
 def sidecar_path(feature_path: str | Path) -> Path:
@@ -55,9 +55,9 @@ def npy_damage(path: Path, sidecar: dict) -> str | None:
     full read): not a .npy, another shape or dtype than the sidecar records, or fewer or more bytes than that
     header promises (a truncated copy, a file overwritten after extraction)."""
     try:
-        with open(path, "rb") as f:
-            if f.read(6) != b"\x93NUMPY":
-                return "not a .npy file (no .npy header)"
+        fault = npy_header_fault(path)
+        if fault is not None:
+            return fault
         mapped = np.load(path, mmap_mode="r", allow_pickle=False)  # the header read, the data only mapped
         shape, dtype, offset = mapped.shape, mapped.dtype, mapped.offset
         del mapped
