@@ -91,19 +91,25 @@ class Payload:
         return (os.system, ("echo hostile > /dev/null",))
 
 
-@pytest.mark.parametrize("what", ["text", "hostile"])
+@pytest.mark.parametrize("what", ["text", "hostile", "pickle"])
 def test_checkpoints_that_are_text_or_hostile_pickles(tmp_path, what, short_clip):
+    import pickle
+
     ckpt = tmp_path / "x.pyth"
     if what == "text":
         ckpt.write_text("weights\n")
-    else:
+    elif what == "hostile":
         torch.save({"model": Payload()}, ckpt)
+    else:  # a plain pickle.dump (protocol 4+): torch would warn about the protocol, then fail
+        ckpt.write_bytes(pickle.dumps({"model": [1, 2]}, protocol=4))
     for script, flag in (("test.py", "--checkpoint"), ("feature_extractor.py", "--backbone_checkpoint")):
         args = ("--test_list", "t.txt") if script == "test.py" else ("--video", short_clip, "--out_dir", tmp_path / "o")
         err = one_line(run_script(script, *args, flag, ckpt, "--no_progress"), "x.pyth: not a ")
         assert len(err) < 300 and "weights_only set to False" not in err and "pop from empty list" not in err
         assert ("a text file starting 'weights'" in err) == (what == "text")
         assert ("holds Python objects other than tensors" in err) == (what == "hostile")
+        assert ("a plain Python pickle, not a file torch.save wrote" in err) == (what == "pickle")
+        assert "UserWarning" not in err and "protocol" not in err
 
 
 def test_a_binary_peer_list_is_one_line(tmp_path):

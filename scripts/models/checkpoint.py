@@ -87,7 +87,9 @@ def safe_torch_load(path: Path, what: str, hint: str, readable: str | None = Non
     except Exception as exc:  # torch's unpickler raises KeyError, IndexError, ... on damaged files
         text = str(exc).strip()
         first = text.splitlines()[0][:160] if text else type(exc).__name__
-        if "weights_only" in text or "Weights only" in text:
+        if "Unsupported operand" in text:  # a pickle.dump'ed file: opcodes torch.save never writes
+            first = "a plain Python pickle, not a file torch.save wrote"
+        elif "weights_only" in text or "Weights only" in text:
             first = "it holds Python objects other than tensors and plain data, which MATE does not load"
         raise MateError(f"{path}: not a readable {readable or what} ({type(exc).__name__}: {first})") from None
 
