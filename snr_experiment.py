@@ -50,6 +50,8 @@ def check(args: argparse.Namespace) -> None:
         raise MateError(f"--rhos {args.rhos}: every rho must lie in [0, 1]")
     if args.n_bags < 10 or args.sigma <= 0:
         raise MateError("--n_bags must be at least 10 and --sigma positive")
+    if not 0.0 <= args.false_rate <= 1.0:  # a probability (times rho)
+        raise MateError(f"--false_rate {args.false_rate:g}: must lie in [0, 1]")
 
 
 def main(argv=None) -> int:

@@ -116,6 +116,9 @@ def score_videos(args) -> int:
     from scripts.evaluation import video_outputs as outputs
 
     live = args.stream is not None
+    if live:
+        from scripts.evaluation.stream import check_stream_flags
+        check_stream_flags(args.stream_timeout, args.reconnect)  # before the backbone loads and prints
     say = partial(print, file=sys.stderr, flush=True) if live else print  # a stream's stdout: JSON lines only
     threads = use_threads(args.threads)
     scorer = VideoScorer(args.checkpoint, backbone=args.backbone, backbone_checkpoint=args.backbone_checkpoint,

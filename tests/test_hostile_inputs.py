@@ -161,3 +161,19 @@ def test_test_py_keeps_another_lists_outputs_unless_overwrite(tmp_path, syntheti
     assert test(synthetic / "test.txt").returncode == 0  # the same list replaces its own
     assert test(other, "--overwrite").returncode == 0
     assert json.loads((run_dir / "test_metrics.json").read_text())["test_list"] == str(other)
+
+
+def test_more_flags_and_files_are_one_line_before_any_work(tmp_path):
+    """Found by probing every script: a stream flag checked before the backbone loads (its stderr held
+    the set-up lines), a false rate above 1 that ran, a text file as aggregate.py's GT misread as pickled."""
+    done = run_script("test.py", "--stream", "udp://127.0.0.1:9", "--checkpoint", "data/published/MATE_base.pkl",
+                      "--random_weights", "--stream_timeout", "-1")
+    assert done.stderr == "error: --stream_timeout: must be a positive number of seconds, got -1.0\n"
+    one_line(run_script("snr_experiment.py", "--false_rate", "2"), "--false_rate 2: must lie in [0, 1]")
+    np.save(tmp_path / "p.npy", np.zeros(32, np.float32))
+    (tmp_path / "gt.npy").write_text("0 1\n")
+    one_line(run_script("aggregate.py", "--frame_compare", tmp_path / "p.npy", tmp_path / "p.npy", "--gt",
+                        tmp_path / "gt.npy"), "gt.npy: not a .npy array (no .npy header")
+    np.save(tmp_path / "gt.npy", np.full(32, np.nan, np.float32))
+    one_line(run_script("aggregate.py", "--frame_compare", tmp_path / "p.npy", tmp_path / "p.npy", "--gt",
+                        tmp_path / "gt.npy"), "gt.npy: frame labels must be 0 or 1")

@@ -219,6 +219,10 @@ def run_test(args: argparse.Namespace) -> dict[str, Any]:
     model, ckpt, ds, settings_check = load_for_scoring(args.checkpoint, args.test_list, device=device,
                                                        progress=not args.no_progress, workers=args.num_workers,
                                                        force_settings=args.force_settings)
+    if args.gt is not None:  # the annotation read and matched before the scoring, not after it
+        if not ds.is_sequence:
+            raise MateError(f"{args.gt}: frame-level metrics need sequence features [T, D]; these are maps")
+        read_annotations(args.gt)
     scores = score_dataset(model, ds, device=device, batch_size=args.batch_size, progress=not args.no_progress)
     ds, scores = average_crops(ds, scores, source=str(args.test_list))  # a per-crop list: the mean per video
     entries = ds.entries

@@ -25,7 +25,8 @@ from typing import Sequence
 import numpy as np
 
 from scripts.core.errors import MateError
-from scripts.core.fileio import atomic_path, save_npy, write_text
+from scripts.core.fileio import atomic_path, npy_header_fault, save_npy, write_text
+from scripts.data.peers import read_frame_labels
 from scripts.evaluation.metrics import delong_test, roc_auc
 
 
@@ -62,14 +63,23 @@ def write_snippet_scores(out_dir: Path, suffix: str, names: Sequence[str], snipp
 def read_prediction(path: Path, frames_per_snippet: int = 16) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-frame scores from a .npy (a peer's pred.npy, this repo's frame_scores) or this repo's snippet
     .npz (expanded over frames); with the .npz also the frames per video."""
+    lengths = None
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:
-                scores, lengths = z["scores"], z["lengths"]
-            return np.repeat(scores.astype(np.float64), frames_per_snippet), lengths * frames_per_snippet
-        return np.load(path, allow_pickle=False).astype(np.float64).reshape(-1), None
-    except (OSError, ValueError, KeyError) as exc:
+                scores, lengths = z["scores"], z["lengths"] * frames_per_snippet
+            scores = np.repeat(scores.astype(np.float64), frames_per_snippet)
+        else:
+            fault = npy_header_fault(path)
+            if fault is not None:
+                raise MateError(f"{path}: {fault}")
+            scores = np.load(path, allow_pickle=False).astype(np.float64).reshape(-1)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise MateError(f"{path}: cannot read a prediction ({' '.join(str(exc).split())})") from None
+    if not np.isfinite(scores).all():
+        raise MateError(f"{path}: the prediction holds NaN or Inf (first at frame "
+                        f"{np.flatnonzero(~np.isfinite(scores))[0]:,})")
+    return scores, lengths
 
 
 def _weighted_auc(groups: np.ndarray, positive: np.ndarray, weights: np.ndarray, n_groups: int) -> float:
@@ -106,10 +116,10 @@ def frame_compare(pred_a: Path, pred_b: Path, gt_path: Path, *, videos: Path | N
     """DeLong and the video bootstrap of two per-frame predictions on one GT array (module docstring)."""
     a, len_a = read_prediction(pred_a, frames_per_snippet)
     b, len_b = read_prediction(pred_b, frames_per_snippet)
-    try:
-        gt = np.load(gt_path, allow_pickle=False).astype(np.float64).reshape(-1)
-    except (OSError, ValueError) as exc:
-        raise MateError(f"{gt_path}: cannot read a frame GT array ({' '.join(str(exc).split())})") from None
+    fault = npy_header_fault(gt_path) if gt_path.is_file() else "not found"
+    if fault is not None:
+        raise MateError(f"{gt_path}: {fault} (--gt takes the peers' concatenated frame GT .npy)")
+    gt = read_frame_labels(gt_path).astype(np.float64)  # 0/1 only: NaN or 0.7 is refused, naming the frame
     if not (len(a) == len(b) == len(gt)):
         raise MateError(f"--frame_compare: {pred_a} has {len(a)} frames, {pred_b} {len(b)}, {gt_path} {len(gt)}; "
                         "the three must cover the same frames")

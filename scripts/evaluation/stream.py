@@ -237,14 +237,19 @@ class _Stop:
             signal.signal(sig, handler)
 
 
-def score_stream(scorer: VideoScorer, source: str, out_dir: Path, *, threshold: float, said: str,
-                 events: IO[str], timeout: float = 10.0, reconnect: int = 0, history: int | None = None,
-                 plots: bool = True) -> tuple[str, list[Path]]:
-    """Score SOURCE until it ends (EOF, Ctrl-C, SIGTERM, silence); returns why it ended and the files."""
+def check_stream_flags(timeout: float, reconnect: int) -> None:
+    """--stream_timeout and --reconnect, checked before the backbone loads (test.py) and here."""
     if not timeout > 0:
         raise MateError(f"--stream_timeout: must be a positive number of seconds, got {timeout}")
     if reconnect < 0:
         raise MateError(f"--reconnect: must be 0 or more, got {reconnect}")
+
+
+def score_stream(scorer: VideoScorer, source: str, out_dir: Path, *, threshold: float, said: str,
+                 events: IO[str], timeout: float = 10.0, reconnect: int = 0, history: int | None = None,
+                 plots: bool = True) -> tuple[str, list[Path]]:
+    """Score SOURCE until it ends (EOF, Ctrl-C, SIGTERM, silence); returns why it ended and the files."""
+    check_stream_flags(timeout, reconnect)
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs = StreamOutputs(scorer, out_dir, events, threshold, said, plots)
     history = history or int(scorer.feature.get("num_segments") or 32)
