@@ -15,7 +15,7 @@ the per-fold counts (Fold 1 = fold0_*).
 import argparse
 from pathlib import Path
 
-from scripts.core.cli import OneLineParser, run
+from scripts.core.cli import OneLineParser, run, seed_int
 from scripts.data.crops import as_videos, count_videos
 from scripts.core.errors import MateError
 from scripts.data.folds import (PUBLISHED_SEED, STRATIFY_RULES, fold_counts, format_fold_summary, list_args_parser,
@@ -29,7 +29,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out_dir", type=Path, default=Path("data/manifests"),
                         help="folder for the fold files (default: data/manifests)")
-    parser.add_argument("--seed", type=int, default=PUBLISHED_SEED,
+    parser.add_argument("--seed", type=seed_int, default=PUBLISHED_SEED,
                         help=f"shuffling seed; the same seed gives the same files (default: {PUBLISHED_SEED}, "
                              "the published folds' random_state)")
     parser.add_argument("--stratify", choices=STRATIFY_RULES, default="label",

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from scripts.evaluation.aggregation import compare, default_out, experiment_summary, load_runs
 from scripts.evaluation.aggregation_report import comparison_rows, csv_rows, format_comparison, format_experiment, to_csv
-from scripts.core.cli import OneLineParser, run
+from scripts.core.cli import OneLineParser, run, seed_int
 from scripts.core.errors import MateError
 from scripts.option import get_bootstrap_parser
 from scripts.core.fileio import write_text
@@ -74,7 +74,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=None,
                         help="CSV to write (default: aggregate_<experiment>[_vs_<other>].csv beside "
                              "the first run folder, i.e. in runs/)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default: 0)")
+    parser.add_argument("--seed", type=seed_int, default=0, help="seed of the bootstrap resampling (default: 0)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the output CSV if it exists (default: refuse)")
     return parser

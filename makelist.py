@@ -26,7 +26,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from scripts.core.cli import OneLineParser, finite_float, run
+from scripts.core.cli import OneLineParser, finite_float, run, seed_int
 from scripts.core.errors import MateError
 from scripts.data.download_check import FORMATS as DOWNLOADS
 from scripts.data.lists import OFFICIAL_TEST, OFFICIAL_TRAIN, holds_ucf_crime, split_official, split_stratified
@@ -99,7 +99,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                        help="with --peer_synthetic: ucf_rtfm ([T, 10, 2048] per video, RTFM's CRLF lists), ucf_wu "
                             "([T, 1024] per crop, ten crops, UR-DMU's lists) or xd_wu (XD-Violence, five crops) "
                             "(default: ucf_rtfm)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split or of the synthetic data (default: 0)")
+    parser.add_argument("--seed", type=seed_int, default=0, help="seed of the split or of the synthetic data (default: 0)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace manifests (or a synthetic data set) that already exist (default: refuse)")
     return parser

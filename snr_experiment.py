@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scripts.core.cli import OneLineParser, finite_float, run
+from scripts.core.cli import OneLineParser, finite_float, run, seed_int
 from scripts.core.errors import MateError
 
 
@@ -35,7 +35,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--rhos", type=finite_float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0],
                         help="motion strengths rho in [0, 1] (default: 0 0.25 0.5 0.75 1)")
     parser.add_argument("--n_bags", type=int, default=2000, help="bags per class and setting (default: 2000)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--seed", type=seed_int, default=0, help="random seed (default: 0)")
     parser.add_argument("--out_dir", type=Path, default=Path("runs/snr_experiment"),
                         help="output folder (default: runs/snr_experiment)")
     return parser

@@ -174,6 +174,9 @@ class FeatureDataset(Dataset):
 
         def load(entry: VideoEntry) -> tuple[torch.Tensor, bool]:
             arr = load_array(entry.path)
+            if crop_mode != "mean" and arr.ndim != 3:  # space, score_mean: the crops of a [T, K, D] file
+                raise MateError(f"{entry.path}: --crop_mode {crop_mode} acts on multi-crop [T, K, D] files; this "
+                                f"one is {list(arr.shape)} (use --crop_mode mean)")
             x = torch.from_numpy(to_model_layout(arr, crop_mode=crop_mode))
             if x.dtype != dtype:
                 x = x.to(dtype)
@@ -287,6 +290,10 @@ class BalancedBatchSampler(Sampler[list[int]]):
         if len(self.normal) == 0 or len(self.anomalous) == 0:
             raise MateError("balanced batches need both normal (0) and anomalous (1) videos")
         self.half = batch_size // 2
+        if self.half > max(len(self.normal), len(self.anomalous)):  # a batch would hold every video twice or more
+            raise MateError(f"--batch_size {batch_size}: larger than twice the larger class ({len(self.normal)} "
+                            f"normal, {len(self.anomalous)} anomalous training videos), so every batch would repeat "
+                            f"each video; use at most {2 * max(len(self.normal), len(self.anomalous))}")
         self.seed = seed
         self.epoch = 0
 

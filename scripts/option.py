@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from scripts.core.cli import OneLineParser, finite_float
+from scripts.core.cli import OneLineParser, finite_float, seed_int
 from scripts.core.errors import MateError
 from scripts.core.fileio import read_text
 
@@ -34,7 +34,7 @@ def get_runtime_parser(add_help: bool = False, *, loading: bool = True, plots: b
     """Seed, device, progress bars, (`loading`) the feature-loading threads and (`plots`) --no_plots."""
     parser = OneLineParser(add_help=add_help)
     group = parser.add_argument_group("runtime")
-    group.add_argument("--seed", type=int, default=0,
+    group.add_argument("--seed", type=seed_int, default=0,
                        help="random seed for numpy, torch and batch order; same seed, same numbers on "
                             "CPU (default: 0)")
     group.add_argument("--device", type=str, default="auto",
@@ -103,9 +103,11 @@ def _check_scalar(value: Any, action: argparse.Action, key: str, source: Path) -
     if value is None and action.default is None:
         return None
     kind = action.type
-    if kind is int:
+    if kind in (int, seed_int):
         if isinstance(value, bool) or not isinstance(value, int):
             raise fault("an integer")
+        if kind is seed_int and not 0 <= value < 2**32:
+            raise fault("a seed in [0, 2**32 - 1]")
     elif kind in (float, finite_float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fault("a number")
@@ -296,7 +298,7 @@ def get_train_parser(add_help: bool = False) -> argparse.ArgumentParser:
                             "x every --seeds in this one process, into runs/<exp_name>_s<seed>_fold<k>/ (each run "
                             "as main.py makes it alone), instead of --train_list / --val_list (default: off)")
     study.add_argument("--folds", type=int, default=5, help="the folds of --folds_dir: 0..K-1 (default: 5)")
-    study.add_argument("--seeds", type=int, nargs="+", default=None,
+    study.add_argument("--seeds", type=seed_int, nargs="+", default=None,
                        help="the seeds of the study (default: --seed alone)")
     study.add_argument("--study_workers", type=int, default=0,
                        help="worker processes stepping runs at the same time, one torch thread each, forked once "

@@ -177,3 +177,16 @@ def test_more_flags_and_files_are_one_line_before_any_work(tmp_path):
     np.save(tmp_path / "gt.npy", np.full(32, np.nan, np.float32))
     one_line(run_script("aggregate.py", "--frame_compare", tmp_path / "p.npy", tmp_path / "p.npy", "--gt",
                         tmp_path / "gt.npy"), "gt.npy: frame labels must be 0 or 1")
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (("--seed", "-1"), "argument --seed: a seed must lie in [0, 2**32 - 1], got -1"),
+    (("--frames_per_snippet", "0"), "--frames_per_snippet: must be at least 1, got 0"),
+    (("--batch_size", "100000"), "--batch_size 100000: larger than twice the larger class"),
+    (("--crop_mode", "score_mean"), "--crop_mode score_mean acts on multi-crop [T, K, D] files"),
+])
+def test_training_values_that_made_a_traceback_or_a_blow_up(tmp_path, synthetic, extra, needle):
+    """--seed -1 was numpy's traceback, --batch_size 100000 filled the memory (every video 2,500 times a
+    batch), score_mean on maps a reshape error, a snippet of 0 frames ran."""
+    one_line(train(synthetic, tmp_path / "runs", *extra), needle)
+    assert not any(p.is_file() for p in (tmp_path / "runs").rglob("*"))  # no file of a run that cannot train

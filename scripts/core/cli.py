@@ -41,6 +41,17 @@ def finite_float(text: str) -> float:
     return value
 
 
+def seed_int(text: str) -> int:
+    """argparse type of every seed flag: numpy and torch take 0 .. 2**32 - 1, and say so in a traceback."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"a seed must lie in [0, 2**32 - 1], got {value}")
+    return value
+
+
 def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
     """Run a script's `main(argv)`; a MateError prints `error: <message>` and exits with code 2, and the
     warnings raised before it are dropped; any other end shows them, once each."""

@@ -236,6 +236,8 @@ def check_training_options(args: argparse.Namespace) -> None:
                         f"got {args.batch_size}")
     if args.eval_batch_size < 1:
         raise MateError(f"--eval_batch_size: must be at least 1, got {args.eval_batch_size}")
+    if args.frames_per_snippet < 1:
+        raise MateError(f"--frames_per_snippet: must be at least 1, got {args.frames_per_snippet}")
     check_threads(args.threads)
     if args.resume and args.overwrite:
         raise MateError("--resume and --overwrite exclude each other")
