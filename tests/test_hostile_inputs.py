@@ -189,4 +189,5 @@ def test_training_values_that_made_a_traceback_or_a_blow_up(tmp_path, synthetic,
     """--seed -1 was numpy's traceback, --batch_size 100000 filled the memory (every video 2,500 times a
     batch), score_mean on maps a reshape error, a snippet of 0 frames ran."""
     one_line(train(synthetic, tmp_path / "runs", *extra), needle)
-    assert not any(p.is_file() for p in (tmp_path / "runs").rglob("*"))  # no file of a run that cannot train
+    written = [p.name for p in (tmp_path / "runs").rglob("*") if p.is_file()]
+    assert written in ([], [".mate.lock"])  # no file of a run that cannot train (the run folder's lock aside)
