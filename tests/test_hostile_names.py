@@ -8,7 +8,7 @@ from tests.conftest import run_script
 
 @pytest.mark.parametrize("name", ["", ".", "..", "../../escape", "a/b", "/abs"])
 def test_a_name_that_is_not_one_folder_is_refused(name):
-    with pytest.raises(MateError, match="is not a folder name"):
+    with pytest.raises(MateError, match="is not a plain name"):
         check_component(name, "--exp_name")
     assert check_component("fast_fold0", "--exp_name") == "fast_fold0"
 
@@ -19,7 +19,7 @@ def test_main_writes_nothing_outside_runs_dir(tmp_path, name):
     done = run_script("main.py", "--train_list", "none.txt", "--val_list", "none.txt", "--runs_dir", runs,
                       "--exp_name", name, "--no_progress")
     assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
-    assert "--exp_name" in done.stderr and "is not a folder name" in done.stderr
+    assert "--exp_name" in done.stderr and "is not a plain name" in done.stderr
     assert not any(tmp_path.rglob("*"))  # nothing written anywhere
 
 
@@ -55,7 +55,7 @@ def test_a_video_named_dot_dot_is_not_scored_outside_out_dir(tmp_path):
     done = run_script("test.py", "--video", video, "--checkpoint", "data/published/MATE_base.pkl", "--random_weights",
                       "--out_dir", tmp_path / "a" / "out", "--no_progress", "--no_overlay")
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
-    assert "...avi: its output folder: '..' is not a folder name" in done.stderr
+    assert "...avi: its output folder: '..' is not a plain name" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
 
 
@@ -65,5 +65,13 @@ def test_a_peer_list_line_whose_video_name_is_no_file_name_is_refused(tmp_path, 
 
     listing = tmp_path / "x.list"
     listing.write_text(line + "\n")
-    with pytest.raises(MateError, match=r"x.list:1: .*its video name: '\.{0,2}' is not a folder name"):
+    with pytest.raises(MateError, match=r"x.list:1: .*its video name: '\.{0,2}' is not a plain name"):
         read_peer_list(listing, "rtfm", "ucf", FileFinder(None))
+
+
+def test_test_py_fold_tag_cannot_leave_the_output_folder(tmp_path):
+    """--fold X names preds_fold{X}.npy: `--fold /../../esc` wrote tmp/esc.npy."""
+    done = run_script("test.py", "--test_list", tmp_path / "t.txt", "--checkpoint", tmp_path / "c.pth", "--out_dir",
+                      tmp_path / "a" / "out", "--fold", "/../../esc")
+    assert done.returncode == 2 and done.stderr.startswith("error: --fold: '/../../esc' is not a plain name")
+    assert not any(tmp_path.iterdir())

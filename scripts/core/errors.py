@@ -10,15 +10,15 @@ class MateError(Exception):
 
 
 def check_component(value: str, what: str) -> str:
-    """A name that becomes one path component (a run folder's --exp_name, upstream's --model_name): refused
-    in one line when empty, `.` or `..`, or holding a path separator, so nothing is written outside the
-    folder the user named."""
+    """A name that becomes one path component (a run folder's --exp_name, upstream's --model_name, test.py's
+    --fold in preds_fold{X}.npy, a peer list's video name): refused in one line when empty, `.` or `..`, or
+    holding a path separator, so nothing is written outside the folder the user named."""
     import os
 
     separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
     if value in ("", ".", "..") or any(sep in value for sep in separators) or "\0" in value:
-        raise MateError(f"{what}: {value!r} is not a folder name (empty, '.', '..' or a path separator)"
-                        + ("; give a plain name such as fast_fold0" if what.startswith("--") else ""))
+        raise MateError(f"{what}: {value!r} is not a plain name (empty, '.', '..' or a path separator): it "
+                        "becomes one file or folder name in the output folder")
     return value
 
 

@@ -18,7 +18,7 @@ from scripts.model import model_from_checkpoint
 from scripts.models.checkpoint import load_checkpoint, output_folder
 from scripts.dataset import FeatureDataset
 from scripts.data.manifest import read_manifest
-from scripts.core.errors import MateError
+from scripts.core.errors import MateError, check_component
 from scripts.data.feature_settings import check_test_features
 from scripts.core.fileio import save_npy, write_json, write_text
 from scripts.core.locks import exclusive_lock
@@ -35,7 +35,7 @@ from scripts.data.xd_violence import DATASET as XD_DATASET, parse_name as parse_
 def fold_tag(fold: str | None, test_list: Path, checkpoint: Path) -> str | None:
     """X of preds_fold{X}.npy: --fold, else `fold<N>` in the manifest's name, else in the run's name."""
     if fold is not None:
-        return str(fold)
+        return check_component(str(fold), "--fold")  # X is part of a file name in the output folder
     for text in (test_list.stem, checkpoint.parent.name):
         match = re.search(r"fold_?(\d+)", text)
         if match:
@@ -214,6 +214,7 @@ def run_test(args: argparse.Namespace) -> dict[str, Any]:
     """Score `args.test_list` with `args.checkpoint`; write the outputs; return test_metrics."""
     device = resolve_device(args.device)
     use_threads(args.threads)
+    fold_tag(args.fold, Path(args.test_list), Path(args.checkpoint))  # a bad --fold refused before the work
     if args.out_dir:
         check_other_list(Path(args.out_dir), args.test_list, args.overwrite)  # before the work, when known
     model, ckpt, ds, settings_check = load_for_scoring(args.checkpoint, args.test_list, device=device,
