@@ -75,3 +75,10 @@ def test_test_py_fold_tag_cannot_leave_the_output_folder(tmp_path):
                       tmp_path / "a" / "out", "--fold", "/../../esc")
     assert done.returncode == 2 and done.stderr.startswith("error: --fold: '/../../esc' is not a plain name")
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("script", ["test1.py", "test2.py", "motion_map_analyze.py"])
+def test_the_diagnostics_take_exp_name_as_one_folder_of_runs_dir(tmp_path, script):
+    done = run_script(script, "--exp_name", "../../esc", "--runs_dir", tmp_path / "runs")
+    assert done.returncode == 2 and done.stderr.startswith("error: --exp_name: '../../esc' is not a plain name")
+    assert not any(tmp_path.iterdir())

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scripts.core.errors import MateError
+from scripts.core.errors import MateError, check_component
 
 if TYPE_CHECKING:  # torch and the dataset load only when a diagnostic runs, not for --help
     import torch
@@ -106,6 +106,8 @@ def load_analysis_run(args: argparse.Namespace, script: str, *, need_checkpoint:
     """
     from scripts.core.devices import resolve_device, use_threads
 
+    if args.exp_name is not None:
+        check_component(args.exp_name, "--exp_name")  # a folder of --runs_dir, as main.py's
     fill_analysis_inputs(args, script)
     checkpoint, out_dir = resolve_analysis_paths(args, default_exp=default_exp, need_checkpoint=need_checkpoint)
     device = resolve_device(args.device)
