@@ -151,6 +151,10 @@ def score_videos(args) -> int:
         root, videos = args.video.parent, [args.video]
     else:
         root, videos = args.video_root, scan_videos(args.video_root)[0]
+        ours = [v for v in videos if v.resolve().is_relative_to(out_dir.resolve())]
+        if ours:  # an --out_dir inside the root: its overlays are outputs, not videos to score
+            say(f"skipped {len(ours)} video(s) under --out_dir {out_dir} (this script's own outputs)")
+            videos = [v for v in videos if v not in ours]
         if not videos:
             raise MateError(f"{args.video_root}: no video files found (searched recursively)")
     rows, failures = [], []

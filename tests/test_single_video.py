@@ -190,3 +190,16 @@ def test_a_video_shorter_than_a_clip_says_it_was_padded_and_ends_where_it_ends(t
     assert done.returncode == 0, done.stderr
     sidecar = json.loads((tmp_path / "f/one.json").read_text())
     assert sidecar["padded"] is True and sidecar["padded_frames"] == 3 and sidecar["num_clips"] == 1
+
+
+def test_an_out_dir_inside_the_video_root_is_not_scored_on_a_rerun(tmp_path):
+    """Issue #31 (found probing): a rerun scored the first run's overlay.mp4 files as videos of the root."""
+    root = tmp_path / "cams"
+    write_video(root / "a" / "v.avi", 40, size=(96, 72), fps=10.0)
+    ckpt = make_checkpoint(tmp_path / "ckpt.pth", [192, 4, 5, 5], False)
+    for _ in range(2):
+        proc = run_script("test.py", "--video_root", root, "--out_dir", root / "out", "--checkpoint", ckpt,
+                          "--backbone", "x3d_xs", "--random_weights", "--no_progress", "--no_plots")
+        assert proc.returncode == 0, proc.stderr
+    assert "skipped 1 video(s) under --out_dir" in proc.stdout and "scored 1 of 1 videos" in proc.stdout
+    assert [r["video"] for r in csv.DictReader((root / "out" / "summary.csv").open())] == ["a/v.avi"]
