@@ -191,3 +191,19 @@ def test_training_values_that_made_a_traceback_or_a_blow_up(tmp_path, synthetic,
     one_line(train(synthetic, tmp_path / "runs", *extra), needle)
     written = [p.name for p in (tmp_path / "runs").rglob("*") if p.is_file()]
     assert written in ([], [".mate.lock"])  # no file of a run that cannot train (the run folder's lock aside)
+
+
+def test_an_audio_only_file_is_named_as_such(tmp_path):
+    import av
+
+    from scripts.extraction.video import VideoReader
+
+    path = tmp_path / "audio.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=44100)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 44100
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    with pytest.raises(MateError, match="audio.mp4: no video stream"):
+        VideoReader(path, decoder="av")  # was "cannot open video with PyAV (tuple index out of range)"

@@ -69,9 +69,12 @@ class VideoReader:
 
         try:
             container = av.open(str(self.path))
-            stream = container.streams.video[0]
-        except (av.FFmpegError, IndexError, UnicodeDecodeError) as exc:
+        except (av.FFmpegError, UnicodeDecodeError) as exc:
             raise MateError(f"{self.path}: cannot open video with PyAV ({_reason(exc)})") from None
+        if not container.streams.video:
+            container.close()
+            raise MateError(f"{self.path}: no video stream (an audio-only or data file?)")
+        stream = container.streams.video[0]
         stream.codec_context.thread_count = self.threads
         if self.threads != 1:
             stream.thread_type = "AUTO"  # frame and slice threads inside FFmpeg
