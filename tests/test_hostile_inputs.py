@@ -207,3 +207,13 @@ def test_an_audio_only_file_is_named_as_such(tmp_path):
             out.mux(packet)
     with pytest.raises(MateError, match="audio.mp4: no video stream"):
         VideoReader(path, decoder="av")  # was "cannot open video with PyAV (tuple index out of range)"
+
+
+def test_an_output_folder_that_is_a_file_is_named_as_such(tmp_path, synthetic):
+    """It said "(File exists)" or "(Not a directory)", naming no culprit."""
+    blocker = tmp_path / "out"
+    blocker.write_text("")
+    one_line(run_script("StratifiedKFold.py", "--rgb_list", synthetic / "train.txt", "--out_dir", blocker),
+             f"({blocker} is a file, not a folder)")
+    one_line(train(synthetic, blocker), f"({blocker} is a file, not a folder)")
+    assert blocker.read_text() == ""

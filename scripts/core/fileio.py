@@ -81,7 +81,18 @@ def write_fault(path: Path, exc: BaseException) -> "MateError":
         return MateError(f"{path}: no space left on the device that holds {path.parent} (free some space or "
                          f"write elsewhere; files already there are unchanged)")
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).strip().splitlines()[0]
+    blocker = file_in_the_way(path)
+    if blocker is not None:
+        reason = f"{blocker} is a file, not a folder"
     return MateError(f"{path}: cannot write ({reason}); files already there are unchanged")
+
+
+def file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing parent of `path` when it is a file (where a folder must be), else None."""
+    for parent in Path(path).parents:
+        if parent.exists():
+            return parent if not parent.is_dir() else None
+    return None
 
 
 def remove_stale_temps(folder: str | os.PathLike, names: Iterable[str] | None = None) -> list[Path]:

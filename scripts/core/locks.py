@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 from scripts.core.errors import MateError
-from scripts.core.fileio import current_umask
+from scripts.core.fileio import current_umask, file_in_the_way
 
 LOCK_NAME = ".mate.lock"  # inside the folder it guards
 
@@ -43,7 +43,9 @@ def exclusive_lock(lock_path: str | os.PathLike, *, what: str) -> Iterator[Path]
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666 & ~current_umask())
     except OSError as exc:
-        raise MateError(f"{lock_path}: cannot create the lock of the {what} ({exc.strerror})") from None
+        blocker = file_in_the_way(lock_path)
+        reason = f"{blocker} is a file, not a folder" if blocker is not None else exc.strerror
+        raise MateError(f"{lock_path}: cannot create the lock of the {what} ({reason})") from None
     held = False
     try:
         try:
