@@ -217,3 +217,14 @@ def test_an_output_folder_that_is_a_file_is_named_as_such(tmp_path, synthetic):
              f"({blocker} is a file, not a folder)")
     one_line(train(synthetic, blocker), f"({blocker} is a file, not a folder)")
     assert blocker.read_text() == ""
+
+
+def test_a_feature_path_that_is_a_pipe_or_a_folder_is_named_and_never_waited_on(tmp_path):
+    from scripts.dataset import load_array
+
+    os.mkfifo(tmp_path / "pipe.npy")  # opening it would wait for a writer forever
+    (tmp_path / "dir.npy").mkdir()
+    with pytest.raises(MateError, match="pipe.npy: a named pipe, not a .npy file"):
+        load_array(tmp_path / "pipe.npy")
+    with pytest.raises(MateError, match="dir.npy: a folder, not a .npy file"):
+        load_array(tmp_path / "dir.npy")

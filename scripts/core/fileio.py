@@ -156,7 +156,7 @@ def read_text(path: str | os.PathLike, what: str) -> str:
     Windows write one); missing, a folder, unreadable or binary is one MateError naming the file and `what`."""
     from scripts.core.errors import MateError
 
-    path = Path(path)
+    path = Path(path)  # a pipe is read as it comes (main.py --train_list <(grep ...)): no regular-file check
     try:
         return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -173,9 +173,26 @@ def read_text(path: str | os.PathLike, what: str) -> str:
 NPY_MAGIC = b"\x93NUMPY"
 
 
+def not_a_regular_file(path: str | os.PathLike) -> str | None:
+    """What a path that exists is when it is no regular file (a folder, a FIFO, a device: opening a FIFO
+    would wait for a writer forever), else None."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # missing or unreadable: the open says so
+    if stat.S_ISREG(mode):
+        return None
+    return "a folder" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode) else "not a regular file"
+
+
 def npy_header_fault(path: str | os.PathLike) -> str | None:
     """Why a file named .npy is not one, from its first bytes (None: it starts like one): empty, an .npz
     archive, anything else (text); so that it is named for what it is, not misread as pickled data."""
+    other = not_a_regular_file(path)
+    if other is not None:
+        return f"{other}, not a .npy file"
     with open(path, "rb") as f:
         head = f.read(len(NPY_MAGIC))
     if head == NPY_MAGIC:
