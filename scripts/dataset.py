@@ -290,10 +290,11 @@ class BalancedBatchSampler(Sampler[list[int]]):
         if len(self.normal) == 0 or len(self.anomalous) == 0:
             raise MateError("balanced batches need both normal (0) and anomalous (1) videos")
         self.half = batch_size // 2
-        if self.half > max(len(self.normal), len(self.anomalous)):  # a batch would hold every video twice or more
-            raise MateError(f"--batch_size {batch_size}: larger than twice the larger class ({len(self.normal)} "
-                            f"normal, {len(self.anomalous)} anomalous training videos), so every batch would repeat "
-                            f"each video; use at most {2 * max(len(self.normal), len(self.anomalous))}")
+        most = 2 * max(len(self.normal), len(self.anomalous))  # each video at most twice in a batch
+        if self.half > most:  # (--batch_size 100000 on 40 videos filled the memory with copies)
+            raise MateError(f"--batch_size {batch_size}: a batch would hold every one of the {len(self.normal)} "
+                            f"normal and {len(self.anomalous)} anomalous training videos more than twice; use at "
+                            f"most {2 * most}")
         self.seed = seed
         self.epoch = 0
 

@@ -182,7 +182,8 @@ def test_more_flags_and_files_are_one_line_before_any_work(tmp_path):
 @pytest.mark.parametrize("extra, needle", [
     (("--seed", "-1"), "argument --seed: a seed must lie in [0, 2**32 - 1], got -1"),
     (("--frames_per_snippet", "0"), "--frames_per_snippet: must be at least 1, got 0"),
-    (("--batch_size", "100000"), "--batch_size 100000: larger than twice the larger class"),
+    (("--batch_size", "100000"), "--batch_size 100000: a batch would hold every one of the 12 normal and 12 "
+                                 "anomalous training videos more than twice; use at most 48"),
     (("--crop_mode", "score_mean"), "--crop_mode score_mean acts on multi-crop [T, K, D] files"),
 ])
 def test_training_values_that_made_a_traceback_or_a_blow_up(tmp_path, synthetic, extra, needle):
