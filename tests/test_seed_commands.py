@@ -78,6 +78,7 @@ def test_diagnostics_with_nothing_to_choose_say_what_to_pass(tmp_path):
                        "--checkpoint (or --exp_name)"]
 
 
+@pytest.mark.slow  # make test-slow (make test stays under 90 s on 2 cores)
 def test_seed_makelist_line_runs_on_the_official_named_synthetic_folder(tmp_path):
     """makelist.py --synthetic --names official writes the 1,900 official names, so the seed's makelist and
     fold lines (official split, by name) run on it as written; numbered names leave most of them missing."""

@@ -192,6 +192,7 @@ def test_short_video_gives_one_clip():
     assert len(clips) == 2  # the last frame's time decides, as in pytorchvideo
 
 
+@pytest.mark.slow  # make test-slow (make test stays under 90 s on 2 cores)
 def test_buffer_is_bounded_whatever_the_length():
     """An hour of 30-fps video holds no more frames than a minute: the raw frames of one window, and the
     next frame (20,000 frames here, 108,000 in an hour: the peak is reached in the first window)."""
