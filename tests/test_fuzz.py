@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scripts.data.manifest import read_manifest
+from scripts.dataset import load_array
 from tests.conftest import ROOT, run_script
 
 FUZZ_EXAMPLES = {"manifest": 20, "config": 20, "features": 8, "peers": 10, "flags": 30}
@@ -230,31 +231,38 @@ def test_fuzz_feature_files_through_test_py(features, hostile):
 
 # --------------------------------------------------------------------------------------- peer lists and GT
 @pytest.fixture(scope="module")
-def peer_set(tmp_path_factory):
-    """An RTFM-family UCF set ([T, 10, 4] per video, CRLF list of Windows paths) and its frame GT."""
-    from scripts.data.peer_synthetic import write_rtfm
+def peer_sets(tmp_path_factory):
+    """A UCF set in each family, [T, 3, 4] per video (rtfm: one file per video, a CRLF list of Windows paths;
+    wu: a file per crop, UR-DMU's relative paths), and its frame GT."""
+    from scripts.data.peer_synthetic import write_rtfm, write_wu
 
     root = tmp_path_factory.mktemp("fuzz_peers")
     rng = np.random.default_rng(1)
     names = {"train": ["Abuse001_x264", "Arson002_x264", "Normal_Videos003_x264", "Normal_Videos004_x264"],
              "test": ["Abuse050_x264", "Normal_Videos_051_x264"]}
-    arrays = {n: rng.random((int(rng.integers(3, 6)), 10, 4)).astype(np.float32) for s in names.values() for n in s}
-    lists = {s: write_rtfm(root, s, ns, arrays, root / f"{s}.list") for s, ns in names.items()}
+    arrays = {n: rng.random((int(rng.integers(3, 6)), 3, 4)).astype(np.float32) for s in names.values() for n in s}
+    sets = {}
+    for family, write in (("rtfm", write_rtfm), ("wu", write_wu)):
+        folder = root / family
+        sets[family] = (folder, {s: write(folder, s, ns, arrays, folder / f"{s}.list") for s, ns in names.items()})
     gt = np.concatenate([np.r_[np.zeros(16), np.ones(16 * (len(arrays["Abuse050_x264"]) - 1))],
                          np.zeros(16 * len(arrays["Normal_Videos_051_x264"]))]).astype(np.float32)
-    return root, lists, gt
+    return sets, gt
 
 
 @fuzz("peers")
 @given(data=st.data())
-def test_fuzz_peer_lists_and_gt_through_import_peers(peer_set, data):
-    root, lists, gt = peer_set
+def test_fuzz_peer_lists_and_gt_through_import_peers(peer_sets, data):
+    sets, gt = peer_sets
+    family = data.draw(st.sampled_from(["rtfm", "wu"]))
+    crops = data.draw(st.sampled_from(["mean", "each"]))
+    root, lists = sets[family]
     lines = lists["train"].read_text().splitlines()
     keep = data.draw(st.lists(st.booleans(), min_size=len(lines), max_size=len(lines)))
     mutated = [ln for ln, k in zip(lines, keep) if k]  # some of the lines, in the list's order
     for _ in range(data.draw(st.integers(0, 2))):
         odd = st.one_of(st.sampled_from(lines), st.text(max_size=20),
-                        st.sampled_from(["", "G:\\x\\..", "a/", "Normal_Videos001_x264.npy"]))
+                        st.sampled_from(["", "G:\\x\\..", "a/", "Normal_Videos001_x264.npy", "x__99.npy"]))
         mutated.insert(data.draw(st.integers(0, len(mutated))), data.draw(odd))
     gt_kind = data.draw(st.sampled_from(["ok", "short", "nan", "two", "text", "2d", "bytes"]))
     g = {"ok": gt, "short": gt[:-16], "nan": np.where(gt > 0, np.nan, 0).astype(np.float32),
@@ -268,13 +276,16 @@ def test_fuzz_peer_lists_and_gt_through_import_peers(peer_set, data):
             gt_path.write_bytes(data.draw(st.binary(max_size=60)))
         else:
             np.save(gt_path, g)
-        done = run_script("import_peers.py", "--family", "rtfm", "--dataset", "ucf", "--train_list", train,
-                          "--test_list", lists["test"], "--gt", gt_path, "--features_root", root, "--out_dir",
-                          work / "out", "--no_progress")
+        done = run_script("import_peers.py", "--family", family, "--dataset", "ucf", "--train_list", train,
+                          "--test_list", lists["test"], "--gt", gt_path, "--features_root", root, "--crops", crops,
+                          "--out_dir", work / "out", "--no_progress")
         if outcome("peers", done, work, [str(train), str(gt_path), str(lists["test"]), str(root), "--"], before):
             record = json.loads((work / "out" / "import.json").read_text())
-            assert record["test_videos"] == 2 and read_manifest(work / "out" / "train.txt")
-            assert (work / "out" / "test_gt.txt").is_file()
+            assert record["test_videos"] == 2 and (work / "out" / "test_gt.txt").is_file()
+            entries = read_manifest(work / "out" / "train.txt")  # every line reads back, D = 4 channels
+            assert all(load_array(e.path).shape[-1] == 4 for e in entries)
+            per_video = len(entries) / record["train_videos"]  # a list may hold fewer crops than the features
+            assert per_video == 1 if crops == "mean" else per_video in (1, 2, 3)
 
 
 # ------------------------------------------------------------------------------------------------ flag values
