@@ -1,7 +1,7 @@
 """The fuzz suite (issue #31; docs/design.md §10): property-based tests over what a user hands the scripts
-(manifests, configs, feature files, peer lists and GT files, flag values), each run through the real CLI
-in-process. The property, for every input: exit 0 with complete, valid outputs, or exit 2 with exactly one
-line on stderr that names the file or flag, never a traceback (run_script lets it through, so hypothesis
+(manifests, configs, feature files, frame annotations, peer lists and GT files, flag values), each run through
+the real CLI in-process. The property, for every input: exit 0 with complete, valid outputs (or a documented
+exit 1 with its list), or exit 2 with exactly one line on stderr that names the file or flag, never a traceback (run_script lets it through, so hypothesis
 reports it), and nothing written outside the example's output folder (nor into the repository).
 
 `make test` runs a fixed, derandomised number of examples per property (FUZZ_EXAMPLES below, a few seconds in
@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import tempfile
 from collections import Counter
@@ -27,7 +28,7 @@ from scripts.data.manifest import read_manifest
 from scripts.dataset import load_array
 from tests.conftest import ROOT, run_script
 
-FUZZ_EXAMPLES = {"manifest": 20, "config": 20, "features": 8, "peers": 10, "flags": 30}
+FUZZ_EXAMPLES = {"manifest": 20, "config": 20, "features": 8, "annotations": 5, "peers": 10, "flags": 30}
 EXAMPLES = int(os.environ.get("MATE_FUZZ_EXAMPLES", "0"))  # make fuzz
 TALLY: Counter = Counter()
 
@@ -45,7 +46,7 @@ def _report():
         for prop in FUZZ_EXAMPLES:
             counts = {k[1]: v for k, v in TALLY.items() if k[0] == prop}
             if counts:
-                print(f"  {prop:9s} {sum(counts.values()):6d} tried: "
+                print(f"  {prop:11s} {sum(counts.values()):6d} tried: "
                       + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
 
 
@@ -54,14 +55,21 @@ def repo_state() -> tuple:
     return tuple(sorted(os.listdir(ROOT))), tuple(sorted(os.listdir(ROOT / "runs")))
 
 
-def outcome(prop: str, done, work: Path, names: list[str], before: tuple, reached: str | None = None) -> bool:
+def outcome(prop: str, done, work: Path, names: list[str], before: tuple, reached: str | None = None,
+            failure_list: str | None = None) -> bool:
     """Check the property; True for exit 0 (the caller then checks its outputs). `reached`: the missing file
-    an accepted input stops at (configs and flags), tallied apart."""
+    an accepted input stops at (configs and flags), tallied apart. `failure_list`: the first stderr line of a
+    documented exit 1 (outputs written, then the items left out listed one per line)."""
     assert repo_state() == before, "written into the repository"
     stray = [p for p in work.rglob("*") if not (p.is_relative_to(work / "in") or p.is_relative_to(work / "out"))]
     assert not stray, f"written outside the output folder: {stray}"
     if done.returncode == 0:
         TALLY[prop, "exit 0, outputs complete"] += 1
+        return True
+    if done.returncode == 1 and failure_list is not None:
+        first, *listed = done.stderr.splitlines()
+        assert failure_list in first and int(first.split()[0]) == len(listed), done.stderr
+        TALLY[prop, "exit 1, outputs complete and the videos left out listed"] += 1
         return True
     lines = done.stderr.splitlines()
     assert done.returncode == 2, (done.returncode, done.stderr)
@@ -227,6 +235,53 @@ def test_fuzz_feature_files_through_test_py(features, hostile):
             metrics = json.loads((work / "out" / "test_metrics.json").read_text())
             assert metrics["n_videos"] == 7 and 0 <= metrics["video_roc_auc"] <= 1
             assert len((work / "out" / "predictions.csv").read_text().splitlines()) == 8
+
+
+# ------------------------------------------------------------------------------------------- annotations
+NUMBERS = st.one_of(st.integers(-2, 200).map(str), st.sampled_from(["-1", "1e3", "nan", "x", "", "3.5"]))
+
+
+@st.composite
+def annotation_files(draw, names):
+    """UCF-Crime's form for the test videos (an anomalous one with an event, a normal one with -1 -1), some
+    lines dropped, some in UR-DMU's or XD-Violence's form, odd numbers and odd lines put in."""
+    def valid(name):
+        if name.startswith("Normal"):
+            return f"{name}.mp4 Normal -1 -1 -1 -1"
+        start = draw(st.integers(0, 40))
+        return f"{name}.mp4 Abuse {start} {start + draw(st.integers(0, 40))} -1 -1"
+
+    def odd(name):
+        form = draw(st.sampled_from(["ucf", "counted", "xd"]))
+        middle = {"ucf": [draw(CLASSES)], "counted": [draw(NUMBERS), draw(CLASSES)], "xd": []}[form]
+        return " ".join([name + draw(st.sampled_from(["", ".mp4"])), *middle,
+                         *draw(st.lists(NUMBERS, min_size=0, max_size=5))])
+
+    lines = [valid(n) for n in names if draw(st.integers(0, 9))]  # a line dropped now and then
+    for _ in range(draw(st.integers(0, 2))):
+        lines.insert(draw(st.integers(0, len(lines))), draw(st.one_of(
+            st.builds(odd, st.sampled_from(names + ["Other001_x264"])),
+            st.sampled_from(["", "# comment", "\t"]), st.text(max_size=20))))
+    return "\n".join(lines).encode(draw(st.sampled_from(["utf-8", "utf-8-sig"])))
+
+
+@fuzz("annotations")
+@given(data=st.data())
+def test_fuzz_annotation_files_through_test_py(features, data):
+    root, lines = features
+    names = [Path(ln.split()[0]).stem for ln in lines["test"]]
+    content = data.draw(annotation_files(names))
+    before = repo_state()
+    with workdir() as work:
+        gt = work / "in" / "annotations.txt"
+        gt.write_bytes(content)
+        done = run_script("test.py", "--test_list", root / "test.txt", "--checkpoint", root / "ckpt.pth", "--gt", gt,
+                          "--out_dir", work / "out", "--no_progress", "--no_plots", "--n_boot", "5")
+        if outcome("annotations", done, work, [str(gt), str(root)], before,
+                   failure_list="test videos were left out of the frame-level metrics:"):
+            frame = json.loads((work / "out" / "test_metrics.json").read_text())["frame"]
+            auc = frame["frame_roc_auc"]  # nan when the annotated frames are of one class (metrics.py)
+            assert frame["n_frames"] > 0 and (math.isnan(auc) or 0 <= auc <= 1)
 
 
 # --------------------------------------------------------------------------------------- peer lists and GT
