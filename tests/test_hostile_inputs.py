@@ -229,3 +229,11 @@ def test_a_feature_path_that_is_a_pipe_or_a_folder_is_named_and_never_waited_on(
         load_array(tmp_path / "pipe.npy")
     with pytest.raises(MateError, match="dir.npy: a folder, not a .npy file"):
         load_array(tmp_path / "dir.npy")
+
+
+def test_a_clip_larger_than_the_machine_is_refused_before_decoding(tmp_path, short_clip):
+    """--num_frames 100000 asked for a 29 GiB clip and was killed for memory (here 10x that: any machine)."""
+    done = run_script("feature_extractor.py", "--video", short_clip, "--out_dir", tmp_path / "o", "--backbone",
+                      "x3d_xs", "--random_weights", "--no_progress", "--num_frames", "1000000")
+    one_line(done, "--num_frames 1000000 x --crop_size 160 x --crops 1: one clip alone is 286.1 GiB, more than "
+                   "an eighth of this machine's")

@@ -17,6 +17,7 @@ finished ones, records failures and shards the list: scripts/extraction/batch.py
 from __future__ import annotations
 
 import contextlib
+import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -91,6 +92,20 @@ class ExtractSettings:
             raise MateError(f"--decoder_threads: must be 0 (FFmpeg's choice) or more, got {self.decoder_threads}")
         if self.dtype not in ("float32", "float16"):
             raise MateError(f"--dtype: '{self.dtype}' is not float32 or float16")
+        clip = 4 * 3 * self.num_frames * self.crop_size ** 2 * self.crops  # float32 bytes of one clip's crops
+        memory = physical_memory()
+        if memory and clip > memory / 8:  # the network's activations are many times the input
+            raise MateError(f"--num_frames {self.num_frames} x --crop_size {self.crop_size} x --crops {self.crops}: "
+                            f"one clip alone is {clip / 2**30:.1f} GiB, more than an eighth of this machine's "
+                            f"{memory / 2**30:.1f} GiB of memory")
+
+
+def physical_memory() -> int | None:
+    """The machine's memory in bytes (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 # ------------------------------------------------------------------------------------- decoding thread
