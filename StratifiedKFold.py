@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 
 from scripts.core.cli import OneLineParser, run, seed_int
+from scripts.core.locks import LOCK_NAME, exclusive_lock
 from scripts.data.crops import as_videos, count_videos
 from scripts.core.errors import MateError
 from scripts.data.folds import (PUBLISHED_SEED, STRATIFY_RULES, fold_counts, format_fold_summary, list_args_parser,
@@ -62,7 +63,8 @@ def main(argv=None) -> int:
     folds = make_folds(entries, k=args.k, seed=args.seed, stratify=args.stratify, source=str(args.rgb_list))
     header = (f"StratifiedKFold.py --rgb_list {args.rgb_list} --k {args.k} --seed {args.seed} "
               f"--stratify {args.stratify}")
-    paths = write_folds(folds, args.out_dir, test, header=header, overwrite=args.overwrite)
+    with exclusive_lock(Path(args.out_dir) / LOCK_NAME, what=f"fold folder {args.out_dir}"):  # one writer at a time
+        paths = write_folds(folds, args.out_dir, test, header=header, overwrite=args.overwrite)
     print(said)
     if len(as_videos(entries, source=str(args.rgb_list))) != len(entries):
         print(f"{args.rgb_list}: a per-crop manifest, {count_videos(entries, source=str(args.rgb_list))}; the "

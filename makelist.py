@@ -28,6 +28,7 @@ from pathlib import Path
 
 from scripts.core.cli import OneLineParser, finite_float, run, seed_int
 from scripts.core.errors import MateError
+from scripts.core.locks import LOCK_NAME, exclusive_lock
 from scripts.data.download_check import FORMATS as DOWNLOADS
 from scripts.data.lists import OFFICIAL_TEST, OFFICIAL_TRAIN, holds_ucf_crime, split_official, split_stratified
 from scripts.data.manifest import TEST_MANIFEST_KEY, format_count_table, relative_to_folder, write_manifest
@@ -115,10 +116,11 @@ def make_synthetic_set(args: argparse.Namespace) -> int:
     from scripts.data.synthetic import make_synthetic  # numpy-heavy generator, only needed here
 
     out = args.synthetic
-    refuse_existing([out / "train.txt", out / "test.txt"], args.overwrite)
-    train, test = make_synthetic(out, n_train=args.n_train, n_test=args.n_test, seed=args.seed,
-                                 layout=args.layout, feature_dim=args.feature_dim, difficulty=args.difficulty,
-                                 names=args.names)
+    with exclusive_lock(out / LOCK_NAME, what=f"synthetic data folder {out}"):  # one writer at a time
+        refuse_existing([out / "train.txt", out / "test.txt"], args.overwrite)
+        train, test = make_synthetic(out, n_train=args.n_train, n_test=args.n_test, seed=args.seed,
+                                     layout=args.layout, feature_dim=args.feature_dim, difficulty=args.difficulty,
+                                     names=args.names)
     print(format_count_table({"train": train, "test": test}))
     print(f"wrote {len(train)} + {len(test)} synthetic videos ({args.layout}, {args.difficulty}) and "
           f"{out / 'train.txt'}, {out / 'test.txt'}")
@@ -129,8 +131,9 @@ def make_peer_synthetic_set(args: argparse.Namespace) -> int:
     from scripts.data.peer_synthetic import FORMATS, make_peer_set
 
     out = args.peer_synthetic
-    refuse_existing([out / "train.list", out / "test.list", out / "gt.npy"], args.overwrite)
-    done = make_peer_set(out, fmt=args.peer_format, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
+    with exclusive_lock(out / LOCK_NAME, what=f"synthetic data folder {out}"):
+        refuse_existing([out / "train.list", out / "test.list", out / "gt.npy"], args.overwrite)
+        done = make_peer_set(out, fmt=args.peer_format, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
     dataset, family, _, _ = FORMATS[args.peer_format]
     print(f"wrote {done['train']} + {done['test']} synthetic videos ({args.peer_format}: [T, {done['crops']}, "
           f"{done['channels']}]) and {out / 'train.list'}, {out / 'test.list'}, {out / 'gt.npy'}; next: "

@@ -118,7 +118,7 @@ def test_a_binary_peer_list_is_one_line(tmp_path):
     done = run_script("import_peers.py", "--family", "rtfm", "--dataset", "ucf", "--train_list", listing,
                       "--test_list", listing, "--gt", tmp_path / "gt.npy", "--out_dir", tmp_path / "out")
     one_line(done, "bin.list: list is not UTF-8 text (byte 0x80 at offset 128); a binary file?")
-    assert not (tmp_path / "out").exists()
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [".mate.lock"]  # the folder's lock, nothing else
 
 
 @pytest.mark.parametrize("gt", [np.full(32, np.nan, np.float32), np.full(32, 0.7, np.float32),
@@ -237,3 +237,20 @@ def test_a_clip_larger_than_the_machine_is_refused_before_decoding(tmp_path, sho
                       "x3d_xs", "--random_weights", "--no_progress", "--num_frames", "1000000")
     one_line(done, "--num_frames 1000000 x --crop_size 160 x --crops 1: one clip alone is 286.1 GiB, more than "
                    "an eighth of this machine's")
+
+
+def test_a_second_job_on_a_manifest_or_import_folder_is_refused(tmp_path, synthetic):
+    """One writer per output folder (as main.py's run folder, the extractor's shard, test.py's folder): two
+    StratifiedKFold.py, makelist.py --synthetic or import_peers.py jobs on one folder would interleave."""
+    from scripts.core.locks import LOCK_NAME, exclusive_lock
+
+    out = tmp_path / "out"
+    jobs = [("StratifiedKFold.py", "--rgb_list", synthetic / "train.txt", "--out_dir", out),
+            ("makelist.py", "--synthetic", out, "--n_train", "8", "--n_test", "4", "--feature_dim", "4"),
+            ("import_peers.py", "--family", "rtfm", "--dataset", "ucf", "--train_list", tmp_path / "x.list",
+             "--test_list", tmp_path / "x.list", "--gt", tmp_path / "gt.npy", "--out_dir", out)]
+    with exclusive_lock(out / LOCK_NAME, what="held by this test"):
+        for job in jobs:
+            err = one_line(run_script(*job), "is in use by pid", str(out))
+            assert "folder" in err
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]  # nothing written beside the lock

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from scripts.core.errors import MateError
 from scripts.core.fileio import save_npy, write_text
+from scripts.core.locks import LOCK_NAME, exclusive_lock
 from scripts.data.manifest import VideoEntry, write_manifest
 from scripts.data.peers import (DATASETS, FAMILIES, FileFinder, PeerVideo, annotation_text, check_index_rule,
                                 count_snippets, gt_from_concatenated, gt_from_masks, read_peer_list, relative_link)
@@ -56,6 +57,11 @@ def import_peers(args: argparse.Namespace) -> dict:
         raise MateError("pass exactly one of --gt (the concatenated frame GT .npy) and --frame_masks (a folder "
                         "of per-video masks, ShanghaiTech's test_frame_mask/)")
     out_dir = Path(args.out_dir)
+    with exclusive_lock(out_dir / LOCK_NAME, what=f"import folder {out_dir}"):  # one writer at a time
+        return import_into(args, out_dir)
+
+
+def import_into(args: argparse.Namespace, out_dir: Path) -> dict:
     if (out_dir / "import.json").exists() and not args.overwrite:
         raise MateError(f"{out_dir}: holds an import already; pass --overwrite to replace it")
     finder = FileFinder(args.features_root)
