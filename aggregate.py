@@ -41,8 +41,8 @@ from scripts.core.fileio import write_text
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = OneLineParser("aggregate.py", description=__doc__, add_help=add_help,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     parents=[get_bootstrap_parser()])
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           parents=[get_bootstrap_parser()])
     parser.add_argument("--runs", type=Path, nargs="*", default=[], metavar="RUN_DIR",
                         help="run folders of one experiment, e.g. runs/mate_fast_s*_fold*; required unless "
                              "--table or --benchmark is given (default: none)")

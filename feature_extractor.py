@@ -45,8 +45,8 @@ from scripts.extraction.x3d import PRESETS, PYTORCHVIDEO_X3D_L
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = OneLineParser("feature_extractor.py", description=__doc__, add_help=add_help,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     parents=[get_runtime_parser(loading=False)])  # --seed: random weights
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           parents=[get_runtime_parser(loading=False)])  # --seed: random weights
     io = parser.add_argument_group("videos and outputs")
     source = io.add_mutually_exclusive_group(required=True)
     source.add_argument("--video", type=Path, default=None, help="one video file (default: none)")

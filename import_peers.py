@@ -30,7 +30,7 @@ from scripts.data.peers import DATASETS, FAMILIES
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = OneLineParser("import_peers.py", description=__doc__, add_help=add_help,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--family", choices=tuple(FAMILIES), required=True,
                         help="rtfm: " + FAMILIES["rtfm"] + "; wu: " + FAMILIES["wu"])
     parser.add_argument("--dataset", choices=tuple(DATASETS), required=True,

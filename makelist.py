@@ -38,7 +38,7 @@ SHOW_MISSING = 20  # missing videos listed by name; the rest are counted
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = OneLineParser("makelist.py", description=__doc__, add_help=add_help,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     lists = parser.add_argument_group("manifests from a feature folder")
     lists.add_argument("--features_dir", type=Path, default=None,
                        help="folder of .npy feature files, searched recursively (class sub-folders "

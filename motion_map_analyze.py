@@ -29,8 +29,8 @@ from scripts.option import get_analysis_parser, get_runtime_parser
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = OneLineParser("motion_map_analyze.py", description=__doc__, add_help=add_help,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     parents=[get_analysis_parser(), get_runtime_parser()])
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           parents=[get_analysis_parser(), get_runtime_parser()])
     parser.add_argument("--motion_window", type=int, default=2,
                         help="preceding steps of the MotionMap's reference without a checkpoint (default: 2)")
     threshold = parser.add_mutually_exclusive_group()

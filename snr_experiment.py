@@ -21,7 +21,7 @@ from scripts.core.errors import MateError
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = OneLineParser("snr_experiment.py", description=__doc__, add_help=add_help,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--T", type=int, default=64, help="snippets per bag (default: 64)")
     parser.add_argument("--L", type=int, default=8, help="anomalous snippets in an anomalous bag (default: 8)")
     parser.add_argument("--sigma", type=finite_float, default=1.0, help="noise std of a snippet score (default: 1.0)")

@@ -34,8 +34,8 @@ from scripts.evaluation.upstream_flags import add_upstream_flags
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = OneLineParser("test.py", description=__doc__, add_help=add_help,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     parents=[get_runtime_parser(plots=True), get_bootstrap_parser()])
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           parents=[get_runtime_parser(plots=True), get_bootstrap_parser()])
     parser.add_argument("--test_list", type=Path, default=None, help="test manifest (this or --video is required)")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="checkpoint written by main.py, e.g. runs/<exp>/checkpoint_best.pth, or the "

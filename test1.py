@@ -19,8 +19,8 @@ from scripts.option import get_analysis_parser, get_runtime_parser
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = OneLineParser("test1.py", description=__doc__, add_help=add_help,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     parents=[get_analysis_parser(), get_runtime_parser()])
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           parents=[get_analysis_parser(), get_runtime_parser()])
     parser.add_argument("--method", choices=("umap", "pca"), default="umap",
                         help="2-D projection: umap (umap-learn) or pca (fast, for tests) (default: umap)")
     parser.add_argument("--n_neighbors", type=int, default=15, help="UMAP neighbours (default: 15)")

@@ -23,8 +23,8 @@ from scripts.option import get_analysis_parser, get_bootstrap_parser, get_runtim
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = OneLineParser("test2.py", description=__doc__, add_help=add_help,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     parents=[get_analysis_parser(), get_runtime_parser(), get_bootstrap_parser()])
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           parents=[get_analysis_parser(), get_runtime_parser(), get_bootstrap_parser()])
     parser.add_argument("--checkpoint_on", type=Path, default=None, help="the model with motion (default: none)")
     parser.add_argument("--checkpoint_off", type=Path, default=None,
                         help="the model without motion, e.g. the no_motion ablation on the same fold (no "

@@ -101,7 +101,7 @@ def send_udp(path: Path, port: int, *, seconds: float, host: str = "127.0.0.1", 
 
 def main(argv=None) -> int:
     parser = OneLineParser("python -m scripts.evaluation.demo_video", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="the MP4 to write")
     parser.add_argument("--seconds", type=finite_float, default=40.0, help="length (default: 40)")
     args = parser.parse_args(argv)
