@@ -125,8 +125,10 @@ def frames_of(ds: FeatureDataset, scores: Scores, annotations: dict, gt_file: Pa
 
 def frame_metrics(ds: FeatureDataset, scores: Scores, gt_file: Path, frames_per_snippet: int,
                   plot_dir: Path | None = None, plot_videos: int = 0,
-                  alarm: tuple[float | None, str] | None = None) -> dict[str, Any]:
-    """Frame-level ROC-AUC and AP over all frames concatenated, on anomalous videos only, per class.
+                  alarm: tuple[float | None, str] | None = None,
+                  annotations: dict | None = None) -> dict[str, Any]:
+    """Frame-level ROC-AUC and AP over all frames concatenated, on anomalous videos only, per class
+    (`annotations`: gt_file already read, by run_test before the scoring).
 
     The annotation file's form names the benchmark (scripts/framegt.dataset_of): XD-Violence's form
     makes frame AP the headline (the number its peers publish) and scores normal videos the file does
@@ -134,7 +136,7 @@ def frame_metrics(ds: FeatureDataset, scores: Scores, gt_file: Path, frames_per_
     names the first of their label codes), and videos with several classes are recorded with all of them."""
     if not ds.is_sequence:
         raise MateError(f"{gt_file}: frame-level metrics need sequence features [T, D]; these are maps")
-    annotations = read_annotations(gt_file)
+    annotations = read_annotations(gt_file) if annotations is None else annotations
     dataset = dataset_of(annotations)
     gt = frames_of(ds, scores, annotations, gt_file, frames_per_snippet)
     result: dict[str, Any] = {"dataset": dataset, "headline": frame_headline(dataset),
@@ -220,10 +222,11 @@ def run_test(args: argparse.Namespace) -> dict[str, Any]:
     model, ckpt, ds, settings_check = load_for_scoring(args.checkpoint, args.test_list, device=device,
                                                        progress=not args.no_progress, workers=args.num_workers,
                                                        force_settings=args.force_settings)
+    annotations = None
     if args.gt is not None:  # the annotation read and matched before the scoring, not after it
         if not ds.is_sequence:
             raise MateError(f"{args.gt}: frame-level metrics need sequence features [T, D]; these are maps")
-        read_annotations(args.gt)
+        annotations = read_annotations(args.gt)
     scores = score_dataset(model, ds, device=device, batch_size=args.batch_size, progress=not args.no_progress)
     ds, scores = average_crops(ds, scores, source=str(args.test_list))  # a per-crop list: the mean per video
     entries = ds.entries
@@ -247,7 +250,7 @@ def run_test(args: argparse.Namespace) -> dict[str, Any]:
     out_dir = Path(args.out_dir) if args.out_dir else output_folder(args.checkpoint, ckpt)
     with exclusive_lock(out_dir / TEST_LOCK_NAME, what=f"test.py's output folder {out_dir}"):  # one writer at a time
         check_other_list(out_dir, args.test_list, args.overwrite)
-        return write_results(args, ds, ckpt, scores, labels, metrics, out_dir)
+        return write_results(args, ds, ckpt, scores, labels, metrics, out_dir, annotations)
 
 
 def check_other_list(out_dir: Path, test_list: Path, overwrite: bool) -> None:
@@ -269,14 +272,14 @@ def check_other_list(out_dir: Path, test_list: Path, overwrite: bool) -> None:
 
 
 def write_results(args: argparse.Namespace, ds, ckpt: dict[str, Any], scores: Scores, labels: np.ndarray,
-                  metrics: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+                  metrics: dict[str, Any], out_dir: Path, annotations: dict | None = None) -> dict[str, Any]:
     """predictions.csv, preds_fold{X}.npy, test_metrics.json and the plots of one evaluation."""
     if args.gt is not None:
         far = metrics["false_alarm_rate"]
         metrics["frame"] = frame_metrics(ds, scores, args.gt, ckpt["feature"].get("frames_per_snippet", 16),
                                          plot_dir=out_dir / "plots" / "videos",
                                          plot_videos=0 if args.no_plots else args.plot_videos,
-                                         alarm=(far["threshold"], far["threshold_from"]))
+                                         alarm=(far["threshold"], far["threshold_from"]), annotations=annotations)
         metrics["false_alarm_rate"] = metrics["frame"]["false_alarm_rate"]  # the frame level, when there are frames
     metrics["headline"] = headline(metrics)
     tag = fold_tag(args.fold, Path(args.test_list), Path(args.checkpoint))
